@@ -1,0 +1,176 @@
+// Package store defines how Trent persists accounts, access keys, KMS keys
+// and aliases, and the errors every backend reports.
+//
+// # Invariants
+//
+// A Store holds key material only in sealed form: [Material.Sealed] is the
+// output of the root key provider, never raw key bytes. Every method that
+// changes more than one row does so in one transaction, so a failed call
+// leaves nothing half-written. A method that returns nil has made its change
+// durable.
+//
+// Keys are addressed by [KeyRef] (region and key id); key ids are unique in
+// a region across accounts. Aliases are unique per region and account.
+//
+// # Errors
+//
+// Methods return [ErrNotFound] when the addressed record does not exist and
+// [ErrExists] when a create would duplicate one; check with errors.Is. Any
+// other error is a backend failure.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every Store implementation.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+)
+
+// Store is the persistence interface that every backend implements. The
+// conformance suite in package storetest defines its behaviour precisely.
+type Store interface {
+	// GetMeta returns the value saved under name, or ErrNotFound.
+	GetMeta(ctx context.Context, name string) ([]byte, error)
+	// PutMeta saves value under name, replacing any previous value.
+	PutMeta(ctx context.Context, name string, value []byte) error
+
+	// CreateAccount adds an account; ErrExists if its id is taken.
+	CreateAccount(ctx context.Context, a Account) error
+	// GetAccount returns the account with the id, or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (Account, error)
+	// ListAccounts returns every account ordered by id.
+	ListAccounts(ctx context.Context) ([]Account, error)
+
+	// CreateAccessKey adds an access key; ErrExists if its id is taken,
+	// ErrNotFound if its account does not exist.
+	CreateAccessKey(ctx context.Context, k AccessKey) error
+	// GetAccessKey returns the access key with the id, or ErrNotFound.
+	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
+	// ListAccessKeys returns the account's access keys ordered by id.
+	ListAccessKeys(ctx context.Context, accountID string) ([]AccessKey, error)
+	// DeleteAccessKey removes an access key, or returns ErrNotFound.
+	DeleteAccessKey(ctx context.Context, id string) error
+
+	// CreateKey adds a key with its materials; ErrExists if the KeyRef is taken.
+	CreateKey(ctx context.Context, k Key) error
+	// GetKey returns the key, materials included, or ErrNotFound.
+	GetKey(ctx context.Context, ref KeyRef) (Key, error)
+	// ListKeys returns up to limit keys of the account in the region whose
+	// KeyID sorts after the given one ("" starts at the beginning), ordered
+	// by KeyID. limit <= 0 means no limit.
+	ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]Key, error)
+	// UpdateKey loads the key, calls fn with it and saves what fn left in it,
+	// all in one transaction; Revision is incremented on save. If fn returns
+	// an error nothing is saved and that error is returned unchanged. The
+	// key's Region, KeyID and AccountID cannot be changed. UpdateKey returns
+	// the saved key, or ErrNotFound.
+	UpdateKey(ctx context.Context, ref KeyRef, fn func(*Key) error) (Key, error)
+	// DeleteKey removes the key, its materials and every alias that points
+	// to it in one transaction, or returns ErrNotFound.
+	DeleteKey(ctx context.Context, ref KeyRef) error
+	// KeysDueForDeletion returns the refs of all keys, in every region and
+	// account, whose DeletionDate is set and not after now.
+	KeysDueForDeletion(ctx context.Context, now time.Time) ([]KeyRef, error)
+
+	// CreateAlias adds an alias; ErrExists if (Region, AccountID, Name) is
+	// taken, ErrNotFound if the target key does not exist.
+	CreateAlias(ctx context.Context, a Alias) error
+	// GetAlias returns the alias or ErrNotFound.
+	GetAlias(ctx context.Context, region, accountID, name string) (Alias, error)
+	// UpdateAlias points an existing alias at another key and sets its
+	// LastUpdatedDate; ErrNotFound if the alias or the key does not exist.
+	UpdateAlias(ctx context.Context, region, accountID, name, targetKeyID string, now time.Time) error
+	// DeleteAlias removes the alias or returns ErrNotFound.
+	DeleteAlias(ctx context.Context, region, accountID, name string) error
+	// ListAliases returns up to limit aliases of the account in the region
+	// whose Name sorts after the given one, ordered by Name. A non-empty
+	// targetKeyID keeps only aliases pointing to that key. limit <= 0 means
+	// no limit.
+	ListAliases(ctx context.Context, region, accountID, targetKeyID, after string, limit int) ([]Alias, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Account is a tenant: a 12-digit AWS-style account id.
+type Account struct {
+	ID        string
+	CreatedAt time.Time
+}
+
+// AccessKey is a SigV4 credential. SealedSecret is the secret access key
+// sealed by the root key provider.
+type AccessKey struct {
+	ID           string // e.g. "AKIA..."
+	AccountID    string
+	Principal    string // IAM principal ARN, e.g. "arn:aws:iam::111122223333:root"
+	SealedSecret []byte
+	CreatedAt    time.Time
+}
+
+// KeyRef addresses a key: key ids are unique within a region.
+type KeyRef struct {
+	Region string
+	KeyID  string
+}
+
+// Key is a KMS key's metadata and sealed material. Fields that later
+// features need are added here; backends persist the whole struct.
+type Key struct {
+	Region    string
+	KeyID     string
+	AccountID string
+	Revision  int64 // set by the store: 1 on create, +1 on each UpdateKey
+
+	Description  string
+	KeyUsage     string // ENCRYPT_DECRYPT, SIGN_VERIFY, ...
+	KeySpec      string // SYMMETRIC_DEFAULT, RSA_2048, ...
+	Origin       string // AWS_KMS, EXTERNAL, ...
+	KeyManager   string // CUSTOMER or AWS
+	KeyState     string // Enabled, Disabled, PendingDeletion, ...
+	MultiRegion  bool
+	CreationDate time.Time
+
+	// DeletionDate is set (non-zero) while KeyState is PendingDeletion.
+	DeletionDate        time.Time
+	PendingWindowInDays int
+
+	Policy     string // the key policy document, exactly as put
+	PolicyName string // always "default" today
+	Tags       []Tag  // ordered as the user last set them
+
+	CurrentMaterialID string
+	Materials         []Material
+}
+
+// Ref returns the key's address.
+func (k *Key) Ref() KeyRef { return KeyRef{Region: k.Region, KeyID: k.KeyID} }
+
+// Tag is a resource tag.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Material is one version of a key's material, sealed by the root key
+// provider with the key ARN and material id as authenticated data.
+type Material struct {
+	ID        string // 64 lowercase hex characters
+	Sealed    []byte
+	CreatedAt time.Time
+}
+
+// Alias is a friendly name for a key, e.g. "alias/my-app".
+type Alias struct {
+	Region          string
+	AccountID       string
+	Name            string
+	TargetKeyID     string
+	CreationDate    time.Time
+	LastUpdatedDate time.Time
+}
