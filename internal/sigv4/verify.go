@@ -1,0 +1,296 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// ErrUnknownAccessKey is returned by a [Lookup] for an access key id it does
+// not know. Verify turns it into UnrecognizedClientException.
+var ErrUnknownAccessKey = errors.New("sigv4: unknown access key")
+
+// Lookup returns the secret access key for an access key id. For an unknown
+// key it returns an error for which errors.Is(err, ErrUnknownAccessKey);
+// any other error is treated as an internal failure.
+type Lookup func(ctx context.Context, accessKeyID string) (secret string, err error)
+
+// Verifier checks SigV4 Authorization headers. The zero value of the
+// unexported fields is ready to use; a Verifier must not be copied after
+// first use. It is safe for concurrent use.
+type Verifier struct {
+	Lookup  Lookup
+	Service string           // signing name the credential scope must carry, e.g. "kms"
+	Region  string           // if set, the region the credential scope must carry; "" accepts any
+	Now     func() time.Time // nil means time.Now
+	MaxSkew time.Duration    // allowed distance between request time and Now; 0 means 5 minutes
+
+	keys keyCache
+}
+
+// Result is what a verified request proves.
+type Result struct {
+	AccessKeyID string
+	Region      string    // from the credential scope
+	Time        time.Time // X-Amz-Date (or Date), UTC
+}
+
+// Error codes Verify returns, as AWS names them.
+const (
+	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
+	CodeIncompleteSignature        = "IncompleteSignatureException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeInternal                   = "KMSInternalException"
+)
+
+// Messages AWS sends; see verify_test.go for where each was found.
+const (
+	msgMissingToken     = "Request is missing Authentication Token"
+	msgBothAuth         = "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
+	msgMismatch         = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	msgUnknownKey       = "The security token included in the request is invalid."
+	msgHostNotSigned    = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+	msgTargetNotSigned  = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+	msgInternal         = "The request processing has failed because of an unknown error, exception or failure."
+	defaultSkew         = 5 * time.Minute
+	maxSignatureHexSize = 2 * sha256.Size
+)
+
+func incomplete(msg string) *wire.Error { return &wire.Error{Code: CodeIncompleteSignature, Message: msg} }
+func invalid(msg string) *wire.Error    { return &wire.Error{Code: CodeInvalidSignature, Message: msg} }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Verify checks r's Authorization header signature over r's method, path,
+// query, headers and body (the full body bytes, which the caller has already
+// read). It does not read r.Body. On failure it returns a zero Result and a
+// *wire.Error carrying the AWS error code and message; see the package
+// documentation.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Result, error) {
+	res, err := v.verify(ctx, r, body)
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Result, error) {
+	authz := r.Header.Get("Authorization")
+	queryAuth := r.URL != nil && strings.Contains(r.URL.RawQuery, "X-Amz-Algorithm=")
+	if authz != "" && queryAuth {
+		return Result{}, invalid(msgBothAuth)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(authz), "AWS4-") {
+		// No header, a non-SigV4 scheme, or a presigned URL, which the KMS
+		// endpoint does not accept.
+		return Result{}, &wire.Error{Code: CodeMissingAuthenticationToken, Message: msgMissingToken}
+	}
+
+	a, err := parseAuthorization(authz)
+	if err != nil {
+		return Result{}, err
+	}
+
+	// AWS takes the time from X-Amz-Date, else from Date.
+	dateName, dateVal := "x-amz-date", r.Header.Get("X-Amz-Date")
+	if dateVal == "" {
+		dateName, dateVal = "date", r.Header.Get("Date")
+	}
+
+	var missing strings.Builder
+	if a.credential == "" {
+		missing.WriteString("Authorization header requires 'Credential' parameter. ")
+	}
+	if a.signature == "" {
+		missing.WriteString("Authorization header requires 'Signature' parameter. ")
+	}
+	if a.signedHeaders == "" {
+		missing.WriteString("Authorization header requires 'SignedHeaders' parameter. ")
+	}
+	if dateVal == "" {
+		missing.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
+	}
+	if missing.Len() > 0 {
+		missing.WriteString("(Hashed with SHA-256 and encoded with Base64) Authorization=")
+		missing.WriteString(hashHeader(strings.TrimSpace(authz)))
+		return Result{}, incomplete(missing.String())
+	}
+
+	t, amzDate, ok := parseRequestTime(dateName, dateVal)
+	if !ok {
+		return Result{}, incomplete(fmt.Sprintf("Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateVal))
+	}
+
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	skew := v.MaxSkew
+	if skew <= 0 {
+		skew = defaultSkew
+	}
+	n := now().UTC()
+	if t.Before(n.Add(-skew)) {
+		return Result{}, invalid(fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - %s.)",
+			amzDate, n.Add(-skew).Format(amzDateFmt), n.Format(amzDateFmt), skewString(skew)))
+	}
+	if t.After(n.Add(skew)) {
+		return Result{}, invalid(fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + %s.)",
+			amzDate, n.Add(skew).Format(amzDateFmt), n.Format(amzDateFmt), skewString(skew)))
+	}
+
+	if !listHas(a.signedHeaders, "host") {
+		return Result{}, invalid(msgHostNotSigned)
+	}
+	if _, ok := headerValues(r, "x-amz-target"); ok && !listHas(a.signedHeaders, "x-amz-target") {
+		return Result{}, invalid(msgTargetNotSigned)
+	}
+
+	if a.algorithm != algorithm {
+		return Result{}, incomplete(fmt.Sprintf("Unsupported AWS 'algorithm': '%s' (only AWS4-HMAC-SHA256 for now). ", a.algorithm))
+	}
+
+	cs, ok := parseCredential(a.credential)
+	if !ok {
+		return Result{}, incomplete(fmt.Sprintf("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", a.credential))
+	}
+	if msg := v.scopeErrors(cs, amzDate); msg != "" {
+		return Result{}, invalid(msg)
+	}
+
+	if v.Lookup == nil {
+		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: errors.New("sigv4: Verifier has no Lookup")}
+	}
+	secret, err := v.Lookup(ctx, cs.accessKeyID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownAccessKey) {
+			return Result{}, &wire.Error{Code: CodeUnrecognizedClient, Message: msgUnknownKey, Err: err}
+		}
+		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: fmt.Errorf("sigv4: look up access key %s: %w", cs.accessKeyID, err)}
+	}
+
+	var payload [sha256.Size]byte
+	var payloadHex [2 * sha256.Size]byte
+	payload = sha256.Sum256(body)
+	appendHex(payloadHex[:0], payload[:])
+	if sent, ok := headerValues(r, "x-amz-content-sha256"); ok && (len(sent) != 1 || sent[0] != string(payloadHex[:])) {
+		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch, Err: errors.New("sigv4: x-amz-content-sha256 does not match the body")}
+	}
+
+	bp := bufPool.Get().(*[]byte)
+	buf := appendCanonicalRequest((*bp)[:0], canonicalInput{
+		r:             r,
+		signedHeaders: a.signedHeaders,
+		payloadHash:   string(payloadHex[:]),
+		normalize:     true,
+	})
+	canonicalHash := sha256.Sum256(buf)
+	buf = appendStringToSign(buf[:0], amzDate, cs.scope, &canonicalHash)
+
+	key := v.keys.signingKey(secret, cs)
+	mac := hmac.New(sha256.New, key[:])
+	mac.Write(buf)
+	var want, got [sha256.Size]byte
+	mac.Sum(want[:0])
+	*bp = buf
+	bufPool.Put(bp)
+
+	if !decodeSignature(&got, a.signature) || !hmac.Equal(want[:], got[:]) {
+		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch}
+	}
+	return Result{AccessKeyID: cs.accessKeyID, Region: cs.region, Time: t}, nil
+}
+
+// scopeErrors returns AWS's message for a credential scope that does not
+// fit this Verifier and the request time, or "" if it fits. AWS lists every
+// problem, in this order, each sentence followed by a space.
+func (v *Verifier) scopeErrors(cs credentialScope, amzDate string) string {
+	var b strings.Builder
+	if cs.region == "" || (v.Region != "" && cs.region != v.Region) {
+		fmt.Fprintf(&b, "Credential should be scoped to a valid region, not '%s'. ", cs.region)
+	}
+	if cs.service != v.Service {
+		fmt.Fprintf(&b, "Credential should be scoped to correct service: '%s'. ", v.Service)
+	}
+	if cs.terminator != terminator {
+		fmt.Fprintf(&b, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", cs.terminator)
+	}
+	if cs.date != amzDate[:8] {
+		fmt.Fprintf(&b, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'. ", cs.date, amzDate[:8], amzDate)
+	}
+	return b.String()
+}
+
+// parseRequestTime parses the request time. X-Amz-Date must be ISO 8601
+// basic format; a Date header may also be an HTTP date. It returns the time
+// and its basic-format form, which is what the string to sign carries.
+func parseRequestTime(name, val string) (time.Time, string, bool) {
+	if len(val) == len(amzDateFmt) {
+		if t, err := time.Parse(amzDateFmt, val); err == nil {
+			return t, val, true
+		}
+	}
+	if name == "date" {
+		if t, err := http.ParseTime(val); err == nil {
+			t = t.UTC()
+			return t, t.Format(amzDateFmt), true
+		}
+	}
+	return time.Time{}, "", false
+}
+
+func skewString(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return fmt.Sprintf("%d min", d/time.Minute)
+	}
+	return fmt.Sprintf("%d sec", d/time.Second)
+}
+
+// listHas reports whether the ';'-separated list contains name, ignoring case.
+func listHas(list, name string) bool {
+	for rest := list; ; {
+		item, tail, more := strings.Cut(rest, ";")
+		if strings.EqualFold(item, name) {
+			return true
+		}
+		if !more {
+			return false
+		}
+		rest = tail
+	}
+}
+
+// decodeSignature decodes a lowercase hex signature into dst.
+func decodeSignature(dst *[sha256.Size]byte, s string) bool {
+	if len(s) != maxSignatureHexSize {
+		return false
+	}
+	for i := 0; i < len(dst); i++ {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
