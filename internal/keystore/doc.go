@@ -1,0 +1,39 @@
+// Package keystore holds Trent's key material: the root key that seals
+// material at rest, symmetric (SYMMETRIC_DEFAULT, AES-256-GCM) keys and the
+// self-describing ciphertext blob they produce.
+//
+// # Sealing at rest
+//
+// A [Root] seals key material before it reaches a store and opens it when a
+// key is loaded. [FileRoot] keeps a 32-byte root key in a file of its own
+// format (see [OpenFileRoot]); every sealed value is bound to authenticated
+// data, for key material [MaterialAAD], so a sealed value copied to another
+// key or material id does not open. Any failure to open wraps [ErrSealed].
+//
+// # Ciphertext blobs
+//
+// [SymmetricKey.Seal] produces the CiphertextBlob returned by Encrypt and
+// GenerateDataKey; [ParseCiphertext] reads it back and
+// [SymmetricKey.Open] decrypts it. The layout is specified in
+// docs/ciphertext.md. A blob names its key id and material id, so Decrypt
+// needs no KeyId. The header and the encryption context are authenticated;
+// the context is canonicalised, so map order does not matter, and a nil and
+// an empty context are the same.
+//
+// Every blob format Trent has ever written stays readable: the first byte
+// is a format version, and testdata/ciphertext-v1.json holds frozen blobs
+// that the tests decrypt on every run.
+//
+// # Errors
+//
+// Every way a blob can fail to parse or decrypt (wrong version, bad length,
+// unknown key-id form, wrong key, wrong context, bad tag) returns an error
+// for which errors.Is(err, [ErrInvalidCiphertext]) holds; errors.As with a
+// *[FormatError] gives the reason for logs. Callers show all of them to
+// clients the same way. No error message contains key bytes or plaintext.
+//
+// # Secrets
+//
+// Types holding key material ([SymmetricKey], [FileRoot]) print as
+// "[redacted]" through fmt and log/slog.
+package keystore
