@@ -1,0 +1,35 @@
+// Command gen writes shapes.go for package wire from the AWS KMS model in
+// model/kms-api-model.json and the hand-written model/supplement.json. Run it
+// with go generate from internal/wire.
+package main
+
+import (
+	"flag"
+	"log"
+	"os"
+
+	"github.com/trent-kms/trent/internal/wire/internal/codegen"
+)
+
+func main() {
+	model := flag.String("model", "model/kms-api-model.json", "botocore service-2 model")
+	sup := flag.String("supplement", "model/supplement.json", "hand-written supplement merged over the model")
+	out := flag.String("o", "shapes.go", "output file")
+	flag.Parse()
+
+	m, err := os.ReadFile(*model)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := os.ReadFile(*sup)
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := codegen.Generate(m, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
