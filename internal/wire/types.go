@@ -29,12 +29,13 @@ func (t *Timestamp) Time() time.Time {
 // zero fraction: 1700000000.123, 1700000000.1, 1700000000.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
 	ms := time.Time(t).UnixMilli()
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec--
-		frac += 1000
+	var b []byte
+	if ms < 0 {
+		b = append(b, '-')
+		ms = -ms
 	}
-	b := strconv.AppendInt(nil, sec, 10)
+	sec, frac := ms/1000, ms%1000
+	b = strconv.AppendInt(b, sec, 10)
 	if frac != 0 {
 		f := strconv.AppendInt(nil, 1000+frac, 10)[1:] // three digits
 		for len(f) > 0 && f[len(f)-1] == '0' {
