@@ -28,7 +28,7 @@ type keyCache struct {
 // signingKey returns kSigning for secret and the credential scope, deriving
 // and caching it on a miss.
 func (c *keyCache) signingKey(secret string, cs credentialScope) [sha256.Size]byte {
-	k := cacheKey{accessKeyID: cs.accessKeyID, secret: sha256.Sum256([]byte(secret)), scope: cs.scope}
+	k := cacheKey{accessKeyID: cs.accessKeyID, secret: fingerprint(secret), scope: cs.scope}
 	c.mu.RLock()
 	key, ok := c.m[k]
 	c.mu.RUnlock()
@@ -55,6 +55,18 @@ func (c *keyCache) signingKey(secret string, cs credentialScope) [sha256.Size]by
 	c.m[k] = key
 	c.mu.Unlock()
 	return key
+}
+
+// fingerprint returns the SHA-256 of secret without copying it to the heap.
+func fingerprint(secret string) [sha256.Size]byte {
+	var buf [128]byte
+	if len(secret) <= len(buf) {
+		n := copy(buf[:], secret)
+		sum := sha256.Sum256(buf[:n])
+		clear(buf[:n])
+		return sum
+	}
+	return sha256.Sum256([]byte(secret))
 }
 
 // deriveSigningKey computes

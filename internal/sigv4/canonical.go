@@ -17,17 +17,17 @@ const upperHex = "0123456789ABCDEF"
 type canonicalInput struct {
 	r             *http.Request
 	signedHeaders string // as sent in the Authorization header
-	payloadHash   string // lowercase hex SHA-256 of the body
 	normalize     bool   // remove dot segments and repeated slashes from the path
 }
 
-// appendCanonicalRequest appends the SigV4 canonical request for in to dst:
+// appendCanonicalRequest appends the SigV4 canonical request for in and the
+// lowercase hex SHA-256 of the body to dst:
 //
 //	Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n PayloadHash
 //
 // CanonicalHeaders ends with its own newline per header, so an empty line
 // separates it from SignedHeaders.
-func appendCanonicalRequest(dst []byte, in canonicalInput) []byte {
+func appendCanonicalRequest(dst []byte, in canonicalInput, payloadHash []byte) []byte {
 	r := in.r
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
@@ -56,7 +56,7 @@ func appendCanonicalRequest(dst []byte, in canonicalInput) []byte {
 	dst = append(dst, '\n')
 	dst = append(dst, names...)
 	dst = append(dst, '\n')
-	dst = append(dst, in.payloadHash...)
+	dst = append(dst, payloadHash...)
 	return dst
 }
 

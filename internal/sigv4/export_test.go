@@ -12,9 +12,8 @@ func CanonicalRequest(r *http.Request, signedHeaders string, body []byte, normal
 	return string(appendCanonicalRequest(nil, canonicalInput{
 		r:             r,
 		signedHeaders: signedHeaders,
-		payloadHash:   hex.EncodeToString(sum[:]),
 		normalize:     normalize,
-	}))
+	}, []byte(hex.EncodeToString(sum[:]))))
 }
 
 // StringToSign exposes the string-to-sign builder to the tests.

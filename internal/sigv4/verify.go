@@ -65,8 +65,10 @@ const (
 	maxSignatureHexSize = 2 * sha256.Size
 )
 
-func incomplete(msg string) *wire.Error { return &wire.Error{Code: CodeIncompleteSignature, Message: msg} }
-func invalid(msg string) *wire.Error    { return &wire.Error{Code: CodeInvalidSignature, Message: msg} }
+func incomplete(msg string) *wire.Error {
+	return &wire.Error{Code: CodeIncompleteSignature, Message: msg}
+}
+func invalid(msg string) *wire.Error { return &wire.Error{Code: CodeInvalidSignature, Message: msg} }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -106,23 +108,8 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 		dateName, dateVal = "date", r.Header.Get("Date")
 	}
 
-	var missing strings.Builder
-	if a.credential == "" {
-		missing.WriteString("Authorization header requires 'Credential' parameter. ")
-	}
-	if a.signature == "" {
-		missing.WriteString("Authorization header requires 'Signature' parameter. ")
-	}
-	if a.signedHeaders == "" {
-		missing.WriteString("Authorization header requires 'SignedHeaders' parameter. ")
-	}
-	if dateVal == "" {
-		missing.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
-	}
-	if missing.Len() > 0 {
-		missing.WriteString("(Hashed with SHA-256 and encoded with Base64) Authorization=")
-		missing.WriteString(hashHeader(strings.TrimSpace(authz)))
-		return Result{}, incomplete(missing.String())
+	if a.credential == "" || a.signature == "" || a.signedHeaders == "" || dateVal == "" {
+		return Result{}, incomplete(missingMessage(a, dateVal, authz))
 	}
 
 	t, amzDate, ok := parseRequestTime(dateName, dateVal)
@@ -178,44 +165,67 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: fmt.Errorf("sigv4: look up access key %s: %w", cs.accessKeyID, err)}
 	}
 
-	var payload [sha256.Size]byte
 	var payloadHex [2 * sha256.Size]byte
-	payload = sha256.Sum256(body)
+	payload := sha256.Sum256(body)
 	appendHex(payloadHex[:0], payload[:])
 	if sent, ok := headerValues(r, "x-amz-content-sha256"); ok && (len(sent) != 1 || sent[0] != string(payloadHex[:])) {
 		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch, Err: errors.New("sigv4: x-amz-content-sha256 does not match the body")}
 	}
 
+	key := v.keys.signingKey(secret, cs)
+
+	// buf holds 64 bytes of HMAC inner padding followed by the canonical
+	// request, then by the string to sign: see hmacSHA256.
 	bp := bufPool.Get().(*[]byte)
-	buf := appendCanonicalRequest((*bp)[:0], canonicalInput{
+	buf := append((*bp)[:0], make([]byte, sha256.BlockSize)...)
+	buf = appendCanonicalRequest(buf, canonicalInput{
 		r:             r,
 		signedHeaders: a.signedHeaders,
-		payloadHash:   string(payloadHex[:]),
 		normalize:     true,
-	})
-	canonicalHash := sha256.Sum256(buf)
-	buf = appendStringToSign(buf[:0], amzDate, cs.scope, &canonicalHash)
-
-	key := v.keys.signingKey(secret, cs)
-	mac := hmac.New(sha256.New, key[:])
-	mac.Write(buf)
-	var want, got [sha256.Size]byte
-	mac.Sum(want[:0])
+	}, payloadHex[:])
+	canonicalHash := sha256.Sum256(buf[sha256.BlockSize:])
+	buf = appendStringToSign(buf[:sha256.BlockSize], amzDate, cs.scope, &canonicalHash)
+	want := hmacSHA256(&key, buf)
 	*bp = buf
 	bufPool.Put(bp)
 
+	var got [sha256.Size]byte
 	if !decodeSignature(&got, a.signature) || !hmac.Equal(want[:], got[:]) {
 		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch}
 	}
 	return Result{AccessKeyID: cs.accessKeyID, Region: cs.region, Time: t}, nil
 }
 
+// missingMessage lists every missing part of the Authorization, as AWS does.
+func missingMessage(a authorization, dateVal, authz string) string {
+	var b strings.Builder
+	if a.credential == "" {
+		b.WriteString("Authorization header requires 'Credential' parameter. ")
+	}
+	if a.signature == "" {
+		b.WriteString("Authorization header requires 'Signature' parameter. ")
+	}
+	if a.signedHeaders == "" {
+		b.WriteString("Authorization header requires 'SignedHeaders' parameter. ")
+	}
+	if dateVal == "" {
+		b.WriteString("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
+	}
+	b.WriteString("(Hashed with SHA-256 and encoded with Base64) Authorization=")
+	b.WriteString(hashHeader(strings.TrimSpace(authz)))
+	return b.String()
+}
+
 // scopeErrors returns AWS's message for a credential scope that does not
 // fit this Verifier and the request time, or "" if it fits. AWS lists every
 // problem, in this order, each sentence followed by a space.
 func (v *Verifier) scopeErrors(cs credentialScope, amzDate string) string {
+	badRegion := cs.region == "" || (v.Region != "" && cs.region != v.Region)
+	if !badRegion && cs.service == v.Service && cs.terminator == terminator && cs.date == amzDate[:8] {
+		return ""
+	}
 	var b strings.Builder
-	if cs.region == "" || (v.Region != "" && cs.region != v.Region) {
+	if badRegion {
 		fmt.Fprintf(&b, "Credential should be scoped to a valid region, not '%s'. ", cs.region)
 	}
 	if cs.service != v.Service {
@@ -267,6 +277,30 @@ func listHas(list, name string) bool {
 		}
 		rest = tail
 	}
+}
+
+// hmacSHA256 returns HMAC-SHA256(key, msg) (RFC 2104) where buf is 64
+// bytes of scratch space followed by msg. It computes the same value as
+// crypto/hmac (checked in TestHMAC) without allocating, which matters on
+// every request.
+func hmacSHA256(key *[sha256.Size]byte, buf []byte) [sha256.Size]byte {
+	const ipad, opad = 0x36, 0x5c
+	for i := range sha256.BlockSize {
+		buf[i] = ipad
+	}
+	for i, k := range key {
+		buf[i] ^= k
+	}
+	inner := sha256.Sum256(buf)
+	var outer [sha256.BlockSize + sha256.Size]byte
+	for i := range sha256.BlockSize {
+		outer[i] = opad
+	}
+	for i, k := range key {
+		outer[i] ^= k
+	}
+	copy(outer[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(outer[:])
 }
 
 // decodeSignature decodes a lowercase hex signature into dst.
