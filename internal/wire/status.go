@@ -5,35 +5,46 @@ import "net/http"
 // statuses maps AWS error codes (the __type sent to the client) to the HTTP
 // status AWS KMS answers with.
 //
-// The KMS error shapes come from the smithy.api#httpError trait of the AWS
-// Smithy model as compiled into aws-sdk-go-v2 service/kms v1.62.6
-// (schemas/schemas.go: &smithytraits.HTTPError{Code: ...} on each error
-// schema). The botocore model does not carry them.
+// The Smithy model compiled into aws-sdk-go-v2 service/kms v1.62.6 carries
+// smithy.api#httpError traits (404 for NotFoundException, 409 for
+// AlreadyExists/Disabled/KMSInvalidState/Conflict, 412 for DryRunOperation),
+// but the KMS service itself answers every client error with 400; only the
+// server faults differ. Recorded real responses:
+//   - NotFoundException: "Status Code: 400; Error Code: NotFoundException"
+//     (AWS SDK for Java output quoted in cloudposse/docs#152), and HTTP 400
+//     for NotFoundException, KMSInvalidStateException, IncorrectKeyException,
+//     InvalidKeyUsageException and InvalidCiphertextException in LocalStack's
+//     AWS-recorded tests/aws/services/kms/test_kms.snapshot.json.
+//   - DisabledException: "is disabled.\n\tstatus code: 400"
+//     (hashicorp/terraform#5688, #14029).
+//   - AccessDeniedException: "Service: Kms, Status Code: 400"
+//     (cattle-ops/terraform-aws-gitlab-runner PR #1253; milvus-io/milvus#44981).
+//
+// SDKs pick the error from __type whatever the 4xx status, so matching the
+// service's real 400 costs clients nothing. KMSInternalException and
+// KeyUnavailableException are 500, DependencyTimeoutException 503.
 //
 // The rest are the protocol-level errors every awsJson1.1 (Coral) service
-// returns before the operation runs. KMS answers AccessDeniedException with
-// 400 ("Service: Kms, Status Code: 400, Error Code: AccessDeniedException" in
-// cattle-ops/terraform-aws-gitlab-runner PR #1253; "status code: 400" in
-// milvus-io/milvus issue #44981). The authentication errors are 400 for
+// returns before the operation runs. The authentication errors are 400 for
 // awsJson services, unlike the 403 of the query protocol's MissingAuthenticationToken;
 // this is the behaviour of Coral JSON services and could not be confirmed
 // for KMS specifically from public records.
 var statuses = map[string]int{
 	// KMS error shapes (smithy httpError).
-	"AlreadyExistsException":                                  409,
+	"AlreadyExistsException":                                  400,
 	"CloudHsmClusterInUseException":                           400,
 	"CloudHsmClusterInvalidConfigurationException":            400,
 	"CloudHsmClusterNotActiveException":                       400,
 	"CloudHsmClusterNotFoundException":                        400,
 	"CloudHsmClusterNotRelatedException":                      400,
-	"ConflictException":                                       409,
+	"ConflictException":                                       400,
 	"CustomKeyStoreHasCMKsException":                          400,
 	"CustomKeyStoreInvalidStateException":                     400,
 	"CustomKeyStoreNameInUseException":                        400,
 	"CustomKeyStoreNotFoundException":                         400,
 	"DependencyTimeoutException":                              503,
-	"DisabledException":                                       409,
-	"DryRunOperationException":                                412,
+	"DisabledException":                                       400,
+	"DryRunOperationException":                                400,
 	"ExpiredImportTokenException":                             400,
 	"IncorrectKeyException":                                   400,
 	"IncorrectKeyMaterialException":                           400,
@@ -50,10 +61,10 @@ var statuses = map[string]int{
 	"KMSInternalException":                                    500,
 	"KMSInvalidMacException":                                  400,
 	"KMSInvalidSignatureException":                            400,
-	"KMSInvalidStateException":                                409,
+	"KMSInvalidStateException":                                400,
 	"LimitExceededException":                                  400,
 	"MalformedPolicyDocumentException":                        400,
-	"NotFoundException":                                       404,
+	"NotFoundException":                                       400,
 	"TagException":                                            400,
 	"UnsupportedOperationException":                           400,
 	"XksKeyAlreadyInUseException":                             400,
@@ -82,12 +93,13 @@ var statuses = map[string]int{
 	"InvalidClientTokenId":                400,
 	"ThrottlingException":                 400,
 	"RequestEntityTooLarge":               413,
+	"RequestEntityTooLargeException":      413,
 	"InternalFailure":                     500,
 	"ServiceUnavailable":                  503,
 }
 
-// Status returns the HTTP status for the AWS error code, such as 404 for
-// "NotFoundException". Unknown codes get 400, the status of client errors.
+// Status returns the HTTP status for the AWS error code, such as 500 for
+// "KMSInternalException". Unknown codes get 400, the status of client errors.
 func Status(code string) int {
 	if s, ok := statuses[code]; ok {
 		return s

@@ -4,21 +4,22 @@ import "testing"
 
 func TestStatus(t *testing.T) {
 	cases := map[string]int{
-		"NotFoundException":          404,
-		"AlreadyExistsException":     409,
-		"DisabledException":          409,
-		"KMSInvalidStateException":   409,
-		"ConflictException":          409,
-		"DryRunOperationException":   412,
-		"DependencyTimeoutException": 503,
-		"KMSInternalException":       500,
-		"KeyUnavailableException":    500,
-		"InvalidCiphertextException": 400,
-		"ValidationException":        400,
-		"AccessDeniedException":      400,
-		"ThrottlingException":        400,
-		"RequestEntityTooLarge":      413,
-		"SomethingNew":               400,
+		"NotFoundException":              400,
+		"AlreadyExistsException":         400,
+		"DisabledException":              400,
+		"KMSInvalidStateException":       400,
+		"ConflictException":              400,
+		"DryRunOperationException":       400,
+		"DependencyTimeoutException":     503,
+		"KMSInternalException":           500,
+		"KeyUnavailableException":        500,
+		"InvalidCiphertextException":     400,
+		"ValidationException":            400,
+		"AccessDeniedException":          400,
+		"ThrottlingException":            400,
+		"RequestEntityTooLarge":          413,
+		"RequestEntityTooLargeException": 413,
+		"SomethingNew":                   400,
 	}
 	for code, want := range cases {
 		if got := Status(code); got != want {

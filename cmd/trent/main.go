@@ -1,0 +1,46 @@
+// Command trent is the Trent key management server and its tools.
+//
+//	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--config FILE]
+//	trent version
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return serverCmd(ctx, args[1:])
+	case "version":
+		fmt.Println("trent", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "trent: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+const usage = `Usage: trent <command> [flags]
+
+Commands:
+  server    run the KMS API server (trent server --help for flags)
+  version   print the version
+`

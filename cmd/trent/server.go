@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/trent-kms/trent/internal/server"
+)
+
+var version = "dev"
+
+// serverCmd runs `trent server`. Flags override the config file.
+func serverCmd(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("trent server", flag.ContinueOnError)
+	configFile := fs.String("config", "", "YAML config file")
+	listen := fs.String("listen", "", "listen address (default 127.0.0.1:8400)")
+	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
+	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
+	insecure := fs.Bool("allow-insecure-listen", false, "allow plain HTTP on a non-loopback address")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+
+	cfg := &server.Config{}
+	if *configFile != "" {
+		var err error
+		if cfg, err = server.LoadConfig(*configFile); err != nil {
+			fmt.Fprintln(os.Stderr, "trent:", err)
+			return 1
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, *listen)
+	set(&cfg.DataDir, *dataDir)
+	set(&cfg.TLSCert, *tlsCert)
+	set(&cfg.TLSKey, *tlsKey)
+	set(&cfg.LogLevel, *logLevel)
+	if *insecure {
+		cfg.AllowInsecureListen = true
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "trent: invalid configuration:\n"+err.Error())
+		return 1
+	}
+
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(ctx, cfg, log, os.Stderr)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	if err := srv.Run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,215 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// Config holds a Handler's dependencies.
+type Config struct {
+	Service *kms.Service
+	Logger  *slog.Logger     // nil discards
+	Now     func() time.Time // nil means time.Now
+}
+
+// Handler serves the KMS API. It is safe for concurrent use.
+type Handler struct {
+	svc      *kms.Service
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+}
+
+// NewHandler returns a Handler serving cfg.Service.
+func NewHandler(cfg Config) *Handler {
+	h := &Handler{svc: cfg.Service, log: cfg.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.verifier = &sigv4.Verifier{
+		Service: "kms",
+		Now:     cfg.Now,
+		Lookup: func(ctx context.Context, accessKeyID string) (string, error) {
+			id, err := h.svc.Identity(ctx, accessKeyID)
+			if errors.Is(err, kms.ErrUnknownAccessKey) {
+				return "", sigv4.ErrUnknownAccessKey
+			}
+			if err != nil {
+				return "", err
+			}
+			return id.Secret(), nil
+		},
+	}
+	return h
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ServeHTTP handles one KMS API request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic serving request", "request_id", reqID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			h.writeError(w, reqID, "", errors.New("panic"))
+		}
+	}()
+
+	target := r.Header.Get("X-Amz-Target")
+	rt, ok := routes[target]
+	if !ok || r.Method != http.MethodPost {
+		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
+		return
+	}
+
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if r.ContentLength > rt.MaxBody {
+		h.writeError(w, reqID, target, errTooLarge(rt.MaxBody))
+		return
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.MaxBody)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.writeError(w, reqID, target, errTooLarge(rt.MaxBody))
+			return
+		}
+		h.log.Debug("read request body", "request_id", reqID, "err", err)
+		return // the client went away
+	}
+	body := buf.Bytes()
+
+	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
+	defer cancel()
+	caller, err := h.authenticate(ctx, r, body)
+	if err != nil {
+		h.writeError(w, reqID, target, err)
+		return
+	}
+	out, err := rt.Handle(ctx, h.svc, caller, body)
+	if err != nil {
+		h.writeError(w, reqID, target, err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, out)
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.Debug("request", "request_id", reqID, "operation", target, "access_key_id", caller.AccessKeyID,
+			"region", caller.Region, "status", http.StatusOK, "duration", time.Since(start))
+	}
+}
+
+// authenticate verifies the request's SigV4 signature and returns the caller.
+func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte) (*kms.Caller, error) {
+	res, err := h.verifier.Verify(ctx, r, body)
+	if err != nil {
+		return nil, err
+	}
+	if !h.svc.ServesRegion(res.Region) {
+		return nil, &wire.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+	}
+	id, err := h.svc.Identity(ctx, res.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region}, nil
+}
+
+func errTooLarge(limit int64) error {
+	return wire.Errorf("RequestEntityTooLargeException", "Request body exceeds the maximum of %d bytes.", limit)
+}
+
+// decode parses a JSON request body into in. An empty body is an empty
+// object. Malformed JSON and values of the wrong type are
+// SerializationException, as AWS reports them.
+func decode(body []byte, in any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, in); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &wire.Error{Code: "SerializationException", Message: fmt.Sprintf("Unexpected value at '%s'", te.Field), Err: err}
+		}
+		return &wire.Error{Code: "SerializationException", Err: err}
+	}
+	return nil
+}
+
+// errorBody is the awsJson1.1 error document.
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+}
+
+// writeError writes err as an AWS error. Anything but a *wire.Error is an
+// internal failure: the cause is logged, the caller sees a generic message.
+func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err error) {
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code == "" {
+		h.log.Error("internal error", "request_id", reqID, "operation", target, "err", err)
+		we = &wire.Error{Code: "KMSInternalException", Message: "The request was rejected because an internal exception occurred. The request can be retried."}
+	} else if we.Err != nil {
+		h.log.Debug("request failed", "request_id", reqID, "operation", target, "code", we.Code, "err", we.Err)
+	}
+	h.writeJSON(w, wire.Status(we.Code), errorBody{Type: we.Code, Message: we.Message})
+}
+
+// writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.
+func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	var b []byte
+	if v == nil {
+		b = []byte("{}")
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			h.log.Error("encode response", "err", err)
+			status, b = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
+		}
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/x-amz-json-1.1")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// newRequestID returns a random UUID-shaped request id.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/trent-kms/trent/internal/kms"
+)
+
+// route describes one operation: its IAM action, the largest body it
+// accepts and how long it may run.
+type route struct {
+	Action  string
+	MaxBody int64
+	Timeout time.Duration
+	Handle  handler
+}
+
+// handler decodes a request body, calls the service and returns the
+// response shape (nil for operations without output).
+type handler func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error)
+
+const (
+	smallBody  = 64 << 10 // crypto operations: 4 KiB plaintext or 6 KiB blob, base64, plus context
+	policyBody = 1 << 20  // policy documents: 128 Ki characters, JSON-escaped
+	opTimeout  = 10 * time.Second
+)
+
+// routes maps X-Amz-Target to the operation.
+var routes = map[string]route{
+	"TrentService.CreateKey":                       {"kms:CreateKey", policyBody, opTimeout, op((*kms.Service).CreateKey)},
+	"TrentService.DescribeKey":                     {"kms:DescribeKey", smallBody, opTimeout, op((*kms.Service).DescribeKey)},
+	"TrentService.ListKeys":                        {"kms:ListKeys", smallBody, opTimeout, op((*kms.Service).ListKeys)},
+	"TrentService.EnableKey":                       {"kms:EnableKey", smallBody, opTimeout, opNoOutput((*kms.Service).EnableKey)},
+	"TrentService.DisableKey":                      {"kms:DisableKey", smallBody, opTimeout, opNoOutput((*kms.Service).DisableKey)},
+	"TrentService.ScheduleKeyDeletion":             {"kms:ScheduleKeyDeletion", smallBody, opTimeout, op((*kms.Service).ScheduleKeyDeletion)},
+	"TrentService.CancelKeyDeletion":               {"kms:CancelKeyDeletion", smallBody, opTimeout, op((*kms.Service).CancelKeyDeletion)},
+	"TrentService.UpdateKeyDescription":            {"kms:UpdateKeyDescription", smallBody, opTimeout, opNoOutput((*kms.Service).UpdateKeyDescription)},
+	"TrentService.Encrypt":                         {"kms:Encrypt", smallBody, opTimeout, op((*kms.Service).Encrypt)},
+	"TrentService.Decrypt":                         {"kms:Decrypt", smallBody, opTimeout, op((*kms.Service).Decrypt)},
+	"TrentService.ReEncrypt":                       {"kms:ReEncrypt*", smallBody, opTimeout, op((*kms.Service).ReEncrypt)},
+	"TrentService.GenerateDataKey":                 {"kms:GenerateDataKey", smallBody, opTimeout, op((*kms.Service).GenerateDataKey)},
+	"TrentService.GenerateDataKeyWithoutPlaintext": {"kms:GenerateDataKeyWithoutPlaintext", smallBody, opTimeout, op((*kms.Service).GenerateDataKeyWithoutPlaintext)},
+	"TrentService.GenerateRandom":                  {"kms:GenerateRandom", smallBody, opTimeout, op((*kms.Service).GenerateRandom)},
+	"TrentService.CreateAlias":                     {"kms:CreateAlias", smallBody, opTimeout, opNoOutput((*kms.Service).CreateAlias)},
+	"TrentService.UpdateAlias":                     {"kms:UpdateAlias", smallBody, opTimeout, opNoOutput((*kms.Service).UpdateAlias)},
+	"TrentService.DeleteAlias":                     {"kms:DeleteAlias", smallBody, opTimeout, opNoOutput((*kms.Service).DeleteAlias)},
+	"TrentService.ListAliases":                     {"kms:ListAliases", smallBody, opTimeout, op((*kms.Service).ListAliases)},
+	"TrentService.TagResource":                     {"kms:TagResource", smallBody, opTimeout, opNoOutput((*kms.Service).TagResource)},
+	"TrentService.UntagResource":                   {"kms:UntagResource", smallBody, opTimeout, opNoOutput((*kms.Service).UntagResource)},
+	"TrentService.ListResourceTags":                {"kms:ListResourceTags", smallBody, opTimeout, op((*kms.Service).ListResourceTags)},
+	"TrentService.GetKeyPolicy":                    {"kms:GetKeyPolicy", smallBody, opTimeout, op((*kms.Service).GetKeyPolicy)},
+	"TrentService.PutKeyPolicy":                    {"kms:PutKeyPolicy", policyBody, opTimeout, opNoOutput((*kms.Service).PutKeyPolicy)},
+	"TrentService.ListKeyPolicies":                 {"kms:ListKeyPolicies", smallBody, opTimeout, op((*kms.Service).ListKeyPolicies)},
+}
+
+// validator is implemented by every generated input shape.
+type validator interface{ Validate() error }
+
+// op adapts a service method with output to a handler.
+func op[In any, PIn interface {
+	*In
+	validator
+}, Out any](f func(*kms.Service, context.Context, *kms.Caller, PIn) (Out, error)) handler {
+	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
+		in := PIn(new(In))
+		if err := decode(body, in); err != nil {
+			return nil, err
+		}
+		if err := in.Validate(); err != nil {
+			return nil, err
+		}
+		return f(s, ctx, c, in)
+	}
+}
+
+// opNoOutput adapts a service method without output to a handler.
+func opNoOutput[In any, PIn interface {
+	*In
+	validator
+}](f func(*kms.Service, context.Context, *kms.Caller, PIn) error) handler {
+	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
+		in := PIn(new(In))
+		if err := decode(body, in); err != nil {
+			return nil, err
+		}
+		if err := in.Validate(); err != nil {
+			return nil, err
+		}
+		return nil, f(s, ctx, c, in)
+	}
+}

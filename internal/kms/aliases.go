@@ -1,0 +1,174 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// checkAliasName enforces the rules AWS applies on top of the model's
+// pattern: the "alias/" prefix, and no new names under "alias/aws/".
+func checkAliasName(name string) error {
+	if !strings.HasPrefix(name, "alias/") || len(name) == len("alias/") {
+		return wire.Errorf("ValidationException", "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+	}
+	return nil
+}
+
+// reservedAlias reports whether name is in the namespace AWS keeps for its
+// managed keys.
+func reservedAlias(name string) bool { return strings.HasPrefix(name, "alias/aws/") }
+
+// errReservedAlias is the error for an alias name in the namespace AWS
+// keeps for its managed keys. AWS answers NotAuthorizedException without
+// a message.
+func errReservedAlias() error {
+	return &wire.Error{Code: "NotAuthorizedException"}
+}
+
+// aliasTargetKey resolves the TargetKeyId of CreateAlias and UpdateAlias:
+// a key id or key ARN of a customer managed key in the caller's account
+// that is not pending deletion.
+func (s *Service) aliasTargetKey(ctx context.Context, c *Caller, id string) (*cachedKey, error) {
+	ck, err := s.resolve(ctx, c, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if ck.meta.KeyState == statePendingDeletion {
+		return nil, errPendingDeletion(ck.arn)
+	}
+	return ck, nil
+}
+
+// CreateAlias gives a key a friendly name, unique in the account and region.
+func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAliasRequest) error {
+	name := wire.Value(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return err
+	}
+	if reservedAlias(name) {
+		return errReservedAlias()
+	}
+	ck, err := s.aliasTargetKey(ctx, c, wire.Value(in.TargetKeyId))
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	err = s.store.CreateAlias(ctx, store.Alias{
+		Region: c.Region, AccountID: c.AccountID, Name: name, TargetKeyID: ck.meta.KeyID,
+		CreationDate: now, LastUpdatedDate: now,
+	})
+	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return wire.Errorf("AlreadyExistsException", "An alias with the name %s already exists", AliasARN(c.Region, c.AccountID, name))
+	case errors.Is(err, store.ErrNotFound):
+		return errKeyNotFound(ck.arn)
+	}
+	return err
+}
+
+// UpdateAlias points an alias at another key of the same type and usage.
+func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAliasRequest) error {
+	name := wire.Value(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return err
+	}
+	if reservedAlias(name) {
+		return errReservedAlias()
+	}
+	ck, err := s.aliasTargetKey(ctx, c, wire.Value(in.TargetKeyId))
+	if err != nil {
+		return err
+	}
+	old, err := s.store.GetAlias(ctx, c.Region, c.AccountID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
+	}
+	if err != nil {
+		return err
+	}
+	if cur, err := s.loadKey(ctx, store.KeyRef{Region: c.Region, KeyID: old.TargetKeyID}); err == nil {
+		if keyType(&cur.meta) != keyType(&ck.meta) || cur.meta.KeyUsage != ck.meta.KeyUsage {
+			return validationError(fmt.Sprintf("%s and %s are not the same key type or do not have the same key usage.", cur.arn, ck.arn))
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	err = s.store.UpdateAlias(ctx, c.Region, c.AccountID, name, ck.meta.KeyID, s.now().UTC())
+	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	if errors.Is(err, store.ErrNotFound) {
+		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
+	}
+	return err
+}
+
+// keyType classifies keys for UpdateAlias: symmetric, HMAC or asymmetric.
+func keyType(k *store.Key) string {
+	switch {
+	case k.KeySpec == specSymmetric:
+		return "symmetric"
+	case strings.HasPrefix(k.KeySpec, "HMAC_"):
+		return "hmac"
+	}
+	return "asymmetric"
+}
+
+// DeleteAlias removes an alias; the key is not affected.
+func (s *Service) DeleteAlias(ctx context.Context, c *Caller, in *wire.DeleteAliasRequest) error {
+	name := wire.Value(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return err
+	}
+	if reservedAlias(name) {
+		return errReservedAlias()
+	}
+	err := s.store.DeleteAlias(ctx, c.Region, c.AccountID, name)
+	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	if errors.Is(err, store.ErrNotFound) {
+		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
+	}
+	return err
+}
+
+// ListAliases pages through the caller's aliases in the region, optionally
+// only those of one key.
+func (s *Service) ListAliases(ctx context.Context, c *Caller, in *wire.ListAliasesRequest) (*wire.ListAliasesResponse, error) {
+	limit, after, err := pageArgs(in.Limit, in.Marker, 50)
+	if err != nil {
+		return nil, err
+	}
+	target := ""
+	if in.KeyId != nil {
+		ck, err := s.resolve(ctx, c, *in.KeyId, false)
+		if err != nil {
+			return nil, err
+		}
+		target = ck.meta.KeyID
+	}
+	aliases, err := s.store.ListAliases(ctx, c.Region, c.AccountID, target, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	out := &wire.ListAliasesResponse{Aliases: []wire.AliasListEntry{}, Truncated: wire.Ptr(false)}
+	for i := range aliases {
+		if i == limit {
+			out.Truncated = wire.Ptr(true)
+			out.NextMarker = wire.Ptr(encodeMarker(aliases[i-1].Name))
+			break
+		}
+		a := &aliases[i]
+		out.Aliases = append(out.Aliases, wire.AliasListEntry{
+			AliasName:       wire.Ptr(a.Name),
+			AliasArn:        wire.Ptr(AliasARN(a.Region, a.AccountID, a.Name)),
+			TargetKeyId:     wire.Ptr(a.TargetKeyID),
+			CreationDate:    wire.NewTimestamp(a.CreationDate),
+			LastUpdatedDate: wire.NewTimestamp(a.LastUpdatedDate),
+		})
+	}
+	return out, nil
+}

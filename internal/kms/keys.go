@@ -1,0 +1,393 @@
+package kms
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// Key states used by this package.
+const (
+	stateEnabled         = "Enabled"
+	stateDisabled        = "Disabled"
+	statePendingDeletion = "PendingDeletion"
+)
+
+const (
+	specSymmetric     = "SYMMETRIC_DEFAULT"
+	usageEncrypt      = "ENCRYPT_DECRYPT"
+	defaultPolicyName = "default"
+)
+
+// generateKeyID returns a random version 4 UUID in lowercase hex.
+func generateKeyID(rand io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+}
+
+// DefaultKeyPolicy returns the key policy AWS attaches to a key created
+// without one: it gives the account's root principal full access, which
+// lets IAM policies in the account govern the key.
+func DefaultKeyPolicy(partition, accountID string) string {
+	return `{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:` + partition + `:iam::` + accountID + `:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}`
+}
+
+// CreateKey creates a KMS key in the caller's account and region.
+func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRequest) (*wire.CreateKeyResponse, error) {
+	spec := wire.Value(in.KeySpec)
+	if in.CustomerMasterKeySpec != nil {
+		if in.KeySpec != nil {
+			return nil, validationError("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+		}
+		spec = *in.CustomerMasterKeySpec
+	}
+	if spec == "" {
+		spec = specSymmetric
+	}
+	usage := wire.Value(in.KeyUsage)
+	if usage == "" {
+		usage = usageEncrypt
+	}
+	origin := wire.Value(in.Origin)
+	if origin == "" {
+		origin = "AWS_KMS"
+	}
+	if err := checkSpecUsage(spec, usage); err != nil {
+		return nil, err
+	}
+	if origin != "AWS_KMS" {
+		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
+	}
+	if in.CustomKeyStoreId != nil {
+		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
+	}
+	if wire.Value(in.MultiRegion) {
+		return nil, wire.Errorf("UnsupportedOperationException", "Multi-Region keys are not supported by this server yet.")
+	}
+	policy := wire.Value(in.Policy)
+	if in.Policy == nil {
+		policy = DefaultKeyPolicy(Partition(c.Region), c.AccountID)
+	} else if err := checkPolicy(policy); err != nil {
+		return nil, err
+	}
+	tags, err := checkTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+
+	keyID, err := generateKeyID(s.rand)
+	if err != nil {
+		return nil, err
+	}
+	arn := KeyARN(c.Region, c.AccountID, keyID)
+	now := s.now().UTC().Truncate(time.Millisecond)
+	mat, err := s.generateMaterial(spec, arn, now)
+	if err != nil {
+		return nil, err
+	}
+	k := store.Key{
+		Region:            c.Region,
+		KeyID:             keyID,
+		AccountID:         c.AccountID,
+		Description:       wire.Value(in.Description),
+		KeyUsage:          usage,
+		KeySpec:           spec,
+		Origin:            origin,
+		KeyManager:        "CUSTOMER",
+		KeyState:          stateEnabled,
+		CreationDate:      now,
+		Policy:            policy,
+		PolicyName:        defaultPolicyName,
+		Tags:              tags,
+		CurrentMaterialID: mat.ID,
+		Materials:         []store.Material{mat},
+	}
+	if err := s.store.CreateKey(ctx, k); err != nil {
+		return nil, fmt.Errorf("create key %s: %w", arn, err)
+	}
+	k.Revision = 1
+	return &wire.CreateKeyResponse{KeyMetadata: s.metadata(&k)}, nil
+}
+
+// generateMaterial draws fresh key material for spec and seals it under the
+// root key bound to the key ARN and material id.
+func (s *Service) generateMaterial(spec, arn string, now time.Time) (store.Material, error) {
+	if spec != specSymmetric {
+		return store.Material{}, wire.Errorf("UnsupportedOperationException", "KeySpec %s is not supported by this server yet.", spec)
+	}
+	raw, err := keystore.GenerateSymmetric(s.rand)
+	if err != nil {
+		return store.Material{}, err
+	}
+	defer clear(raw)
+	id, err := keystore.GenerateMaterialID(s.rand)
+	if err != nil {
+		return store.Material{}, err
+	}
+	sealed, err := s.root.Seal(raw, keystore.MaterialAAD(arn, id))
+	if err != nil {
+		return store.Material{}, fmt.Errorf("seal material for %s: %w", arn, err)
+	}
+	return store.Material{ID: id, Sealed: sealed, CreatedAt: now}, nil
+}
+
+// checkSpecUsage rejects key usages the key spec does not allow.
+func checkSpecUsage(spec, usage string) error {
+	if spec == specSymmetric && usage != usageEncrypt {
+		return validationError(fmt.Sprintf("KeyUsage %s is not compatible with KeySpec %s", usage, spec))
+	}
+	return nil
+}
+
+// checkPolicy rejects a policy document that is not a JSON object.
+func checkPolicy(p string) error {
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		return wire.Errorf("MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future.")
+	}
+	return nil
+}
+
+// metadata renders a stored key as the KeyMetadata AWS returns.
+func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
+	md := &wire.KeyMetadata{
+		AWSAccountId:          wire.Ptr(k.AccountID),
+		KeyId:                 wire.Ptr(k.KeyID),
+		Arn:                   wire.Ptr(KeyARN(k.Region, k.AccountID, k.KeyID)),
+		CreationDate:          wire.NewTimestamp(k.CreationDate),
+		Enabled:               wire.Ptr(k.KeyState == stateEnabled),
+		Description:           wire.Ptr(k.Description),
+		KeyUsage:              wire.Ptr(k.KeyUsage),
+		KeyState:              wire.Ptr(k.KeyState),
+		Origin:                wire.Ptr(k.Origin),
+		KeyManager:            wire.Ptr(k.KeyManager),
+		CustomerMasterKeySpec: wire.Ptr(k.KeySpec),
+		KeySpec:               wire.Ptr(k.KeySpec),
+		MultiRegion:           wire.Ptr(k.MultiRegion),
+	}
+	if k.KeyUsage == usageEncrypt && k.KeySpec == specSymmetric {
+		md.EncryptionAlgorithms = []string{"SYMMETRIC_DEFAULT"}
+	}
+	if k.CurrentMaterialID != "" {
+		md.CurrentKeyMaterialId = wire.Ptr(k.CurrentMaterialID)
+	}
+	if k.KeyState == statePendingDeletion && !k.DeletionDate.IsZero() {
+		md.DeletionDate = wire.NewTimestamp(k.DeletionDate)
+	}
+	return md
+}
+
+// DescribeKey returns the metadata of a key in any state.
+func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeKeyRequest) (*wire.DescribeKeyResponse, error) {
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), true)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.DescribeKeyResponse{KeyMetadata: s.metadata(&ck.meta)}, nil
+}
+
+// ListKeys pages through the caller's keys in the region, ordered by id.
+func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequest) (*wire.ListKeysResponse, error) {
+	limit, after, err := pageArgs(in.Limit, in.Marker, 100)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListKeys(ctx, c.Region, c.AccountID, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	out := &wire.ListKeysResponse{Keys: []wire.KeyListEntry{}, Truncated: wire.Ptr(false)}
+	for i := range keys {
+		if i == limit {
+			out.Truncated = wire.Ptr(true)
+			out.NextMarker = wire.Ptr(encodeMarker(keys[i-1].KeyID))
+			break
+		}
+		out.Keys = append(out.Keys, wire.KeyListEntry{
+			KeyId:  wire.Ptr(keys[i].KeyID),
+			KeyArn: wire.Ptr(KeyARN(keys[i].Region, keys[i].AccountID, keys[i].KeyID)),
+		})
+	}
+	return out, nil
+}
+
+// EnableKey sets a Disabled key's state to Enabled.
+func (s *Service) EnableKey(ctx context.Context, c *Caller, in *wire.EnableKeyRequest) error {
+	return s.setEnabled(ctx, c, wire.Value(in.KeyId), true)
+}
+
+// DisableKey sets an Enabled key's state to Disabled.
+func (s *Service) DisableKey(ctx context.Context, c *Caller, in *wire.DisableKeyRequest) error {
+	return s.setEnabled(ctx, c, wire.Value(in.KeyId), false)
+}
+
+func (s *Service) setEnabled(ctx context.Context, c *Caller, id string, enabled bool) error {
+	ck, err := s.resolve(ctx, c, id, false)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, ck, func(k *store.Key) error {
+		switch k.KeyState {
+		case stateEnabled, stateDisabled:
+		default:
+			return invalidState(ck.arn, k.KeyState)
+		}
+		if enabled {
+			k.KeyState = stateEnabled
+		} else {
+			k.KeyState = stateDisabled
+		}
+		return nil
+	})
+	return err
+}
+
+// invalidState is the KMSInvalidStateException for a key whose state does
+// not allow the operation.
+func invalidState(arn, state string) error {
+	if state == statePendingDeletion {
+		return errPendingDeletion(arn)
+	}
+	return wire.Errorf("KMSInvalidStateException", "%s is %s.", arn, state)
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, c *Caller, in *wire.UpdateKeyDescriptionRequest) error {
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState == statePendingDeletion {
+			return errPendingDeletion(ck.arn)
+		}
+		k.Description = wire.Value(in.Description)
+		return nil
+	})
+	return err
+}
+
+// ScheduleKeyDeletion puts a key into PendingDeletion for 7 to 30 days
+// (default 30). When the window ends, [Service.DeleteExpiredKeys] deletes
+// the key, its material and its aliases.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *Caller, in *wire.ScheduleKeyDeletionRequest) (*wire.ScheduleKeyDeletionResponse, error) {
+	days := 30
+	if in.PendingWindowInDays != nil {
+		days = int(*in.PendingWindowInDays)
+		if days < 7 || days > 30 {
+			return nil, validationError("PendingWindowInDays must be between 7 and 30")
+		}
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return nil, err
+	}
+	// AWS rounds the deletion date up to the next whole hour past the window.
+	del := s.now().UTC().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Millisecond)
+	k, err := s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState == statePendingDeletion {
+			return errPendingDeletion(ck.arn)
+		}
+		k.KeyState = statePendingDeletion
+		k.DeletionDate = del
+		k.PendingWindowInDays = days
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.ScheduleKeyDeletionResponse{
+		KeyId:               wire.Ptr(ck.arn),
+		DeletionDate:        wire.NewTimestamp(k.DeletionDate),
+		KeyState:            wire.Ptr(k.KeyState),
+		PendingWindowInDays: wire.Ptr(int32(days)),
+	}, nil
+}
+
+// CancelKeyDeletion takes a key out of PendingDeletion; it is left Disabled.
+func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.CancelKeyDeletionRequest) (*wire.CancelKeyDeletionResponse, error) {
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState != statePendingDeletion {
+			return wire.Errorf("KMSInvalidStateException", "%s is not pending deletion.", ck.arn)
+		}
+		k.KeyState = stateDisabled
+		k.DeletionDate = time.Time{}
+		k.PendingWindowInDays = 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.CancelKeyDeletionResponse{KeyId: wire.Ptr(ck.arn)}, nil
+}
+
+// DeleteExpiredKeys deletes every key whose deletion window has ended,
+// with its material and aliases. It returns how many keys it deleted. The
+// server calls it periodically.
+func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
+	refs, err := s.store.KeysDueForDeletion(ctx, s.now())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ref := range refs {
+		err := s.store.DeleteKey(ctx, ref)
+		s.forgetKey(ref)
+		s.forgetAliasesOf(ref.KeyID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // another node got there first
+		}
+		if err != nil {
+			return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
+		}
+		s.log.Info("deleted key at the end of its deletion window", "region", ref.Region, "key_id", ref.KeyID)
+		n++
+	}
+	return n, nil
+}
+
+// RunDeleter calls DeleteExpiredKeys every interval until ctx is done.
+func (s *Service) RunDeleter(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.DeleteExpiredKeys(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("delete expired keys", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

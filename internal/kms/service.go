@@ -1,0 +1,290 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// Config holds a Service's dependencies.
+type Config struct {
+	Store   store.Store
+	Root    keystore.Root
+	Rand    io.Reader        // crypto/rand.Reader in production
+	Now     func() time.Time // time.Now in production
+	Logger  *slog.Logger     // nil discards
+	Regions []string         // regions served; nil means DefaultRegions
+	// CacheTTL bounds how long a cached key or alias is trusted before it
+	// is reloaded from the store. Zero means until this Service changes it,
+	// which is right when one node owns the store.
+	CacheTTL time.Duration
+}
+
+// DefaultRegions are the AWS commercial and China region names that a
+// server serves unless configured otherwise.
+var DefaultRegions = []string{
+	"af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+	"ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1",
+	"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+	"eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
+	"sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+	"cn-north-1", "cn-northwest-1",
+}
+
+// Caller is the authenticated principal of a request and the region its
+// signature was scoped to.
+type Caller struct {
+	AccountID   string
+	Principal   string // IAM principal ARN
+	AccessKeyID string
+	Region      string
+}
+
+// Service implements the KMS operations. It is safe for concurrent use.
+type Service struct {
+	store   store.Store
+	root    keystore.Root
+	rand    io.Reader
+	now     func() time.Time
+	log     *slog.Logger
+	regions map[string]bool
+	ttl     time.Duration
+
+	mu      sync.RWMutex
+	keys    map[store.KeyRef]*cachedKey
+	aliases map[aliasRef]cachedAlias
+	idents  map[string]*Identity
+}
+
+type aliasRef struct{ region, accountID, name string }
+
+type cachedAlias struct {
+	keyID  string
+	loaded time.Time
+}
+
+// cachedKey is an immutable snapshot of a key with its material unsealed
+// into ready-to-use AEADs.
+type cachedKey struct {
+	meta      store.Key
+	arn       string
+	current   *keystore.SymmetricKey
+	materials map[string]*keystore.SymmetricKey
+	loaded    time.Time
+}
+
+// New returns a Service. Config.Store, Root and Rand are required.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Root == nil || cfg.Rand == nil {
+		return nil, errors.New("kms: Config needs Store, Root and Rand")
+	}
+	s := &Service{
+		store:   cfg.Store,
+		root:    cfg.Root,
+		rand:    cfg.Rand,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		ttl:     cfg.CacheTTL,
+		regions: map[string]bool{},
+		keys:    map[store.KeyRef]*cachedKey{},
+		aliases: map[aliasRef]cachedAlias{},
+		idents:  map[string]*Identity{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	regions := cfg.Regions
+	if regions == nil {
+		regions = DefaultRegions
+	}
+	for _, r := range regions {
+		s.regions[r] = true
+	}
+	return s, nil
+}
+
+// Regions returns the regions the service serves, sorted.
+func (s *Service) Regions() []string {
+	out := make([]string, 0, len(s.regions))
+	for r := range s.regions {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ServesRegion reports whether region is one the service serves.
+func (s *Service) ServesRegion(region string) bool { return s.regions[region] }
+
+// fresh reports whether an entry loaded at t may still be trusted.
+func (s *Service) fresh(t time.Time) bool {
+	return s.ttl == 0 || s.now().Sub(t) < s.ttl
+}
+
+// loadKey returns the cached key for ref, loading and unsealing it on a
+// miss. It returns store.ErrNotFound unchanged.
+func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
+	s.mu.RLock()
+	ck := s.keys[ref]
+	s.mu.RUnlock()
+	if ck != nil && s.fresh(ck.loaded) {
+		return ck, nil
+	}
+	k, err := s.store.GetKey(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	ck, err = s.unseal(k)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	// Keep the newer of two racing loads.
+	if old := s.keys[ref]; old == nil || old.meta.Revision <= ck.meta.Revision {
+		s.keys[ref] = ck
+	}
+	s.mu.Unlock()
+	return ck, nil
+}
+
+// unseal builds a cachedKey from a stored key, opening its material.
+func (s *Service) unseal(k store.Key) (*cachedKey, error) {
+	ck := &cachedKey{
+		meta:      k,
+		arn:       KeyARN(k.Region, k.AccountID, k.KeyID),
+		materials: make(map[string]*keystore.SymmetricKey, len(k.Materials)),
+		loaded:    s.now(),
+	}
+	if k.KeySpec != "SYMMETRIC_DEFAULT" {
+		return ck, nil
+	}
+	for _, m := range k.Materials {
+		raw, err := s.root.Open(m.Sealed, keystore.MaterialAAD(ck.arn, m.ID))
+		if err != nil {
+			return nil, fmt.Errorf("unseal material %s of %s: %w", m.ID, ck.arn, err)
+		}
+		sk, err := keystore.NewSymmetricKey(raw)
+		clear(raw)
+		if err != nil {
+			return nil, fmt.Errorf("load material %s of %s: %w", m.ID, ck.arn, err)
+		}
+		ck.materials[m.ID] = sk
+	}
+	ck.current = ck.materials[k.CurrentMaterialID]
+	if ck.current == nil {
+		return nil, fmt.Errorf("key %s: current material %s missing", ck.arn, k.CurrentMaterialID)
+	}
+	return ck, nil
+}
+
+// forgetKey drops a key and, when all is set, every cached alias.
+func (s *Service) forgetKey(ref store.KeyRef) {
+	s.mu.Lock()
+	delete(s.keys, ref)
+	s.mu.Unlock()
+}
+
+func (s *Service) forgetAlias(a aliasRef) {
+	s.mu.Lock()
+	delete(s.aliases, a)
+	s.mu.Unlock()
+}
+
+func (s *Service) forgetAliasesOf(keyID string) {
+	s.mu.Lock()
+	for a, ca := range s.aliases {
+		if ca.keyID == keyID {
+			delete(s.aliases, a)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// resolve finds the key a KeyId member names. allowAlias says whether the
+// operation accepts alias forms. It returns the caller-facing errors AWS
+// gives: NotFoundException for unknown keys and aliases, InvalidArnException
+// for malformed ARNs, AccessDeniedException for keys of other accounts.
+func (s *Service) resolve(ctx context.Context, c *Caller, id string, allowAlias bool) (*cachedKey, error) {
+	r, err := parseKeyRef(c, id, allowAlias)
+	if err != nil {
+		return nil, err
+	}
+	keyID := r.keyID
+	if r.kind == refAliasName || r.kind == refAliasARN {
+		keyID, err = s.aliasTarget(ctx, r.region, r.accountID, r.alias)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errAliasNotFound(AliasARN(r.region, r.accountID, r.alias))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	arn := KeyARN(r.region, r.accountID, keyID)
+	if r.region != c.Region {
+		return nil, wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
+	}
+	ck, err := s.loadKey(ctx, store.KeyRef{Region: r.region, KeyID: keyID})
+	if errors.Is(err, store.ErrNotFound) || err == nil && ck.meta.AccountID != r.accountID {
+		return nil, errKeyNotFound(arn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ck.meta.AccountID != c.AccountID {
+		// Key policies are not evaluated yet; a key is usable only by
+		// its own account, which is what AWS's default key policy allows.
+		return nil, errAccessDenied(c, ck.arn)
+	}
+	return ck, nil
+}
+
+func (s *Service) aliasTarget(ctx context.Context, region, accountID, name string) (string, error) {
+	ar := aliasRef{region, accountID, name}
+	s.mu.RLock()
+	ca, ok := s.aliases[ar]
+	s.mu.RUnlock()
+	if ok && s.fresh(ca.loaded) {
+		return ca.keyID, nil
+	}
+	a, err := s.store.GetAlias(ctx, region, accountID, name)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.aliases[ar] = cachedAlias{keyID: a.TargetKeyID, loaded: s.now()}
+	s.mu.Unlock()
+	return a.TargetKeyID, nil
+}
+
+// action names the operation in AccessDenied messages; it is set by the
+// api layer through Caller in later versions. For now the message names
+// the key only.
+func errAccessDenied(c *Caller, arn string) error {
+	return wire.Errorf("AccessDeniedException",
+		"User: %s is not authorized to access %s because no resource-based policy allows the action", c.Principal, arn)
+}
+
+// update applies fn to the key in a store transaction and drops the cached
+// copy. fn sees the current stored state.
+func (s *Service) update(ctx context.Context, ck *cachedKey, fn func(*store.Key) error) (store.Key, error) {
+	ref := ck.meta.Ref()
+	k, err := s.store.UpdateKey(ctx, ref, fn)
+	s.forgetKey(ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return k, errKeyNotFound(ck.arn)
+	}
+	return k, err
+}

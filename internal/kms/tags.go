@@ -1,0 +1,117 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// maxTags is AWS's limit on tags per KMS key.
+const maxTags = 50
+
+// checkTags validates tags given to CreateKey or TagResource: no tag key
+// in the reserved "aws:" namespace and no key twice in one request.
+func checkTags(in []wire.Tag) ([]store.Tag, error) {
+	// AWS checks duplicates first, then the count, then each tag.
+	out := make([]store.Tag, 0, len(in))
+	for _, t := range in {
+		k := wire.Value(t.TagKey)
+		if slices.ContainsFunc(out, func(o store.Tag) bool { return o.Key == k }) {
+			return nil, wire.Errorf("TagException", "Duplicate tag keys")
+		}
+		out = append(out, store.Tag{Key: k, Value: wire.Value(t.TagValue)})
+	}
+	if len(out) > maxTags {
+		return nil, wire.Errorf("TagException", "Too many tags")
+	}
+	for _, t := range out {
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return nil, wire.Errorf("TagException", "Tags beginning with aws: are reserved")
+		}
+	}
+	return out, nil
+}
+
+// TagResource adds tags to a key or replaces the values of existing tag keys.
+func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResourceRequest) error {
+	tags, err := checkTags(in.Tags)
+	if err != nil {
+		return err
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState == statePendingDeletion {
+			return errPendingDeletion(ck.arn)
+		}
+		for _, t := range tags {
+			i := slices.IndexFunc(k.Tags, func(o store.Tag) bool { return o.Key == t.Key })
+			if i >= 0 {
+				k.Tags[i].Value = t.Value
+			} else {
+				k.Tags = append(k.Tags, t)
+			}
+		}
+		if len(k.Tags) > maxTags {
+			return wire.Errorf("TagException", "Too many tags")
+		}
+		return nil
+	})
+	return err
+}
+
+// UntagResource removes tags by key; keys that are not set are ignored.
+func (s *Service) UntagResource(ctx context.Context, c *Caller, in *wire.UntagResourceRequest) error {
+	for _, k := range in.TagKeys {
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return wire.Errorf("TagException", "Tags beginning with aws: are reserved")
+		}
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState == statePendingDeletion {
+			return errPendingDeletion(ck.arn)
+		}
+		k.Tags = slices.DeleteFunc(k.Tags, func(t store.Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
+		return nil
+	})
+	return err
+}
+
+// ListResourceTags pages through a key's tags in the order they were set.
+func (s *Service) ListResourceTags(ctx context.Context, c *Caller, in *wire.ListResourceTagsRequest) (*wire.ListResourceTagsResponse, error) {
+	limit, after, err := pageArgs(in.Limit, in.Marker, 50)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	if err != nil {
+		return nil, err
+	}
+	start := 0
+	if after != "" {
+		if _, err := fmt.Sscanf(after, "%d", &start); err != nil || start < 0 || start > len(ck.meta.Tags) {
+			return nil, errInvalidMarker()
+		}
+	}
+	out := &wire.ListResourceTagsResponse{Tags: []wire.Tag{}, Truncated: wire.Ptr(false)}
+	for i := start; i < len(ck.meta.Tags); i++ {
+		if len(out.Tags) == limit {
+			out.Truncated = wire.Ptr(true)
+			out.NextMarker = wire.Ptr(encodeMarker(fmt.Sprint(i)))
+			break
+		}
+		t := ck.meta.Tags[i]
+		out.Tags = append(out.Tags, wire.Tag{TagKey: wire.Ptr(t.Key), TagValue: wire.Ptr(t.Value)})
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server's configuration, loaded from a versioned YAML file
+// and overridden by flags. The zero value plus [Config.Defaults] is a
+// working single-node server on 127.0.0.1:8400.
+type Config struct {
+	Version int `yaml:"version"` // 1
+
+	Listen  string `yaml:"listen"`   // host:port
+	DataDir string `yaml:"data_dir"` // embedded store and root key
+	TLSCert string `yaml:"tls_cert"` // PEM certificate chain file
+	TLSKey  string `yaml:"tls_key"`  // PEM private key file
+	// AllowInsecureListen permits plain HTTP on a non-loopback address.
+	AllowInsecureListen bool `yaml:"allow_insecure_listen"`
+
+	AccountID string   `yaml:"account_id"` // the default account, created at first start
+	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
+	LogLevel  string   `yaml:"log_level"`  // debug, info, warn, error
+
+	// DeletionInterval is how often keys whose deletion window has ended
+	// are deleted.
+	DeletionInterval time.Duration `yaml:"deletion_interval"`
+
+	lines map[string]int // field name -> line in the file, for errors
+}
+
+// Defaults fills unset fields with their default values.
+func (c *Config) Defaults() {
+	if c.Version == 0 {
+		c.Version = 1
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8400"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./trent-data"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "111122223333"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.DeletionInterval == 0 {
+		c.DeletionInterval = time.Minute
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// LoadConfig reads a YAML config file. ${VAR} references are replaced by
+// the environment variable's value; a reference to an unset variable is
+// an error. Unknown fields are errors.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	text := envRef.ReplaceAllStringFunc(string(raw), func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s: unset environment variables: %s", path, strings.Join(missing, ", "))
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &node); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c := &Config{lines: map[string]int{}}
+	if len(node.Content) > 0 {
+		root := node.Content[0]
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			c.lines[root.Content[i].Value] = root.Content[i].Line
+		}
+		dec := yaml.NewDecoder(strings.NewReader(text))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if c.Version != 1 {
+		return nil, fmt.Errorf("%s: line %d: version must be 1", path, c.lines["version"])
+	}
+	return c, nil
+}
+
+// Validate reports every problem in the configuration at once, each with
+// its line in the config file when it came from one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if line := c.lines[field]; line > 0 {
+			msg = fmt.Sprintf("line %d: %s", line, msg)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		bad("listen", "listen: %v", err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key must be given together")
+	}
+	if err == nil && c.TLSCert == "" && !c.AllowInsecureListen && !isLoopback(host) {
+		bad("listen", "listen: %s is not a loopback address; serve it with TLS (tls_cert, tls_key) or set allow_insecure_listen", c.Listen)
+	}
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		bad("account_id", "account_id: %q is not a 12-digit account id", c.AccountID)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.DeletionInterval < time.Second {
+		bad("deletion_interval", "deletion_interval: must be at least 1s")
+	}
+	for _, r := range c.Regions {
+		if !regionName.MatchString(r) {
+			bad("regions", "regions: %q is not a region name", r)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
