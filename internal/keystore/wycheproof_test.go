@@ -32,8 +32,8 @@ type wycheproofNoteEntry struct {
 }
 
 type wycheproofAEADGroup struct {
-	Type    string `json:"type"`
-	Source  struct {
+	Type   string `json:"type"`
+	Source struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"source"`
