@@ -1,6 +1,7 @@
 // Command trent is the Trent key management server and its tools.
 //
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--config FILE]
+//	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent version
 package main
 
@@ -27,6 +28,10 @@ func run(ctx context.Context, args []string) int {
 	switch args[0] {
 	case "server":
 		return serverCmd(ctx, args[1:])
+	case "bench":
+		return benchCmd(ctx, args[1:])
+	case "bench-baseline":
+		return baselineCmd(ctx, args[1:])
 	case "version":
 		fmt.Println("trent", version)
 		return 0
@@ -42,5 +47,6 @@ const usage = `Usage: trent <command> [flags]
 
 Commands:
   server    run the KMS API server (trent server --help for flags)
+  bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/bench"
+)
+
+// benchCmd runs `trent bench`: without --endpoint it starts `trent server`
+// (or, with --baseline, the bare reference server) as a child process on a
+// free loopback port, so the server's CPU time can be measured apart from
+// the client's.
+func benchCmd(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("trent bench", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "measure this endpoint instead of starting a server")
+	pid := fs.Int("server-pid", 0, "with --endpoint: the server's process id, to measure its CPU time")
+	ops := fs.String("ops", "Encrypt,Decrypt,GenerateDataKey", "operations to measure, comma-separated")
+	conc := fs.Int("concurrency", 16, "concurrent workers")
+	dur := fs.Duration("duration", 5*time.Second, "measured time per operation")
+	size := fs.Int("size", 32, "plaintext bytes for Encrypt")
+	region := fs.String("region", "us-east-1", "region to sign requests for")
+	baseline := fs.Bool("baseline", false, "measure the bare reference server (JSON parse + one AES-GCM seal) with Encrypt")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o := bench.Options{
+		Endpoint: *endpoint, ServerPID: *pid, Region: *region, Ops: strings.Split(*ops, ","),
+		Concurrency: *conc, Duration: *dur, PlaintextSize: *size,
+		AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+	}
+	if *endpoint == "" {
+		addr, err := bench.FreePort()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "trent bench:", err)
+			return 1
+		}
+		dir, err := os.MkdirTemp("", "trent-bench-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "trent bench:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		self, _ := os.Executable()
+		o.AccessKeyID, o.SecretAccessKey = "AKIABENCHMARK0000001", "bench-secret-access-key-000000000000000"
+		child := []string{"server", "--listen", addr, "--data-dir", dir, "--log-level", "warn"}
+		if *baseline {
+			child = []string{"bench-baseline", "--listen", addr}
+			o.Ops, o.KeyID = []string{"Encrypt"}, "00000000-0000-4000-8000-000000000000"
+		}
+		cmd := exec.Command(self, child...)
+		cmd.Env = append(os.Environ(), "TRENT_ROOT_ACCESS_KEY_ID="+o.AccessKeyID, "TRENT_ROOT_SECRET_ACCESS_KEY="+o.SecretAccessKey)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "trent bench:", err)
+			return 1
+		}
+		defer func() {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+		}()
+		o.Endpoint, o.ServerPID = "http://"+addr, cmd.Process.Pid
+		if err := bench.WaitReady(o.Endpoint, 10*time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "trent bench:", err)
+			return 1
+		}
+	}
+	results, err := bench.Run(ctx, o)
+	for _, r := range results {
+		fmt.Println(r)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trent bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// baselineCmd serves bench.Baseline; `trent bench --baseline` starts it.
+func baselineCmd(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("trent bench-baseline", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8401", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	srv := &http.Server{Addr: *listen, Handler: bench.Baseline()}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "trent bench-baseline:", err)
+		return 1
+	}
+	return 0
+}
