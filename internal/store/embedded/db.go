@@ -1,0 +1,230 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+var _ store.Store = (*DB)(nil)
+
+// busyTimeout is how long a connection waits for a lock held by another
+// connection or process before failing with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// DB is a [store.Store] backed by one SQLite database file. It is safe for
+// concurrent use.
+type DB struct {
+	w *sql.DB // the single write connection; transactions BEGIN IMMEDIATE
+	r *sql.DB // read-only pool
+}
+
+// Open opens the database file at path, creating it with mode 0600 if it is
+// missing, and brings its schema up to date. It fails if the file was written
+// by a newer version of Trent. The caller must Close the returned DB.
+func Open(path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	f.Close()
+
+	name := "file:" + (&url.URL{Path: abs}).EscapedPath()
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", name+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(context.Background(), w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+
+	q.Del("_txlock")
+	q.Del("_journal_mode") // already persistent in the file; needs a write lock to set
+	q.Set("_query_only", "1")
+	r, err := sql.Open("sqlite", name+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	if err := r.Ping(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	return &DB{w: w, r: r}, nil
+}
+
+// Close checkpoints the write-ahead log into the database file and closes
+// every connection. It must not be called while other methods are running.
+func (db *DB) Close() error {
+	errR := db.r.Close()
+	_, errC := db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	errW := db.w.Close()
+	if err := errors.Join(errR, errC, errW); err != nil {
+		return fmt.Errorf("embedded: close: %w", err)
+	}
+	return nil
+}
+
+// migrations are applied in order; migrations[i] brings the schema to
+// version i+1. A shipped migration is never edited, only appended to.
+var migrations = []string{
+	`CREATE TABLE meta (
+		name  TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	);
+	CREATE TABLE accounts (
+		id         TEXT PRIMARY KEY,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE access_keys (
+		id            TEXT PRIMARY KEY,
+		account_id    TEXT NOT NULL REFERENCES accounts (id),
+		principal     TEXT NOT NULL,
+		sealed_secret BLOB NOT NULL,
+		created_at    TEXT NOT NULL
+	);
+	CREATE INDEX access_keys_account ON access_keys (account_id, id);
+	CREATE TABLE keys (
+		region        TEXT NOT NULL,
+		key_id        TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		revision      INTEGER NOT NULL,
+		deletion_date TEXT,
+		doc           TEXT NOT NULL,
+		PRIMARY KEY (region, key_id)
+	);
+	CREATE INDEX keys_account ON keys (region, account_id, key_id);
+	CREATE INDEX keys_deletion ON keys (deletion_date) WHERE deletion_date IS NOT NULL;
+	CREATE TABLE aliases (
+		region            TEXT NOT NULL,
+		account_id        TEXT NOT NULL,
+		name              TEXT NOT NULL,
+		target_key_id     TEXT NOT NULL,
+		creation_date     TEXT NOT NULL,
+		last_updated_date TEXT NOT NULL,
+		PRIMARY KEY (region, account_id, name),
+		FOREIGN KEY (region, target_key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+	);
+	CREATE INDEX aliases_target ON aliases (region, target_key_id);`,
+}
+
+// migrate creates the migrations table if needed and applies every missing
+// migration, each in its own transaction together with its version row.
+func migrate(ctx context.Context, w *sql.DB) error {
+	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for {
+		done, err := migrateOne(ctx, w)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case v > len(migrations):
+		return false, fmt.Errorf("schema version %d is newer than this build supports (%d)", v, len(migrations))
+	case v == len(migrations):
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		v+1, fmtTime(time.Now())); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	return false, tx.Commit()
+}
+
+// withTx runs fn in an immediate transaction on the write connection and
+// commits if fn returns nil.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("embedded: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("embedded: commit: %w", err)
+	}
+	return nil
+}
+
+// isConstraint reports whether err is a primary key or unique violation.
+func isConflict(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// timeLayout is RFC 3339 in UTC with a fixed-width fraction, so that text
+// order is time order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// fmtTime formats t for a TEXT column.
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// fmtOptTime formats t, or returns nil (SQL NULL) for the zero time.
+func fmtOptTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return fmtTime(t)
+}
+
+// parseTime parses a TEXT column written by fmtTime.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("embedded: bad time %q in database: %w", s, err)
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,201 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+// errIdentity is returned by UpdateKey when fn changed the key's address or
+// account.
+var errIdentity = errors.New("embedded: UpdateKey cannot change a key's Region, KeyID or AccountID")
+
+// utc returns t in UTC without a monotonic reading; the zero time stays zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// normalize returns a copy of k with every time in UTC and fresh Tags and
+// Materials slices, so the caller's slices are never modified.
+func normalize(k store.Key) store.Key {
+	k.CreationDate = utc(k.CreationDate)
+	k.DeletionDate = utc(k.DeletionDate)
+	k.Tags = slices.Clone(k.Tags)
+	k.Materials = slices.Clone(k.Materials)
+	for i := range k.Materials {
+		k.Materials[i].CreatedAt = utc(k.Materials[i].CreatedAt)
+	}
+	return k
+}
+
+// keyColumns are the columns scanKey reads.
+const keyColumns = `region, key_id, account_id, revision, doc`
+
+func scanKey(s interface{ Scan(...any) error }) (store.Key, error) {
+	var region, keyID, account, doc string
+	var rev int64
+	if err := s.Scan(&region, &keyID, &account, &rev, &doc); err != nil {
+		return store.Key{}, err
+	}
+	var k store.Key
+	if err := json.Unmarshal([]byte(doc), &k); err != nil {
+		return store.Key{}, fmt.Errorf("decode key %s/%s: %w", region, keyID, err)
+	}
+	k = normalize(k)
+	k.Region, k.KeyID, k.AccountID, k.Revision = region, keyID, account, rev
+	return k, nil
+}
+
+// CreateKey adds a key with its materials and Revision 1, or returns
+// [store.ErrExists] if its KeyRef is taken. The account is not checked.
+func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
+	k = normalize(k)
+	k.Revision = 1
+	doc, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("embedded: encode key %s: %w", k.KeyID, err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, doc)
+		VALUES (?, ?, ?, ?, ?, ?)`, k.Region, k.KeyID, k.AccountID, k.Revision, fmtOptTime(k.DeletionDate), string(doc))
+	if isConflict(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("embedded: create key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+// GetKey returns the key, materials included, or [store.ErrNotFound].
+func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
+	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+		ref.Region, ref.KeyID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Key{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Key{}, fmt.Errorf("embedded: get key %s: %w", ref.KeyID, err)
+	}
+	return k, nil
+}
+
+// ListKeys returns up to limit keys (all if limit <= 0) of the account in
+// the region whose KeyID sorts after the given one, ordered by KeyID
+// bytewise. The keys are complete, materials included.
+func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.Key, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys
+		WHERE region = ? AND account_id = ? AND key_id > ? ORDER BY key_id LIMIT ?`,
+		region, accountID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: list keys: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("embedded: list keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("embedded: list keys: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateKey loads the key, calls fn with it and saves what fn left in it with
+// Revision incremented, all in one immediate transaction; fn is called once.
+// A change fn makes to Revision is ignored. If fn returns an error nothing is
+// saved and that error is returned unchanged; if fn changes Region, KeyID or
+// AccountID nothing is saved and an error is returned. UpdateKey returns the
+// saved key, or [store.ErrNotFound].
+func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
+	var saved store.Key
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+			ref.Region, ref.KeyID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("embedded: update key %s: %w", ref.KeyID, err)
+		}
+		account, rev := k.AccountID, k.Revision
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if k.Region != ref.Region || k.KeyID != ref.KeyID || k.AccountID != account {
+			return errIdentity
+		}
+		k = normalize(k)
+		k.Revision = rev + 1
+		doc, err := json.Marshal(k)
+		if err != nil {
+			return fmt.Errorf("embedded: encode key %s: %w", ref.KeyID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, deletion_date = ?, doc = ?
+			WHERE region = ? AND key_id = ?`,
+			k.Revision, fmtOptTime(k.DeletionDate), string(doc), ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("embedded: update key %s: %w", ref.KeyID, err)
+		}
+		saved = k
+		return nil
+	})
+	if err != nil {
+		return store.Key{}, err
+	}
+	return saved, nil
+}
+
+// DeleteKey removes the key, its materials and every alias that points to it
+// in one transaction, or returns [store.ErrNotFound].
+func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM aliases WHERE region = ? AND target_key_id = ?`,
+			ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("embedded: delete key %s: %w", ref.KeyID, err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE region = ? AND key_id = ?`, ref.Region, ref.KeyID)
+		if err != nil {
+			return fmt.Errorf("embedded: delete key %s: %w", ref.KeyID, err)
+		}
+		return oneRow(res)
+	})
+}
+
+// KeysDueForDeletion returns the refs of all keys, in every region and
+// account, whose DeletionDate is set and not after now, ordered by region
+// and key id.
+func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
+		WHERE deletion_date IS NOT NULL AND deletion_date <= ? ORDER BY region, key_id`, fmtTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
+	}
+	defer rows.Close()
+	var out []store.KeyRef
+	for rows.Next() {
+		var r store.KeyRef
+		if err := rows.Scan(&r.Region, &r.KeyID); err != nil {
+			return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,1176 @@
+// Package storetest is the conformance suite for [store.Store]: every backend
+// runs [Run], and the suite is the precise definition of the interface's
+// behaviour.
+//
+// # Conventions the suite fixes
+//
+//   - Times come back in UTC and equal (time.Equal) what was stored; the
+//     suite uses millisecond precision, the least a backend must keep.
+//   - The zero time round-trips as the zero time.
+//   - List orders compare strings bytewise (Go's < on strings), not by a
+//     locale's collation.
+//   - nil and empty byte slices and tag lists are interchangeable.
+//   - UpdateKey returns an error and saves nothing if fn changes Region,
+//     KeyID or AccountID; a change fn makes to Revision is ignored.
+//   - An alias may only target a key in its own region and account; any
+//     other target is [store.ErrNotFound].
+//   - ListKeys returns complete keys, materials included, like GetKey.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+// Run runs the conformance suite. newStore must return a new, empty store
+// each time it is called; Run closes it when the subtest that asked for it
+// ends, before any cleanup newStore registered with t.Cleanup.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	open := func(t *testing.T) store.Store {
+		t.Helper()
+		s := newStore(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	for _, g := range []struct {
+		name  string
+		tests []test
+	}{
+		{"meta", metaTests},
+		{"accounts", accountTests},
+		{"access-keys", accessKeyTests},
+		{"keys", keyTests},
+		{"aliases", aliasTests},
+		{"concurrency", concurrencyTests},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.fn(t, open(t))
+				})
+			}
+		})
+	}
+}
+
+type test struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+// zone is a non-UTC location: the store must hand times back in UTC.
+var zone = time.FixedZone("UTC+05:30", 5*3600+30*60)
+
+// at returns a time with millisecond precision in zone, offset by d from a
+// fixed instant.
+func at(d time.Duration) time.Time {
+	return time.Date(2025, 3, 14, 15, 9, 26, 535_000_000, zone).Add(d)
+}
+
+func wantErr(t *testing.T, what string, got, want error) {
+	t.Helper()
+	if !errors.Is(got, want) {
+		t.Fatalf("%s: got error %v, want %v", what, got, want)
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// checkTime reports a difference between got and want, and a got that is
+// not in UTC.
+func checkTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+	if got.IsZero() != want.IsZero() {
+		t.Errorf("%s: IsZero() = %v, want %v", what, got.IsZero(), want.IsZero())
+	}
+	if !got.IsZero() && got.Location() != time.UTC {
+		t.Errorf("%s is in %v, want UTC", what, got.Location())
+	}
+}
+
+// --- meta -------------------------------------------------------------------
+
+var metaTests = []test{
+	{"get-missing", func(t *testing.T, s store.Store) {
+		_, err := s.GetMeta(t.Context(), "nope")
+		wantErr(t, "GetMeta", err, store.ErrNotFound)
+	}},
+	{"put-get", func(t *testing.T, s store.Store) {
+		v := []byte{0, 1, 2, 0xff, 0xfe, 0}
+		must(t, "PutMeta", s.PutMeta(t.Context(), "root", v))
+		got, err := s.GetMeta(t.Context(), "root")
+		must(t, "GetMeta", err)
+		if !bytes.Equal(got, v) {
+			t.Fatalf("GetMeta = %x, want %x", got, v)
+		}
+		_, err = s.GetMeta(t.Context(), "Root")
+		wantErr(t, "GetMeta of another name", err, store.ErrNotFound)
+	}},
+	{"replace", func(t *testing.T, s store.Store) {
+		must(t, "PutMeta", s.PutMeta(t.Context(), "n", []byte("first value, longer")))
+		must(t, "PutMeta", s.PutMeta(t.Context(), "n", []byte("second")))
+		got, err := s.GetMeta(t.Context(), "n")
+		must(t, "GetMeta", err)
+		if string(got) != "second" {
+			t.Fatalf("GetMeta = %q, want %q", got, "second")
+		}
+	}},
+	{"empty-value", func(t *testing.T, s store.Store) {
+		must(t, "PutMeta", s.PutMeta(t.Context(), "empty", nil))
+		got, err := s.GetMeta(t.Context(), "empty")
+		must(t, "GetMeta", err)
+		if len(got) != 0 {
+			t.Fatalf("GetMeta = %x, want empty", got)
+		}
+	}},
+}
+
+// --- accounts ---------------------------------------------------------------
+
+var accountTests = []test{
+	{"create-get", func(t *testing.T, s store.Store) {
+		a := store.Account{ID: "111122223333", CreatedAt: at(0)}
+		must(t, "CreateAccount", s.CreateAccount(t.Context(), a))
+		got, err := s.GetAccount(t.Context(), a.ID)
+		must(t, "GetAccount", err)
+		if got.ID != a.ID {
+			t.Errorf("ID = %q, want %q", got.ID, a.ID)
+		}
+		checkTime(t, "CreatedAt", got.CreatedAt, a.CreatedAt)
+	}},
+	{"duplicate", func(t *testing.T, s store.Store) {
+		a := store.Account{ID: "111122223333", CreatedAt: at(0)}
+		must(t, "CreateAccount", s.CreateAccount(t.Context(), a))
+		a.CreatedAt = at(time.Hour)
+		wantErr(t, "second CreateAccount", s.CreateAccount(t.Context(), a), store.ErrExists)
+		got, err := s.GetAccount(t.Context(), a.ID)
+		must(t, "GetAccount", err)
+		checkTime(t, "CreatedAt after failed duplicate", got.CreatedAt, at(0))
+	}},
+	{"get-missing", func(t *testing.T, s store.Store) {
+		_, err := s.GetAccount(t.Context(), "999999999999")
+		wantErr(t, "GetAccount", err, store.ErrNotFound)
+	}},
+	{"list-empty", func(t *testing.T, s store.Store) {
+		got, err := s.ListAccounts(t.Context())
+		must(t, "ListAccounts", err)
+		if len(got) != 0 {
+			t.Fatalf("ListAccounts = %v, want none", got)
+		}
+	}},
+	{"list-ordered-by-id", func(t *testing.T, s store.Store) {
+		ids := []string{"333333333333", "111111111111", "222222222222", "011111111111"}
+		for i, id := range ids {
+			must(t, "CreateAccount", s.CreateAccount(t.Context(), store.Account{ID: id, CreatedAt: at(time.Duration(i) * time.Second)}))
+		}
+		got, err := s.ListAccounts(t.Context())
+		must(t, "ListAccounts", err)
+		var gotIDs []string
+		for _, a := range got {
+			gotIDs = append(gotIDs, a.ID)
+			i := slices.Index(ids, a.ID)
+			if i >= 0 {
+				checkTime(t, "CreatedAt of "+a.ID, a.CreatedAt, at(time.Duration(i)*time.Second))
+			}
+		}
+		want := slices.Sorted(slices.Values(ids))
+		if !slices.Equal(gotIDs, want) {
+			t.Fatalf("ListAccounts ids = %v, want %v", gotIDs, want)
+		}
+	}},
+}
+
+// --- access keys ------------------------------------------------------------
+
+func mkAccounts(t *testing.T, s store.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		must(t, "CreateAccount "+id, s.CreateAccount(t.Context(), store.Account{ID: id, CreatedAt: at(0)}))
+	}
+}
+
+func accessKey(id, account string) store.AccessKey {
+	return store.AccessKey{
+		ID:           id,
+		AccountID:    account,
+		Principal:    "arn:aws:iam::" + account + ":root",
+		SealedSecret: []byte("sealed\x00secret\xff" + id),
+		CreatedAt:    at(time.Minute),
+	}
+}
+
+func checkAccessKey(t *testing.T, got, want store.AccessKey) {
+	t.Helper()
+	if got.ID != want.ID || got.AccountID != want.AccountID || got.Principal != want.Principal {
+		t.Errorf("access key = %q/%q/%q, want %q/%q/%q", got.ID, got.AccountID, got.Principal, want.ID, want.AccountID, want.Principal)
+	}
+	if !bytes.Equal(got.SealedSecret, want.SealedSecret) {
+		t.Errorf("SealedSecret of %s differs", want.ID)
+	}
+	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
+}
+
+var accessKeyTests = []test{
+	{"create-get", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111122223333")
+		k := accessKey("AKIAEXAMPLE0000001", "111122223333")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		got, err := s.GetAccessKey(t.Context(), k.ID)
+		must(t, "GetAccessKey", err)
+		checkAccessKey(t, got, k)
+	}},
+	{"duplicate", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111122223333", "444455556666")
+		k := accessKey("AKIAEXAMPLE0000001", "111122223333")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		wantErr(t, "CreateAccessKey same id, other account",
+			s.CreateAccessKey(t.Context(), accessKey(k.ID, "444455556666")), store.ErrExists)
+		got, err := s.GetAccessKey(t.Context(), k.ID)
+		must(t, "GetAccessKey", err)
+		checkAccessKey(t, got, k)
+	}},
+	{"unknown-account", func(t *testing.T, s store.Store) {
+		k := accessKey("AKIAEXAMPLE0000001", "111122223333")
+		wantErr(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k), store.ErrNotFound)
+		_, err := s.GetAccessKey(t.Context(), k.ID)
+		wantErr(t, "GetAccessKey", err, store.ErrNotFound)
+	}},
+	{"get-missing", func(t *testing.T, s store.Store) {
+		_, err := s.GetAccessKey(t.Context(), "AKIANOPE")
+		wantErr(t, "GetAccessKey", err, store.ErrNotFound)
+	}},
+	{"list-per-account", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111", "222222222222")
+		for _, id := range []string{"AKIAC", "AKIAA", "AKIAB"} {
+			must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), accessKey(id, "111111111111")))
+		}
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), accessKey("AKIAAA", "222222222222")))
+		got, err := s.ListAccessKeys(t.Context(), "111111111111")
+		must(t, "ListAccessKeys", err)
+		var ids []string
+		for _, k := range got {
+			ids = append(ids, k.ID)
+			checkAccessKey(t, k, accessKey(k.ID, "111111111111"))
+		}
+		if want := []string{"AKIAA", "AKIAB", "AKIAC"}; !slices.Equal(ids, want) {
+			t.Fatalf("ListAccessKeys = %v, want %v", ids, want)
+		}
+		got, err = s.ListAccessKeys(t.Context(), "333333333333")
+		must(t, "ListAccessKeys of unknown account", err)
+		if len(got) != 0 {
+			t.Fatalf("ListAccessKeys of unknown account = %v, want none", got)
+		}
+	}},
+	{"delete", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), accessKey("AKIAA", "111111111111")))
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), accessKey("AKIAB", "111111111111")))
+		must(t, "DeleteAccessKey", s.DeleteAccessKey(t.Context(), "AKIAA"))
+		_, err := s.GetAccessKey(t.Context(), "AKIAA")
+		wantErr(t, "GetAccessKey after delete", err, store.ErrNotFound)
+		wantErr(t, "second DeleteAccessKey", s.DeleteAccessKey(t.Context(), "AKIAA"), store.ErrNotFound)
+		got, err := s.ListAccessKeys(t.Context(), "111111111111")
+		must(t, "ListAccessKeys", err)
+		if len(got) != 1 || got[0].ID != "AKIAB" {
+			t.Fatalf("ListAccessKeys after delete = %v, want only AKIAB", got)
+		}
+	}},
+	{"delete-missing", func(t *testing.T, s store.Store) {
+		wantErr(t, "DeleteAccessKey", s.DeleteAccessKey(t.Context(), "AKIANOPE"), store.ErrNotFound)
+	}},
+}
+
+// --- keys -------------------------------------------------------------------
+
+const (
+	region1  = "us-east-1"
+	region2  = "eu-west-3"
+	account1 = "111122223333"
+	account2 = "444455556666"
+)
+
+// fullKey returns a key with every field set to a non-zero value.
+func fullKey(region, account, id string) store.Key {
+	return store.Key{
+		Region:              region,
+		KeyID:               id,
+		AccountID:           account,
+		Revision:            42, // ignored: the store sets 1
+		Description:         "full key " + id + " \u00e9\u4e2d\"quoted\"\n",
+		KeyUsage:            "ENCRYPT_DECRYPT",
+		KeySpec:             "SYMMETRIC_DEFAULT",
+		Origin:              "AWS_KMS",
+		KeyManager:          "CUSTOMER",
+		KeyState:            "PendingDeletion",
+		MultiRegion:         true,
+		CreationDate:        at(0),
+		DeletionDate:        at(7 * 24 * time.Hour),
+		PendingWindowInDays: 7,
+		Policy:              "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ ]\n}",
+		PolicyName:          "default",
+		Tags: []store.Tag{
+			{Key: "z-last-sorted", Value: "1"},
+			{Key: "Alpha", Value: ""},
+			{Key: "mid", Value: "v\u00fc"},
+		},
+		CurrentMaterialID: "bb00000000000000000000000000000000000000000000000000000000000002",
+		Materials: []store.Material{
+			{ID: "aa00000000000000000000000000000000000000000000000000000000000001", Sealed: []byte{0, 1, 2, 3, 0, 0xff, 0x80}, CreatedAt: at(0)},
+			{ID: "bb00000000000000000000000000000000000000000000000000000000000002", Sealed: bytes.Repeat([]byte{0xa5, 0}, 300), CreatedAt: at(time.Hour + time.Millisecond)},
+		},
+	}
+}
+
+// plainKey returns an enabled key with only the basic fields set.
+func plainKey(region, account, id string) store.Key {
+	return store.Key{
+		Region:       region,
+		KeyID:        id,
+		AccountID:    account,
+		KeyUsage:     "ENCRYPT_DECRYPT",
+		KeySpec:      "SYMMETRIC_DEFAULT",
+		Origin:       "AWS_KMS",
+		KeyManager:   "CUSTOMER",
+		KeyState:     "Enabled",
+		CreationDate: at(0),
+		PolicyName:   "default",
+		Materials:    []store.Material{{ID: "cc00000000000000000000000000000000000000000000000000000000000003", Sealed: []byte("sealed:" + id), CreatedAt: at(0)}},
+	}
+}
+
+// checkKey compares every field of got and want except Revision.
+func checkKey(t *testing.T, got, want store.Key) {
+	t.Helper()
+	str := func(name, g, w string) {
+		t.Helper()
+		if g != w {
+			t.Errorf("key %s: %s = %q, want %q", want.KeyID, name, g, w)
+		}
+	}
+	str("Region", got.Region, want.Region)
+	str("KeyID", got.KeyID, want.KeyID)
+	str("AccountID", got.AccountID, want.AccountID)
+	str("Description", got.Description, want.Description)
+	str("KeyUsage", got.KeyUsage, want.KeyUsage)
+	str("KeySpec", got.KeySpec, want.KeySpec)
+	str("Origin", got.Origin, want.Origin)
+	str("KeyManager", got.KeyManager, want.KeyManager)
+	str("KeyState", got.KeyState, want.KeyState)
+	str("Policy", got.Policy, want.Policy)
+	str("PolicyName", got.PolicyName, want.PolicyName)
+	str("CurrentMaterialID", got.CurrentMaterialID, want.CurrentMaterialID)
+	if got.MultiRegion != want.MultiRegion {
+		t.Errorf("key %s: MultiRegion = %v, want %v", want.KeyID, got.MultiRegion, want.MultiRegion)
+	}
+	if got.PendingWindowInDays != want.PendingWindowInDays {
+		t.Errorf("key %s: PendingWindowInDays = %d, want %d", want.KeyID, got.PendingWindowInDays, want.PendingWindowInDays)
+	}
+	checkTime(t, "CreationDate", got.CreationDate, want.CreationDate)
+	checkTime(t, "DeletionDate", got.DeletionDate, want.DeletionDate)
+	if len(got.Tags) != 0 || len(want.Tags) != 0 {
+		if !slices.Equal(got.Tags, want.Tags) {
+			t.Errorf("key %s: Tags = %v, want %v", want.KeyID, got.Tags, want.Tags)
+		}
+	}
+	if len(got.Materials) != len(want.Materials) {
+		t.Fatalf("key %s: %d materials, want %d", want.KeyID, len(got.Materials), len(want.Materials))
+	}
+	for i := range want.Materials {
+		g, w := got.Materials[i], want.Materials[i]
+		str(fmt.Sprintf("Materials[%d].ID", i), g.ID, w.ID)
+		if !bytes.Equal(g.Sealed, w.Sealed) {
+			t.Errorf("key %s: Materials[%d].Sealed = %x, want %x", want.KeyID, i, g.Sealed, w.Sealed)
+		}
+		checkTime(t, fmt.Sprintf("Materials[%d].CreatedAt", i), g.CreatedAt, w.CreatedAt)
+	}
+}
+
+func mustCreateKey(t *testing.T, s store.Store, k store.Key) {
+	t.Helper()
+	must(t, "CreateKey "+k.Region+"/"+k.KeyID, s.CreateKey(t.Context(), k))
+}
+
+func mustGetKey(t *testing.T, s store.Store, region, id string) store.Key {
+	t.Helper()
+	k, err := s.GetKey(t.Context(), store.KeyRef{Region: region, KeyID: id})
+	must(t, "GetKey "+region+"/"+id, err)
+	return k
+}
+
+func keyIDs(ks []store.Key) []string {
+	ids := []string{}
+	for _, k := range ks {
+		ids = append(ids, k.KeyID)
+	}
+	return ids
+}
+
+// listKeyIDs are the ids of account1's keys in region1 used by the list tests,
+// chosen so that bytewise order differs from case-insensitive and locale
+// order.
+var listKeyIDs = []string{"b-2", "B-1", "a-3", "A-4", "_x", "0000", "mrk-1", "\u00e9t\u00e9", "a"}
+
+func setupListKeys(t *testing.T, s store.Store) {
+	t.Helper()
+	for _, id := range listKeyIDs {
+		mustCreateKey(t, s, plainKey(region1, account1, id))
+	}
+	// Noise that must never show up: another account in the same region and
+	// the same account in another region.
+	mustCreateKey(t, s, plainKey(region1, account2, "aa-other-account"))
+	mustCreateKey(t, s, plainKey(region2, account1, "aa-other-region"))
+	mustCreateKey(t, s, plainKey(region2, account1, "b-2x"))
+}
+
+var keyTests = []test{
+	{"create-get/every-field", func(t *testing.T, s store.Store) {
+		k := fullKey(region1, account1, "1234abcd-12ab-34cd-56ef-1234567890ab")
+		mustCreateKey(t, s, k)
+		got := mustGetKey(t, s, region1, k.KeyID)
+		checkKey(t, got, k)
+		if got.Revision != 1 {
+			t.Errorf("Revision = %d, want 1", got.Revision)
+		}
+	}},
+	{"create-get/zero-fields", func(t *testing.T, s store.Store) {
+		k := store.Key{Region: region1, KeyID: "bare", AccountID: account1}
+		mustCreateKey(t, s, k)
+		got := mustGetKey(t, s, region1, "bare")
+		checkKey(t, got, k)
+		if got.Revision != 1 {
+			t.Errorf("Revision = %d, want 1", got.Revision)
+		}
+	}},
+	{"create-get/no-aliasing", func(t *testing.T, s store.Store) {
+		k := fullKey(region1, account1, "k1")
+		want := fullKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		// Changing the caller's slices after CreateKey must not reach the store.
+		k.Materials[0].Sealed[0] ^= 0xff
+		k.Tags[0].Value = "changed"
+		got := mustGetKey(t, s, region1, "k1")
+		checkKey(t, got, want)
+		// Nor may changing a returned key.
+		got.Materials[1].Sealed[0] ^= 0xff
+		got.Tags[1].Key = "changed"
+		checkKey(t, mustGetKey(t, s, region1, "k1"), want)
+	}},
+	{"create/duplicate", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "dup")
+		mustCreateKey(t, s, k)
+		other := fullKey(region1, account2, "dup")
+		wantErr(t, "CreateKey same ref, other account", s.CreateKey(t.Context(), other), store.ErrExists)
+		checkKey(t, mustGetKey(t, s, region1, "dup"), k)
+	}},
+	{"create/same-id-two-regions", func(t *testing.T, s store.Store) {
+		k1 := plainKey(region1, account1, "same")
+		k2 := fullKey(region2, account1, "same")
+		mustCreateKey(t, s, k1)
+		mustCreateKey(t, s, k2)
+		checkKey(t, mustGetKey(t, s, region1, "same"), k1)
+		checkKey(t, mustGetKey(t, s, region2, "same"), k2)
+	}},
+	{"get/missing", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		_, err := s.GetKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k2"})
+		wantErr(t, "GetKey unknown id", err, store.ErrNotFound)
+		_, err = s.GetKey(t.Context(), store.KeyRef{Region: region2, KeyID: "k1"})
+		wantErr(t, "GetKey other region", err, store.ErrNotFound)
+	}},
+	{"list/all-ordered", func(t *testing.T, s store.Store) {
+		setupListKeys(t, s)
+		want := slices.Sorted(slices.Values(listKeyIDs))
+		for _, limit := range []int{0, -1} {
+			got, err := s.ListKeys(t.Context(), region1, account1, "", limit)
+			must(t, "ListKeys", err)
+			if ids := keyIDs(got); !slices.Equal(ids, want) {
+				t.Fatalf("ListKeys(limit %d) = %q, want %q", limit, ids, want)
+			}
+			for _, k := range got {
+				checkKey(t, k, plainKey(region1, account1, k.KeyID))
+				if k.Revision != 1 {
+					t.Errorf("listed key %s: Revision = %d, want 1", k.KeyID, k.Revision)
+				}
+			}
+		}
+	}},
+	{"list/paginate", func(t *testing.T, s store.Store) {
+		setupListKeys(t, s)
+		want := slices.Sorted(slices.Values(listKeyIDs))
+		for _, limit := range []int{1, 2, 4, len(want), len(want) + 1} {
+			var all []string
+			after := ""
+			for page := 0; ; page++ {
+				if page > len(want)+1 {
+					t.Fatalf("limit %d: pagination does not end", limit)
+				}
+				got, err := s.ListKeys(t.Context(), region1, account1, after, limit)
+				must(t, "ListKeys", err)
+				if len(got) > limit {
+					t.Fatalf("limit %d: got %d keys", limit, len(got))
+				}
+				if len(got) == 0 {
+					break
+				}
+				all = append(all, keyIDs(got)...)
+				after = got[len(got)-1].KeyID
+			}
+			if !slices.Equal(all, want) {
+				t.Fatalf("limit %d: pages = %q, want %q", limit, all, want)
+			}
+		}
+	}},
+	{"list/after", func(t *testing.T, s store.Store) {
+		setupListKeys(t, s)
+		sorted := slices.Sorted(slices.Values(listKeyIDs))
+		// after need not be an existing id.
+		got, err := s.ListKeys(t.Context(), region1, account1, "a-", 0)
+		must(t, "ListKeys", err)
+		var want []string
+		for _, id := range sorted {
+			if id > "a-" {
+				want = append(want, id)
+			}
+		}
+		if ids := keyIDs(got); !slices.Equal(ids, want) {
+			t.Fatalf("ListKeys after %q = %q, want %q", "a-", ids, want)
+		}
+		got, err = s.ListKeys(t.Context(), region1, account1, sorted[len(sorted)-1], 10)
+		must(t, "ListKeys", err)
+		if len(got) != 0 {
+			t.Fatalf("ListKeys after the last id = %q, want none", keyIDs(got))
+		}
+	}},
+	{"list/isolation", func(t *testing.T, s store.Store) {
+		setupListKeys(t, s)
+		got, err := s.ListKeys(t.Context(), region1, account2, "", 0)
+		must(t, "ListKeys", err)
+		if ids := keyIDs(got); !slices.Equal(ids, []string{"aa-other-account"}) {
+			t.Errorf("ListKeys(region1, account2) = %q", ids)
+		}
+		got, err = s.ListKeys(t.Context(), region2, account1, "", 0)
+		must(t, "ListKeys", err)
+		if ids := keyIDs(got); !slices.Equal(ids, []string{"aa-other-region", "b-2x"}) {
+			t.Errorf("ListKeys(region2, account1) = %q", ids)
+		}
+		got, err = s.ListKeys(t.Context(), "ap-south-1", account1, "", 0)
+		must(t, "ListKeys", err)
+		if len(got) != 0 {
+			t.Errorf("ListKeys(unknown region) = %q, want none", keyIDs(got))
+		}
+	}},
+	{"update/saves-and-increments-revision", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		want := k
+		for rev := int64(2); rev <= 4; rev++ {
+			var seen int64
+			got, err := s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+				seen = k.Revision
+				k.Description = fmt.Sprintf("revision %d", rev)
+				k.KeyState = "Disabled"
+				k.Tags = append(k.Tags, store.Tag{Key: fmt.Sprint("t", rev), Value: "v"})
+				return nil
+			})
+			must(t, "UpdateKey", err)
+			if seen != rev-1 {
+				t.Errorf("fn saw Revision %d, want %d", seen, rev-1)
+			}
+			want.Description = fmt.Sprintf("revision %d", rev)
+			want.KeyState = "Disabled"
+			want.Tags = append(want.Tags, store.Tag{Key: fmt.Sprint("t", rev), Value: "v"})
+			if got.Revision != rev {
+				t.Errorf("returned Revision = %d, want %d", got.Revision, rev)
+			}
+			checkKey(t, got, want)
+			stored := mustGetKey(t, s, region1, "k1")
+			if stored.Revision != rev {
+				t.Errorf("stored Revision = %d, want %d", stored.Revision, rev)
+			}
+			checkKey(t, stored, want)
+		}
+	}},
+	{"update/materials-and-deletion-date", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		m := store.Material{ID: "dd00000000000000000000000000000000000000000000000000000000000004", Sealed: []byte{9, 0, 9}, CreatedAt: at(time.Hour)}
+		_, err := s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+			k.Materials = append(k.Materials, m)
+			k.CurrentMaterialID = m.ID
+			k.KeyState = "PendingDeletion"
+			k.DeletionDate = at(30 * 24 * time.Hour)
+			k.PendingWindowInDays = 30
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		want := k
+		want.Materials = append(slices.Clone(k.Materials), m)
+		want.CurrentMaterialID = m.ID
+		want.KeyState = "PendingDeletion"
+		want.DeletionDate = at(30 * 24 * time.Hour)
+		want.PendingWindowInDays = 30
+		checkKey(t, mustGetKey(t, s, region1, "k1"), want)
+
+		// And back: clearing the deletion date stores the zero time.
+		_, err = s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+			k.KeyState = "Disabled"
+			k.DeletionDate = time.Time{}
+			k.PendingWindowInDays = 0
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		want.KeyState = "Disabled"
+		want.DeletionDate = time.Time{}
+		want.PendingWindowInDays = 0
+		checkKey(t, mustGetKey(t, s, region1, "k1"), want)
+	}},
+	{"update/fn-error-saves-nothing", func(t *testing.T, s store.Store) {
+		k := fullKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		fnErr := errors.New("fn refuses")
+		_, err := s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+			k.Description = "must not be saved"
+			k.Materials = nil
+			return fnErr
+		})
+		if err != fnErr {
+			t.Fatalf("UpdateKey = %v, want fn's error unchanged", err)
+		}
+		got := mustGetKey(t, s, region1, "k1")
+		checkKey(t, got, k)
+		if got.Revision != 1 {
+			t.Errorf("Revision = %d, want 1", got.Revision)
+		}
+	}},
+	{"update/identity-is-fixed", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		for _, c := range []struct {
+			field  string
+			change func(*store.Key)
+		}{
+			{"Region", func(k *store.Key) { k.Region = region2 }},
+			{"KeyID", func(k *store.Key) { k.KeyID = "k2" }},
+			{"AccountID", func(k *store.Key) { k.AccountID = account2 }},
+		} {
+			_, err := s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+				k.Description = "must not be saved"
+				c.change(k)
+				return nil
+			})
+			if err == nil {
+				t.Errorf("UpdateKey changing %s succeeded, want an error", c.field)
+			}
+			got := mustGetKey(t, s, region1, "k1")
+			checkKey(t, got, k)
+			if got.Revision != 1 {
+				t.Errorf("after changing %s: Revision = %d, want 1", c.field, got.Revision)
+			}
+		}
+		_, err := s.GetKey(t.Context(), store.KeyRef{Region: region2, KeyID: "k1"})
+		wantErr(t, "GetKey in the other region", err, store.ErrNotFound)
+		_, err = s.GetKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k2"})
+		wantErr(t, "GetKey with the other id", err, store.ErrNotFound)
+	}},
+	{"update/revision-set-by-store", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		got, err := s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+			k.Revision = 100
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		if got.Revision != 2 {
+			t.Errorf("returned Revision = %d, want 2", got.Revision)
+		}
+		if g := mustGetKey(t, s, region1, "k1"); g.Revision != 2 {
+			t.Errorf("stored Revision = %d, want 2", g.Revision)
+		}
+	}},
+	{"update/missing", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		called := false
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "k1"}, func(*store.Key) error {
+			called = true
+			return nil
+		})
+		wantErr(t, "UpdateKey", err, store.ErrNotFound)
+		if called {
+			t.Error("fn was called for a missing key")
+		}
+	}},
+	{"delete/removes-key-and-its-aliases", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		mustCreateKey(t, s, plainKey(region2, account1, "k1"))
+		for _, a := range []store.Alias{
+			alias(region1, account1, "alias/one", "k1"),
+			alias(region1, account1, "alias/two", "k1"),
+			alias(region1, account1, "alias/other", "k2"),
+			alias(region2, account1, "alias/one", "k1"),
+		} {
+			must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		}
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}))
+		_, err := s.GetKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"})
+		wantErr(t, "GetKey after delete", err, store.ErrNotFound)
+		for _, name := range []string{"alias/one", "alias/two"} {
+			_, err := s.GetAlias(t.Context(), region1, account1, name)
+			wantErr(t, "GetAlias "+name+" after its key was deleted", err, store.ErrNotFound)
+		}
+		_, err = s.GetAlias(t.Context(), region1, account1, "alias/other")
+		must(t, "GetAlias of another key", err)
+		_, err = s.GetAlias(t.Context(), region2, account1, "alias/one")
+		must(t, "GetAlias in the other region", err)
+		mustGetKey(t, s, region2, "k1")
+		mustGetKey(t, s, region1, "k2")
+		wantErr(t, "second DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}), store.ErrNotFound)
+		// The id is free again.
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+	}},
+	{"delete/missing", func(t *testing.T, s store.Store) {
+		wantErr(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "nope"}), store.ErrNotFound)
+	}},
+	{"due-for-deletion", func(t *testing.T, s store.Store) {
+		now := at(48 * time.Hour)
+		mk := func(region, account, id string, del time.Time) {
+			k := plainKey(region, account, id)
+			if !del.IsZero() {
+				k.KeyState = "PendingDeletion"
+				k.DeletionDate = del
+				k.PendingWindowInDays = 7
+			}
+			mustCreateKey(t, s, k)
+		}
+		mk(region1, account1, "past", now.Add(-time.Hour))
+		mk(region2, account2, "past-other", now.Add(-24*time.Hour))
+		mk(region1, account2, "exactly-now", now.In(time.UTC))
+		mk(region1, account1, "future", now.Add(time.Millisecond))
+		mk(region2, account1, "far-future", now.Add(30*24*time.Hour))
+		mk(region1, account1, "not-pending", time.Time{})
+		// A key whose deletion was scheduled and then cancelled.
+		mk(region2, account1, "cancelled", now.Add(-time.Hour))
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "cancelled"}, func(k *store.Key) error {
+			k.KeyState = "Disabled"
+			k.DeletionDate = time.Time{}
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		// And one scheduled by an update.
+		mk(region2, account1, "scheduled", time.Time{})
+		_, err = s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "scheduled"}, func(k *store.Key) error {
+			k.KeyState = "PendingDeletion"
+			k.DeletionDate = now.Add(-time.Minute)
+			return nil
+		})
+		must(t, "UpdateKey", err)
+
+		got, err := s.KeysDueForDeletion(t.Context(), now)
+		must(t, "KeysDueForDeletion", err)
+		sortRefs(got)
+		want := []store.KeyRef{
+			{Region: region2, KeyID: "past-other"},
+			{Region: region2, KeyID: "scheduled"},
+			{Region: region1, KeyID: "exactly-now"},
+			{Region: region1, KeyID: "past"},
+		}
+		sortRefs(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("KeysDueForDeletion = %v, want %v", got, want)
+		}
+		got, err = s.KeysDueForDeletion(t.Context(), at(-time.Hour))
+		must(t, "KeysDueForDeletion", err)
+		if len(got) != 0 {
+			t.Fatalf("KeysDueForDeletion before every date = %v, want none", got)
+		}
+	}},
+}
+
+func sortRefs(r []store.KeyRef) {
+	sort.Slice(r, func(i, j int) bool {
+		if r[i].Region != r[j].Region {
+			return r[i].Region < r[j].Region
+		}
+		return r[i].KeyID < r[j].KeyID
+	})
+}
+
+// --- aliases ----------------------------------------------------------------
+
+func alias(region, account, name, target string) store.Alias {
+	return store.Alias{
+		Region:          region,
+		AccountID:       account,
+		Name:            name,
+		TargetKeyID:     target,
+		CreationDate:    at(time.Second),
+		LastUpdatedDate: at(time.Second),
+	}
+}
+
+func checkAlias(t *testing.T, got, want store.Alias) {
+	t.Helper()
+	if got.Region != want.Region || got.AccountID != want.AccountID || got.Name != want.Name || got.TargetKeyID != want.TargetKeyID {
+		t.Errorf("alias = %s/%s/%s -> %s, want %s/%s/%s -> %s",
+			got.Region, got.AccountID, got.Name, got.TargetKeyID, want.Region, want.AccountID, want.Name, want.TargetKeyID)
+	}
+	checkTime(t, "CreationDate", got.CreationDate, want.CreationDate)
+	checkTime(t, "LastUpdatedDate", got.LastUpdatedDate, want.LastUpdatedDate)
+}
+
+func aliasNames(as []store.Alias) []string {
+	names := []string{}
+	for _, a := range as {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+var aliasTests = []test{
+	{"create-get", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		a := alias(region1, account1, "alias/my-app", "k1")
+		a.LastUpdatedDate = at(2 * time.Second)
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		got, err := s.GetAlias(t.Context(), region1, account1, "alias/my-app")
+		must(t, "GetAlias", err)
+		checkAlias(t, got, a)
+	}},
+	{"create/duplicate", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		a := alias(region1, account1, "alias/x", "k1")
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		wantErr(t, "CreateAlias same name, other key", s.CreateAlias(t.Context(), alias(region1, account1, "alias/x", "k2")), store.ErrExists)
+		got, err := s.GetAlias(t.Context(), region1, account1, "alias/x")
+		must(t, "GetAlias", err)
+		checkAlias(t, got, a)
+	}},
+	{"create/same-name-other-account-or-region", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k2"))
+		mustCreateKey(t, s, plainKey(region2, account1, "k1"))
+		for _, a := range []store.Alias{
+			alias(region1, account1, "alias/x", "k1"),
+			alias(region1, account2, "alias/x", "k2"),
+			alias(region2, account1, "alias/x", "k1"),
+		} {
+			must(t, "CreateAlias "+a.Region+"/"+a.AccountID, s.CreateAlias(t.Context(), a))
+			got, err := s.GetAlias(t.Context(), a.Region, a.AccountID, a.Name)
+			must(t, "GetAlias", err)
+			checkAlias(t, got, a)
+		}
+	}},
+	{"create/missing-target", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k-other-account"))
+		for _, c := range []struct{ name, region, target string }{
+			{"unknown key", region1, "nope"},
+			{"key in another region", region2, "k1"},
+			{"key of another account", region1, "k-other-account"},
+		} {
+			err := s.CreateAlias(t.Context(), alias(c.region, account1, "alias/x", c.target))
+			wantErr(t, "CreateAlias to "+c.name, err, store.ErrNotFound)
+			_, err = s.GetAlias(t.Context(), c.region, account1, "alias/x")
+			wantErr(t, "GetAlias after failed create ("+c.name+")", err, store.ErrNotFound)
+		}
+	}},
+	{"get/missing", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, "alias/x", "k1")))
+		for _, c := range []struct{ region, account, name string }{
+			{region1, account1, "alias/y"},
+			{region1, account1, "alias/X"},
+			{region2, account1, "alias/x"},
+			{region1, account2, "alias/x"},
+		} {
+			_, err := s.GetAlias(t.Context(), c.region, c.account, c.name)
+			wantErr(t, fmt.Sprintf("GetAlias(%s, %s, %s)", c.region, c.account, c.name), err, store.ErrNotFound)
+		}
+	}},
+	{"update", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		a := alias(region1, account1, "alias/x", "k1")
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		now := at(time.Hour)
+		must(t, "UpdateAlias", s.UpdateAlias(t.Context(), region1, account1, "alias/x", "k2", now))
+		got, err := s.GetAlias(t.Context(), region1, account1, "alias/x")
+		must(t, "GetAlias", err)
+		want := a
+		want.TargetKeyID = "k2"
+		want.LastUpdatedDate = now
+		checkAlias(t, got, want)
+	}},
+	{"update/missing-alias", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		err := s.UpdateAlias(t.Context(), region1, account1, "alias/nope", "k1", at(time.Hour))
+		wantErr(t, "UpdateAlias", err, store.ErrNotFound)
+		_, err = s.GetAlias(t.Context(), region1, account1, "alias/nope")
+		wantErr(t, "GetAlias after failed update", err, store.ErrNotFound)
+	}},
+	{"update/missing-key", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k-other-account"))
+		a := alias(region1, account1, "alias/x", "k1")
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		for _, target := range []string{"nope", "k-other-account"} {
+			err := s.UpdateAlias(t.Context(), region1, account1, "alias/x", target, at(time.Hour))
+			wantErr(t, "UpdateAlias to "+target, err, store.ErrNotFound)
+		}
+		got, err := s.GetAlias(t.Context(), region1, account1, "alias/x")
+		must(t, "GetAlias", err)
+		checkAlias(t, got, a)
+	}},
+	{"delete", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, "alias/x", "k1")))
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, "alias/y", "k1")))
+		wantErr(t, "DeleteAlias in another account", s.DeleteAlias(t.Context(), region1, account2, "alias/x"), store.ErrNotFound)
+		must(t, "DeleteAlias", s.DeleteAlias(t.Context(), region1, account1, "alias/x"))
+		_, err := s.GetAlias(t.Context(), region1, account1, "alias/x")
+		wantErr(t, "GetAlias after delete", err, store.ErrNotFound)
+		wantErr(t, "second DeleteAlias", s.DeleteAlias(t.Context(), region1, account1, "alias/x"), store.ErrNotFound)
+		_, err = s.GetAlias(t.Context(), region1, account1, "alias/y")
+		must(t, "GetAlias of the other alias", err)
+		mustGetKey(t, s, region1, "k1") // deleting an alias leaves its key alone
+	}},
+	{"list", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k3"))
+		mustCreateKey(t, s, plainKey(region2, account1, "k1"))
+		byName := map[string]string{
+			"alias/b": "k1", "alias/B": "k2", "alias/a-1": "k1", "alias/a": "k2",
+			"alias/_z": "k1", "alias/0": "k2", "alias/\u00e9": "k1",
+		}
+		for name, target := range byName {
+			must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, name, target)))
+		}
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account2, "alias/a0", "k3")))
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region2, account1, "alias/a0", "k1")))
+
+		all := slices.Sorted(func(yield func(string) bool) {
+			for n := range byName {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		got, err := s.ListAliases(t.Context(), region1, account1, "", "", 0)
+		must(t, "ListAliases", err)
+		if names := aliasNames(got); !slices.Equal(names, all) {
+			t.Fatalf("ListAliases = %q, want %q", names, all)
+		}
+		for _, a := range got {
+			checkAlias(t, a, alias(region1, account1, a.Name, byName[a.Name]))
+		}
+
+		var k1 []string
+		for _, n := range all {
+			if byName[n] == "k1" {
+				k1 = append(k1, n)
+			}
+		}
+		got, err = s.ListAliases(t.Context(), region1, account1, "k1", "", -1)
+		must(t, "ListAliases for k1", err)
+		if names := aliasNames(got); !slices.Equal(names, k1) {
+			t.Fatalf("ListAliases for k1 = %q, want %q", names, k1)
+		}
+		got, err = s.ListAliases(t.Context(), region1, account1, "k3", "", 0)
+		must(t, "ListAliases for another account's key", err)
+		if len(got) != 0 {
+			t.Fatalf("ListAliases for another account's key = %q, want none", aliasNames(got))
+		}
+		got, err = s.ListAliases(t.Context(), "ap-south-1", account1, "", "", 0)
+		must(t, "ListAliases in an unknown region", err)
+		if len(got) != 0 {
+			t.Fatalf("ListAliases in an unknown region = %q, want none", aliasNames(got))
+		}
+
+		for _, target := range []string{"", "k1"} {
+			want := all
+			if target != "" {
+				want = k1
+			}
+			for _, limit := range []int{1, 2, 3, len(want), len(want) + 5} {
+				var names []string
+				after := ""
+				for page := 0; ; page++ {
+					if page > len(want)+1 {
+						t.Fatalf("target %q limit %d: pagination does not end", target, limit)
+					}
+					got, err := s.ListAliases(t.Context(), region1, account1, target, after, limit)
+					must(t, "ListAliases", err)
+					if len(got) > limit {
+						t.Fatalf("target %q limit %d: got %d aliases", target, limit, len(got))
+					}
+					if len(got) == 0 {
+						break
+					}
+					names = append(names, aliasNames(got)...)
+					after = got[len(got)-1].Name
+				}
+				if !slices.Equal(names, want) {
+					t.Fatalf("target %q limit %d: pages = %q, want %q", target, limit, names, want)
+				}
+			}
+		}
+	}},
+}
+
+// --- concurrency ------------------------------------------------------------
+
+// parallel runs fn(i) for i in [0, n) in n goroutines that start together.
+func parallel(n int, fn func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			fn(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
+}
+
+var concurrencyTests = []test{
+	{"update-key-loses-no-update", func(t *testing.T, s store.Store) {
+		const workers, each = 12, 10
+		k := plainKey(region1, account1, "counter")
+		mustCreateKey(t, s, k)
+		errs := make(chan error, workers*each)
+		parallel(workers, func(int) {
+			for range each {
+				_, err := s.UpdateKey(context.Background(), k.Ref(), func(k *store.Key) error {
+					k.PendingWindowInDays++
+					return nil
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+		close(errs)
+		for err := range errs {
+			t.Errorf("UpdateKey: %v", err)
+		}
+		got := mustGetKey(t, s, region1, "counter")
+		if got.PendingWindowInDays != workers*each {
+			t.Errorf("counter = %d after %d increments: updates were lost", got.PendingWindowInDays, workers*each)
+		}
+		if got.Revision != 1+workers*each {
+			t.Errorf("Revision = %d, want %d", got.Revision, 1+workers*each)
+		}
+	}},
+	{"create-alias-one-winner", func(t *testing.T, s store.Store) {
+		const workers = 12
+		for i := range workers {
+			mustCreateKey(t, s, plainKey(region1, account1, fmt.Sprint("k", i)))
+		}
+		results := make([]error, workers)
+		parallel(workers, func(i int) {
+			results[i] = s.CreateAlias(context.Background(), alias(region1, account1, "alias/race", fmt.Sprint("k", i)))
+		})
+		winner := -1
+		for i, err := range results {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Errorf("CreateAlias succeeded for both k%d and k%d", winner, i)
+				}
+				winner = i
+			case !errors.Is(err, store.ErrExists):
+				t.Errorf("CreateAlias for k%d: %v, want nil or ErrExists", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no CreateAlias succeeded")
+		}
+		got, err := s.GetAlias(t.Context(), region1, account1, "alias/race")
+		must(t, "GetAlias", err)
+		if want := fmt.Sprint("k", winner); got.TargetKeyID != want {
+			t.Errorf("alias targets %s, want the winner %s", got.TargetKeyID, want)
+		}
+	}},
+	{"create-key-one-winner", func(t *testing.T, s store.Store) {
+		const workers = 12
+		results := make([]error, workers)
+		parallel(workers, func(i int) {
+			k := plainKey(region1, account1, "race")
+			k.Description = fmt.Sprint("writer ", i)
+			results[i] = s.CreateKey(context.Background(), k)
+		})
+		winner := -1
+		for i, err := range results {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Errorf("CreateKey succeeded for both writer %d and %d", winner, i)
+				}
+				winner = i
+			case !errors.Is(err, store.ErrExists):
+				t.Errorf("CreateKey by writer %d: %v, want nil or ErrExists", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no CreateKey succeeded")
+		}
+		if got := mustGetKey(t, s, region1, "race"); got.Description != fmt.Sprint("writer ", winner) {
+			t.Errorf("stored key is from %q, want writer %d", got.Description, winner)
+		}
+	}},
+	{"reads-during-writes", func(t *testing.T, s store.Store) {
+		k := plainKey(region1, account1, "k1")
+		mustCreateKey(t, s, k)
+		errs := make(chan error, 200)
+		parallel(8, func(i int) {
+			for j := range 10 {
+				if i%2 == 0 {
+					_, err := s.UpdateKey(context.Background(), k.Ref(), func(k *store.Key) error {
+						k.Description = fmt.Sprint(i, "/", j)
+						return nil
+					})
+					if err != nil {
+						errs <- err
+					}
+					continue
+				}
+				got, err := s.GetKey(context.Background(), k.Ref())
+				if err != nil {
+					errs <- err
+				} else if len(got.Materials) != 1 || !bytes.Equal(got.Materials[0].Sealed, k.Materials[0].Sealed) {
+					errs <- fmt.Errorf("read a torn key at revision %d", got.Revision)
+				}
+			}
+		})
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	}},
+}
