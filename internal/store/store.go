@@ -10,7 +10,12 @@
 // durable.
 //
 // Keys are addressed by [KeyRef] (region and key id); key ids are unique in
-// a region across accounts. Aliases are unique per region and account.
+// a region across accounts. Aliases are unique per region and account, and
+// an alias can only point to a key of its own region and account.
+//
+// Times are returned in UTC and keep at least millisecond precision; the
+// zero time is returned as the zero time. Lists order strings bytewise (as
+// Go's < does), never by a locale's collation.
 //
 // # Errors
 //
@@ -67,8 +72,10 @@ type Store interface {
 	// UpdateKey loads the key, calls fn with it and saves what fn left in it,
 	// all in one transaction; Revision is incremented on save. If fn returns
 	// an error nothing is saved and that error is returned unchanged. The
-	// key's Region, KeyID and AccountID cannot be changed. UpdateKey returns
-	// the saved key, or ErrNotFound.
+	// key's Region, KeyID and AccountID cannot be changed: if fn changes
+	// them nothing is saved and an error is returned. A change fn makes to
+	// Revision is ignored. UpdateKey returns the saved key, or ErrNotFound
+	// (without calling fn).
 	UpdateKey(ctx context.Context, ref KeyRef, fn func(*Key) error) (Key, error)
 	// DeleteKey removes the key, its materials and every alias that points
 	// to it in one transaction, or returns ErrNotFound.
@@ -78,7 +85,8 @@ type Store interface {
 	KeysDueForDeletion(ctx context.Context, now time.Time) ([]KeyRef, error)
 
 	// CreateAlias adds an alias; ErrExists if (Region, AccountID, Name) is
-	// taken, ErrNotFound if the target key does not exist.
+	// taken, ErrNotFound if the target key does not exist in the alias's
+	// region and account.
 	CreateAlias(ctx context.Context, a Alias) error
 	// GetAlias returns the alias or ErrNotFound.
 	GetAlias(ctx context.Context, region, accountID, name string) (Alias, error)
