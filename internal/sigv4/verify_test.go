@@ -142,7 +142,9 @@ func TestMessages(t *testing.T) {
 			nil, sigv4.CodeIncompleteSignature, ""},
 		{"expired", nil, func(v *sigv4.Verifier) { v.Now = func() time.Time { return testTime.Add(5*time.Minute + time.Second) } },
 			sigv4.CodeInvalidSignature, "Signature expired: 20260314T150926Z is now earlier than 20260314T150927Z (20260314T151427Z - 5 min.)"},
-		{"not-yet-current", nil, func(v *sigv4.Verifier) { v.Now = func() time.Time { return testTime.Add(-5*time.Minute - time.Second) } },
+		{"not-yet-current", nil, func(v *sigv4.Verifier) {
+			v.Now = func() time.Time { return testTime.Add(-5*time.Minute - time.Second) }
+		},
 			sigv4.CodeInvalidSignature, "Signature not yet current: 20260314T150926Z is still later than 20260314T150925Z (20260314T150425Z + 5 min.)"},
 		{"expired/custom-skew", nil, func(v *sigv4.Verifier) {
 			v.MaxSkew = 15 * time.Minute
