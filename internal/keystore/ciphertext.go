@@ -116,7 +116,7 @@ func ParseCiphertext(b []byte) (*Ciphertext, error) {
 	return &Ciphertext{
 		Version:    raw[0],
 		KeyID:      keyID,
-		MaterialID: hex.EncodeToString(raw[offMaterial:offLength]),
+		MaterialID: formatMaterialID(raw[offMaterial:offLength]),
 		Nonce:      raw[headerLen:offPayload:offPayload],
 		Sealed:     raw[offPayload:],
 		raw:        raw,
@@ -197,6 +197,13 @@ func formatKeyID(form byte, b []byte) (string, bool) {
 		return string(s[:]), true
 	}
 	return "", false
+}
+
+// formatMaterialID returns the 64-character lowercase hex form of b.
+func formatMaterialID(b []byte) string {
+	var s [2 * materialIDBytes]byte
+	hex.Encode(s[:], b[:materialIDBytes])
+	return string(s[:])
 }
 
 // decodeLowerHex decodes src, which must be exactly 2*len(dst) lowercase
