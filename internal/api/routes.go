@@ -52,6 +52,17 @@ var routes = map[string]route{
 	"TrentService.GetKeyPolicy":                    {"kms:GetKeyPolicy", smallBody, opTimeout, op((*kms.Service).GetKeyPolicy)},
 	"TrentService.PutKeyPolicy":                    {"kms:PutKeyPolicy", policyBody, opTimeout, opNoOutput((*kms.Service).PutKeyPolicy)},
 	"TrentService.ListKeyPolicies":                 {"kms:ListKeyPolicies", smallBody, opTimeout, op((*kms.Service).ListKeyPolicies)},
+
+	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
+	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},
+	"TrentService.GetPublicKey":                        {"kms:GetPublicKey", smallBody, opTimeout, op((*kms.Service).GetPublicKey)},
+	"TrentService.GenerateMac":                         {"kms:GenerateMac", smallBody, opTimeout, op((*kms.Service).GenerateMac)},
+	"TrentService.VerifyMac":                           {"kms:VerifyMac", smallBody, opTimeout, op((*kms.Service).VerifyMac)},
+	"TrentService.DeriveSharedSecret":                  {"kms:DeriveSharedSecret", smallBody, opTimeout, op((*kms.Service).DeriveSharedSecret)},
+	"TrentService.Encapsulate":                         {"kms:Encapsulate", smallBody, opTimeout, op((*kms.Service).Encapsulate)},
+	"TrentService.Decapsulate":                         {"kms:Decapsulate", smallBody, opTimeout, op((*kms.Service).Decapsulate)},
+	"TrentService.GenerateDataKeyPair":                 {"kms:GenerateDataKeyPair", smallBody, opTimeout, op((*kms.Service).GenerateDataKeyPair)},
+	"TrentService.GenerateDataKeyPairWithoutPlaintext": {"kms:GenerateDataKeyPairWithoutPlaintext", smallBody, opTimeout, op((*kms.Service).GenerateDataKeyPairWithoutPlaintext)},
 }
 
 // validator is implemented by every generated input shape.

@@ -27,11 +27,16 @@ func usable(ck *cachedKey, usage, op string) error {
 	return nil
 }
 
-// symmetricAlgorithm checks an EncryptionAlgorithm member for a symmetric
-// key: only SYMMETRIC_DEFAULT (or nothing) is valid.
-func symmetricAlgorithm(ck *cachedKey, alg *string) error {
-	if alg != nil && *alg != algSymmetric {
-		return wire.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s.", *alg, ck.meta.KeySpec)
+// checkAlgorithm checks an EncryptionAlgorithm member against the key:
+// symmetric keys take only SYMMETRIC_DEFAULT (the default), asymmetric keys
+// need one of their own algorithms, which package keyspec checks.
+func checkAlgorithm(ck *cachedKey, alg *string) error {
+	a := wire.Value(alg)
+	if a == "" {
+		a = algSymmetric
+	}
+	if (ck.meta.KeySpec == specSymmetric) != (a == algSymmetric) {
+		return wire.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s.", a, ck.meta.KeySpec)
 	}
 	return nil
 }
@@ -41,7 +46,7 @@ func errDryRun() error {
 }
 
 // encryptKey resolves a key for Encrypt, GenerateDataKey and the
-// destination of ReEncrypt.
+// destination of ReEncrypt, and checks its state, usage and algorithm.
 func (s *Service) encryptKey(ctx context.Context, c *Caller, op, id string, alg *string) (*cachedKey, error) {
 	ck, err := s.resolve(ctx, c, id, true)
 	if err != nil {
@@ -50,17 +55,26 @@ func (s *Service) encryptKey(ctx context.Context, c *Caller, op, id string, alg 
 	if err := usable(ck, usageEncrypt, op); err != nil {
 		return nil, err
 	}
-	if ck.meta.KeySpec != specSymmetric {
-		return nil, wire.Errorf("UnsupportedOperationException", "KeySpec %s is not supported by this server yet.", ck.meta.KeySpec)
-	}
-	if err := symmetricAlgorithm(ck, alg); err != nil {
+	if err := checkAlgorithm(ck, alg); err != nil {
 		return nil, err
 	}
 	return ck, nil
 }
 
+// seal encrypts pt under ck: a self-describing blob bound to encCtx for a
+// symmetric key, the raw RSAES-OAEP or SM2PKE output for an asymmetric one.
+func (s *Service) seal(ck *cachedKey, alg *string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
+	if ck.meta.KeySpec == specSymmetric {
+		blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, pt, encCtx)
+		return blob, algSymmetric, err
+	}
+	blob, err := ck.asym.Encrypt(s.rand, *alg, pt)
+	return blob, *alg, cryptoErr(err)
+}
+
 // Encrypt encrypts up to 4096 bytes under a symmetric encryption key,
-// binding the encryption context as authenticated data.
+// binding the encryption context as authenticated data, or under an
+// asymmetric ENCRYPT_DECRYPT key with the algorithm given.
 func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptRequest) (*wire.EncryptResponse, error) {
 	ck, err := s.encryptKey(ctx, c, "Encrypt", wire.Value(in.KeyId), in.EncryptionAlgorithm)
 	if err != nil {
@@ -69,11 +83,10 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, in.Plaintext, in.EncryptionContext)
+	blob, alg, err := s.seal(ck, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
 	if err != nil {
 		return nil, err
 	}
-	alg := algSymmetric
 	return &wire.EncryptResponse{CiphertextBlob: blob, KeyId: &ck.arn, EncryptionAlgorithm: &alg}, nil
 }
 
@@ -81,56 +94,66 @@ func errInvalidCiphertext(cause error) error {
 	return &wire.Error{Code: "InvalidCiphertextException", Err: cause}
 }
 
-// decryptKey parses a ciphertext blob and finds the key that can open it.
-// A KeyId, when given, must name that key. Every way the blob can be wrong
-// gives InvalidCiphertextException; the detail is kept as the cause.
-func (s *Service) decryptKey(ctx context.Context, c *Caller, op string, blob []byte, keyID *string, alg *string) (*cachedKey, *keystore.Ciphertext, error) {
+func errIncorrectKey() error {
+	return wire.Errorf("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+}
+
+// opened is the result of decrypting a ciphertext.
+type opened struct {
+	key        *cachedKey
+	plaintext  []byte
+	alg        string
+	materialID *string // symmetric keys only
+}
+
+// open decrypts a ciphertext for Decrypt and the source of ReEncrypt. A
+// symmetric blob names its key, so keyID is optional for it; it is
+// required for asymmetric ciphertext, which is the raw algorithm output.
+// Every way a symmetric blob can be wrong gives InvalidCiphertextException
+// without detail; the detail is kept as the cause for the logs.
+func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, keyID, alg *string, encCtx map[string]string, dryRun bool) (*opened, error) {
 	if blob == nil {
-		return nil, nil, validationError("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+		return nil, validationError("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	var want *cachedKey
 	if keyID != nil {
 		var err error
 		if want, err = s.resolve(ctx, c, *keyID, true); err != nil {
-			return nil, nil, err
+			return nil, err
+		}
+		if want.meta.KeySpec != specSymmetric {
+			return s.openAsymmetric(want, op, blob, alg, dryRun)
 		}
 	}
 	ct, err := keystore.ParseCiphertext(blob)
 	if err != nil {
-		return nil, nil, errInvalidCiphertext(err)
+		return nil, errInvalidCiphertext(err)
 	}
 	if want != nil && want.meta.KeyID != ct.KeyID {
-		return nil, nil, wire.Errorf("IncorrectKeyException",
-			"The key ID in the request does not identify a CMK that can perform this operation.")
+		return nil, errIncorrectKey()
 	}
 	ck := want
 	if ck == nil {
 		ck, err = s.loadKey(ctx, store.KeyRef{Region: c.Region, KeyID: ct.KeyID})
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, errInvalidCiphertext(err)
+			return nil, errInvalidCiphertext(err)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ck.meta.AccountID != c.AccountID {
-			return nil, nil, errAccessDenied(c, ck.arn)
+			return nil, errAccessDenied(c, ck.arn)
 		}
 	}
 	if err := usable(ck, usageEncrypt, op); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if ck.meta.KeySpec != specSymmetric {
-		return nil, nil, wire.Errorf("IncorrectKeyException",
-			"The key ID in the request does not identify a CMK that can perform this operation.")
+	if err := checkAlgorithm(ck, alg); err != nil {
+		return nil, err
 	}
-	if err := symmetricAlgorithm(ck, alg); err != nil {
-		return nil, nil, err
+	if dryRun {
+		return nil, errDryRun()
 	}
-	return ck, ct, nil
-}
-
-// open decrypts a parsed blob with the key material it names.
-func open(ck *cachedKey, ct *keystore.Ciphertext, encCtx map[string]string) ([]byte, error) {
 	m := ck.materials[ct.MaterialID]
 	if m == nil {
 		return nil, errInvalidCiphertext(errors.New("unknown key material"))
@@ -139,61 +162,69 @@ func open(ck *cachedKey, ct *keystore.Ciphertext, encCtx map[string]string) ([]b
 	if err != nil {
 		return nil, errInvalidCiphertext(err)
 	}
-	return pt, nil
+	return &opened{key: ck, plaintext: pt, alg: algSymmetric, materialID: &ct.MaterialID}, nil
 }
 
-// Decrypt decrypts a ciphertext blob produced by Encrypt, GenerateDataKey
-// or ReEncrypt. The blob names its key, so KeyId is optional.
+// openAsymmetric decrypts raw RSAES-OAEP or SM2PKE ciphertext.
+func (s *Service) openAsymmetric(ck *cachedKey, op string, blob []byte, alg *string, dryRun bool) (*opened, error) {
+	if err := usable(ck, usageEncrypt, op); err != nil {
+		return nil, err
+	}
+	if _, err := keystore.ParseCiphertext(blob); err == nil {
+		return nil, errIncorrectKey() // a symmetric blob sent with an asymmetric KeyId
+	}
+	if err := checkAlgorithm(ck, alg); err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return nil, errDryRun()
+	}
+	pt, err := ck.asym.Decrypt(*alg, blob)
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &opened{key: ck, plaintext: pt, alg: *alg}, nil
+}
+
+// Decrypt decrypts a ciphertext produced by Encrypt, GenerateDataKey or
+// ReEncrypt, or by anyone with an asymmetric key's public key.
 func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptRequest) (*wire.DecryptResponse, error) {
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, ct, err := s.decryptKey(ctx, c, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm)
+	o, err := s.open(ctx, c, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, wire.Value(in.DryRun))
 	if err != nil {
 		return nil, err
 	}
-	if wire.Value(in.DryRun) {
-		return nil, errDryRun()
-	}
-	pt, err := open(ck, ct, in.EncryptionContext)
-	if err != nil {
-		return nil, err
-	}
-	alg := algSymmetric
-	return &wire.DecryptResponse{KeyId: &ck.arn, Plaintext: pt, EncryptionAlgorithm: &alg, KeyMaterialId: &ct.MaterialID}, nil
+	return &wire.DecryptResponse{KeyId: &o.key.arn, Plaintext: o.plaintext, EncryptionAlgorithm: &o.alg, KeyMaterialId: o.materialID}, nil
 }
 
-// ReEncrypt decrypts a blob and encrypts the plaintext under another key
-// (or the same one) without exposing it to the caller.
+// ReEncrypt decrypts a ciphertext and encrypts the plaintext under another
+// key (or the same one) without exposing it to the caller.
 func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRequest) (*wire.ReEncryptResponse, error) {
-	src, ct, err := s.decryptKey(ctx, c, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm)
-	if err != nil {
-		return nil, err
-	}
 	dst, err := s.encryptKey(ctx, c, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
 	if err != nil {
 		return nil, err
 	}
-	if wire.Value(in.DryRun) {
-		return nil, errDryRun()
-	}
-	pt, err := open(src, ct, in.SourceEncryptionContext)
+	o, err := s.open(ctx, c, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, wire.Value(in.DryRun))
 	if err != nil {
 		return nil, err
 	}
-	defer clear(pt)
-	blob, err := dst.current.Seal(s.rand, dst.meta.KeyID, dst.meta.CurrentMaterialID, pt, in.DestinationEncryptionContext)
+	defer clear(o.plaintext)
+	blob, dstAlg, err := s.seal(dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
 	if err != nil {
 		return nil, err
 	}
-	alg := algSymmetric
-	return &wire.ReEncryptResponse{
+	out := &wire.ReEncryptResponse{
 		CiphertextBlob:                 blob,
-		SourceKeyId:                    &src.arn,
+		SourceKeyId:                    &o.key.arn,
 		KeyId:                          &dst.arn,
-		SourceEncryptionAlgorithm:      &alg,
-		DestinationEncryptionAlgorithm: &alg,
-		SourceKeyMaterialId:            &ct.MaterialID,
-		DestinationKeyMaterialId:       &dst.meta.CurrentMaterialID,
-	}, nil
+		SourceEncryptionAlgorithm:      &o.alg,
+		DestinationEncryptionAlgorithm: &dstAlg,
+		SourceKeyMaterialId:            o.materialID,
+	}
+	if dst.meta.KeySpec == specSymmetric {
+		out.DestinationKeyMaterialId = &dst.meta.CurrentMaterialID
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keyspec"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
@@ -78,7 +79,7 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if origin == "" {
 		origin = "AWS_KMS"
 	}
-	if err := checkSpecUsage(spec, usage); err != nil {
+	if err := checkSpecUsage(c.Region, spec, usage); err != nil {
 		return nil, err
 	}
 	if origin != "AWS_KMS" {
@@ -138,10 +139,13 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 // generateMaterial draws fresh key material for spec and seals it under the
 // root key bound to the key ARN and material id.
 func (s *Service) generateMaterial(spec, arn string, now time.Time) (store.Material, error) {
-	if spec != specSymmetric {
-		return store.Material{}, wire.Errorf("UnsupportedOperationException", "KeySpec %s is not supported by this server yet.", spec)
+	var raw []byte
+	var err error
+	if spec == specSymmetric {
+		raw, err = keystore.GenerateSymmetric(s.rand)
+	} else {
+		raw, err = keyspec.Generate(spec, s.rand)
 	}
-	raw, err := keystore.GenerateSymmetric(s.rand)
 	if err != nil {
 		return store.Material{}, err
 	}
@@ -157,10 +161,15 @@ func (s *Service) generateMaterial(spec, arn string, now time.Time) (store.Mater
 	return store.Material{ID: id, Sealed: sealed, CreatedAt: now}, nil
 }
 
-// checkSpecUsage rejects key usages the key spec does not allow.
-func checkSpecUsage(spec, usage string) error {
-	if spec == specSymmetric && usage != usageEncrypt {
+// checkSpecUsage rejects key usages the key spec does not allow, and SM2
+// keys outside the China regions, the only ones where AWS offers them.
+func checkSpecUsage(region, spec, usage string) error {
+	info, ok := keyspec.Lookup(spec)
+	if !ok || info.AlgorithmsFor(usage) == nil {
 		return validationError(fmt.Sprintf("KeyUsage %s is not compatible with KeySpec %s", usage, spec))
+	}
+	if spec == "SM2" && Partition(region) != "aws-cn" {
+		return wire.Errorf("UnsupportedOperationException", "KeySpec SM2 is supported only in the China Regions.")
 	}
 	return nil
 }
@@ -191,16 +200,35 @@ func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 		KeySpec:               wire.Ptr(k.KeySpec),
 		MultiRegion:           wire.Ptr(k.MultiRegion),
 	}
-	if k.KeyUsage == usageEncrypt && k.KeySpec == specSymmetric {
-		md.EncryptionAlgorithms = []string{"SYMMETRIC_DEFAULT"}
-	}
-	if k.CurrentMaterialID != "" {
+	setAlgorithms(k.KeySpec, k.KeyUsage, &md.EncryptionAlgorithms, &md.SigningAlgorithms, &md.MacAlgorithms,
+		&md.KeyAgreementAlgorithms, &md.EncapsulationAlgorithms)
+	if k.KeySpec == specSymmetric && k.CurrentMaterialID != "" {
+		// AWS reports a material id for symmetric keys only.
 		md.CurrentKeyMaterialId = wire.Ptr(k.CurrentMaterialID)
 	}
 	if k.KeyState == statePendingDeletion && !k.DeletionDate.IsZero() {
 		md.DeletionDate = wire.NewTimestamp(k.DeletionDate)
 	}
 	return md
+}
+
+// setAlgorithms fills the algorithm list that matches the key's usage, as
+// DescribeKey and GetPublicKey show it.
+func setAlgorithms(spec, usage string, enc, sign, mac, agree, encap *[]string) {
+	info, _ := keyspec.Lookup(spec)
+	algs := info.AlgorithmsFor(usage)
+	switch usage {
+	case keyspec.UsageEncryptDecrypt:
+		*enc = algs
+	case keyspec.UsageSignVerify:
+		*sign = algs
+	case keyspec.UsageGenerateVerifyMAC:
+		*mac = algs
+	case keyspec.UsageKeyAgreement:
+		*agree = algs
+	case keyspec.UsageEncapsulateDecapsulate:
+		*encap = algs
+	}
 }
 
 // DescribeKey returns the metadata of a key in any state.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keyspec"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
@@ -78,8 +79,9 @@ type cachedAlias struct {
 type cachedKey struct {
 	meta      store.Key
 	arn       string
-	current   *keystore.SymmetricKey
-	materials map[string]*keystore.SymmetricKey
+	current   *keystore.SymmetricKey            // SYMMETRIC_DEFAULT keys
+	materials map[string]*keystore.SymmetricKey // SYMMETRIC_DEFAULT keys, by material id
+	asym      *keyspec.Key                      // every other key spec
 	loaded    time.Time
 }
 
@@ -168,7 +170,20 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 		materials: make(map[string]*keystore.SymmetricKey, len(k.Materials)),
 		loaded:    s.now(),
 	}
-	if k.KeySpec != "SYMMETRIC_DEFAULT" {
+	if k.KeySpec != specSymmetric {
+		if len(k.Materials) == 0 {
+			return ck, nil
+		}
+		m := k.Materials[0]
+		raw, err := s.root.Open(m.Sealed, keystore.MaterialAAD(ck.arn, m.ID))
+		if err != nil {
+			return nil, fmt.Errorf("unseal material %s of %s: %w", m.ID, ck.arn, err)
+		}
+		ck.asym, err = keyspec.Parse(k.KeySpec, raw)
+		clear(raw)
+		if err != nil {
+			return nil, fmt.Errorf("load material %s of %s: %w", m.ID, ck.arn, err)
+		}
 		return ck, nil
 	}
 	for _, m := range k.Materials {

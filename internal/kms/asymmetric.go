@@ -1,0 +1,238 @@
+package kms
+
+import (
+	"context"
+	"errors"
+
+	"github.com/trent-kms/trent/internal/keyspec"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// cryptoErr converts an error from package keyspec into the wire error AWS
+// sends; other errors pass through as internal failures.
+func cryptoErr(err error) error {
+	var ke *keyspec.Error
+	if errors.As(err, &ke) {
+		return &wire.Error{Code: ke.Code, Message: ke.Message, Err: err}
+	}
+	return err
+}
+
+// useKey resolves a key for a cryptographic operation (alias forms
+// allowed) and checks its state and usage.
+func (s *Service) useKey(ctx context.Context, c *Caller, id *string, usage, op string) (*cachedKey, error) {
+	ck, err := s.resolve(ctx, c, wire.Value(id), true)
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(ck, usage, op); err != nil {
+		return nil, err
+	}
+	if ck.asym == nil {
+		return nil, wire.Errorf("KMSInvalidStateException", "%s has no key material.", ck.arn)
+	}
+	return ck, nil
+}
+
+// Sign signs a message or digest with an asymmetric SIGN_VERIFY key.
+func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*wire.SignResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageSignVerify, "Sign")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	sig, err := ck.asym.Sign(s.rand, wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message)
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.SignResponse{KeyId: &ck.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
+}
+
+// Verify checks a signature; a signature that does not verify is the error
+// KMSInvalidSignatureException, never SignatureValid false.
+func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest) (*wire.VerifyResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageSignVerify, "Verify")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	if err := ck.asym.Verify(wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message, in.Signature); err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.VerifyResponse{KeyId: &ck.arn, SignatureValid: wire.Ptr(true), SigningAlgorithm: in.SigningAlgorithm}, nil
+}
+
+// GetPublicKey returns the public key of an asymmetric key as DER
+// SubjectPublicKeyInfo, with what the key may be used for.
+func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPublicKeyRequest) (*wire.GetPublicKeyResponse, error) {
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), true)
+	if err != nil {
+		return nil, err
+	}
+	switch ck.meta.KeyState {
+	case stateEnabled:
+	case stateDisabled:
+		return nil, errDisabled(ck.arn)
+	default:
+		return nil, invalidState(ck.arn, ck.meta.KeyState)
+	}
+	if ck.meta.KeySpec == specSymmetric || keyType(&ck.meta) == "hmac" {
+		return nil, wire.Errorf("UnsupportedOperationException", "%s key usage is %s which is not valid for GetPublicKey.", ck.arn, ck.meta.KeyUsage)
+	}
+	if ck.asym == nil {
+		return nil, wire.Errorf("KMSInvalidStateException", "%s has no key material.", ck.arn)
+	}
+	pub, err := ck.asym.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	out := &wire.GetPublicKeyResponse{
+		KeyId: &ck.arn, PublicKey: pub, CustomerMasterKeySpec: &ck.meta.KeySpec,
+		KeySpec: &ck.meta.KeySpec, KeyUsage: &ck.meta.KeyUsage,
+	}
+	var mac []string
+	setAlgorithms(ck.meta.KeySpec, ck.meta.KeyUsage, &out.EncryptionAlgorithms, &out.SigningAlgorithms, &mac,
+		&out.KeyAgreementAlgorithms, &out.EncapsulationAlgorithms)
+	return out, nil
+}
+
+// GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
+func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateMacRequest) (*wire.GenerateMacResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageGenerateVerifyMAC, "GenerateMac")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	mac, err := ck.asym.MAC(wire.Value(in.MacAlgorithm), in.Message)
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.GenerateMacResponse{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyId: &ck.arn}, nil
+}
+
+// VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
+func (s *Service) VerifyMac(ctx context.Context, c *Caller, in *wire.VerifyMacRequest) (*wire.VerifyMacResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageGenerateVerifyMAC, "VerifyMac")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	if err := ck.asym.VerifyMAC(wire.Value(in.MacAlgorithm), in.Message, in.Mac); err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.VerifyMacResponse{KeyId: &ck.arn, MacValid: wire.Ptr(true), MacAlgorithm: in.MacAlgorithm}, nil
+}
+
+// DeriveSharedSecret runs ECDH between a KEY_AGREEMENT key and a peer's
+// public key.
+func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.DeriveSharedSecretRequest) (*wire.DeriveSharedSecretResponse, error) {
+	if in.Recipient != nil {
+		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
+	}
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageKeyAgreement, "DeriveSharedSecret")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	secret, err := ck.asym.DeriveSharedSecret(wire.Value(in.KeyAgreementAlgorithm), in.PublicKey)
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.DeriveSharedSecretResponse{KeyId: &ck.arn, SharedSecret: secret,
+		KeyAgreementAlgorithm: in.KeyAgreementAlgorithm, KeyOrigin: &ck.meta.Origin}, nil
+}
+
+// Encapsulate makes an ML-KEM shared secret and its encapsulation.
+func (s *Service) Encapsulate(ctx context.Context, c *Caller, in *wire.EncapsulateRequest) (*wire.EncapsulateResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Encapsulate")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	ct, secret, err := ck.asym.Encapsulate(s.rand, wire.Value(in.EncapsulationAlgorithm))
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.EncapsulateResponse{KeyId: &ck.arn, SharedSecret: secret, SharedSecretCiphertextBlob: ct,
+		EncapsulationAlgorithm: in.EncapsulationAlgorithm}, nil
+}
+
+// Decapsulate recovers an ML-KEM shared secret from its encapsulation.
+func (s *Service) Decapsulate(ctx context.Context, c *Caller, in *wire.DecapsulateRequest) (*wire.DecapsulateResponse, error) {
+	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Decapsulate")
+	if err != nil {
+		return nil, err
+	}
+	if wire.Value(in.DryRun) {
+		return nil, errDryRun()
+	}
+	secret, err := ck.asym.Decapsulate(wire.Value(in.EncapsulationAlgorithm), in.SharedSecretCiphertextBlob)
+	if err != nil {
+		return nil, cryptoErr(err)
+	}
+	return &wire.DecapsulateResponse{KeyId: &ck.arn, SharedSecret: secret, EncapsulationAlgorithm: in.EncapsulationAlgorithm}, nil
+}
+
+// generateDataKeyPair draws a key pair and encrypts its private key under
+// a symmetric encryption key with the encryption context.
+func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, op string, keyID, spec *string, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, []byte, error) {
+	ck, err := s.encryptKey(ctx, c, op, wire.Value(keyID), nil)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	pairSpec := wire.Value(spec)
+	if pairSpec == "SM2" && Partition(c.Region) != "aws-cn" {
+		return nil, nil, nil, nil, wire.Errorf("UnsupportedOperationException", "KeyPairSpec SM2 is supported only in the China Regions.")
+	}
+	if wire.Value(dryRun) {
+		return nil, nil, nil, nil, errDryRun()
+	}
+	priv, pub, err := keyspec.GenerateDataKeyPair(pairSpec, s.rand)
+	if err != nil {
+		return nil, nil, nil, nil, cryptoErr(err)
+	}
+	blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, priv, encCtx)
+	if err != nil {
+		clear(priv)
+		return nil, nil, nil, nil, err
+	}
+	return ck, priv, pub, blob, nil
+}
+
+// GenerateDataKeyPair returns a fresh key pair: the public key, the
+// private key in plaintext and encrypted under a symmetric key.
+func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.GenerateDataKeyPairRequest) (*wire.GenerateDataKeyPairResponse, error) {
+	if in.Recipient != nil {
+		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
+	}
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.GenerateDataKeyPairResponse{PrivateKeyCiphertextBlob: blob, PrivateKeyPlaintext: priv, PublicKey: pub,
+		KeyId: &ck.arn, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
+}
+
+// GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
+// plaintext private key.
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c *Caller, in *wire.GenerateDataKeyPairWithoutPlaintextRequest) (*wire.GenerateDataKeyPairWithoutPlaintextResponse, error) {
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	clear(priv)
+	return &wire.GenerateDataKeyPairWithoutPlaintextResponse{PrivateKeyCiphertextBlob: blob, PublicKey: pub,
+		KeyId: &ck.arn, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
+}
