@@ -1,6 +1,7 @@
 package keyspec
 
 import (
+	"bytes"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
@@ -194,4 +195,29 @@ func parseSeedPKCS8(der []byte, oid asn1.ObjectIdentifier, seedSize int) ([]byte
 		return nil, errors.New("private key is not in seed form")
 	}
 	return append([]byte(nil), p[2:]...), nil
+}
+
+// checkCanonicalSPKI rejects a SubjectPublicKeyInfo that is not exactly
+// the DER encoding of its own contents: crypto/x509 tolerates extra
+// elements and other non-DER forms inside the structure (Wycheproof
+// "InvalidAsn" cases), which a key management service should not accept.
+func checkCanonicalSPKI(der []byte) error {
+	alg, key, err := parseSPKI(der)
+	if err != nil {
+		return err
+	}
+	if len(alg.Parameters.FullBytes) != 0 {
+		var v asn1.RawValue
+		if err := unmarshalStrict(alg.Parameters.FullBytes, &v); err != nil {
+			return err
+		}
+	}
+	again, err := marshalSPKI(alg, key)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, der) {
+		return errors.New("public key is not DER")
+	}
+	return nil
 }

@@ -352,6 +352,9 @@ func ParsePublicKey(keySpec string, der []byte) (*Key, error) {
 		return nil, errUnknownSpec(keySpec)
 	}
 	k := &Key{spec: keySpec, p: p}
+	if err := checkCanonicalSPKI(der); err != nil {
+		return nil, fmt.Errorf("keyspec: parse %s public key: %w", keySpec, err)
+	}
 	if err := k.parsePublic(der); err != nil {
 		return nil, fmt.Errorf("keyspec: parse %s public key: %w", keySpec, err)
 	}

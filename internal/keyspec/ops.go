@@ -147,6 +147,9 @@ func (k *Key) DeriveSharedSecret(algorithm string, peerPublicKeyDER []byte) ([]b
 		if k.ecdh == nil {
 			return nil, errNoPrivateKey
 		}
+		if checkCanonicalSPKI(peerPublicKeyDER) != nil {
+			return nil, invalidPeerKey(k.spec)
+		}
 		pub, err := x509.ParsePKIXPublicKey(peerPublicKeyDER)
 		if err != nil {
 			return nil, invalidPeerKey(k.spec)
@@ -167,6 +170,9 @@ func (k *Key) DeriveSharedSecret(algorithm string, peerPublicKeyDER []byte) ([]b
 	case famSM2:
 		if k.sm2ECDH == nil {
 			return nil, errNoPrivateKey
+		}
+		if checkCanonicalSPKI(peerPublicKeyDER) != nil {
+			return nil, invalidPeerKey(k.spec)
 		}
 		ep, err := parseSM2PublicKey(peerPublicKeyDER)
 		if err != nil {
