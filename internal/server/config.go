@@ -33,6 +33,13 @@ type Config struct {
 	// are deleted.
 	DeletionInterval time.Duration `yaml:"deletion_interval"`
 
+	// Now is the clock the KMS service uses for key lifecycle times such
+	// as creation and deletion dates and the end of deletion windows. It
+	// cannot be set from the config file; nil means time.Now. Tests set it
+	// to move a node past a deletion window. SigV4 request dates are always
+	// checked against the real clock.
+	Now func() time.Time `yaml:"-"`
+
 	lines map[string]int // field name -> line in the file, for errors
 }
 

@@ -64,7 +64,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		db.Close()
 		return nil, err
 	}
-	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now, Logger: log, Regions: cfg.Regions})
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions})
 	if err != nil {
 		return fail(err)
 	}
