@@ -118,6 +118,8 @@ func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, lim
 
 // UpdateKey loads the key, calls fn with it and saves what fn left in it with
 // Revision incremented, all in one immediate transaction; fn is called once.
+// While fn runs every other writer waits, so fn should be quick and must not
+// call a method of db that writes (reads are fine).
 // A change fn makes to Revision is ignored. If fn returns an error nothing is
 // saved and that error is returned unchanged; if fn changes Region, KeyID or
 // AccountID nothing is saved and an error is returned. UpdateKey returns the

@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+// errIdentity is returned by UpdateKey when fn changed the key's address or
+// account.
+var errIdentity = errors.New("postgres: UpdateKey cannot change a key's Region, KeyID or AccountID")
+
+// normalize returns a copy of k with every time in UTC and fresh Tags and
+// Materials slices, so the caller's slices are never modified.
+func normalize(k store.Key) store.Key {
+	k.CreationDate = utc(k.CreationDate)
+	k.DeletionDate = utc(k.DeletionDate)
+	k.Tags = slices.Clone(k.Tags)
+	k.Materials = slices.Clone(k.Materials)
+	for i := range k.Materials {
+		k.Materials[i].CreatedAt = utc(k.Materials[i].CreatedAt)
+	}
+	return k
+}
+
+// keyColumns are the columns scanKey reads.
+const keyColumns = `region, key_id, account_id, revision, doc::text`
+
+func scanKey(r pgx.Row) (store.Key, error) {
+	var region, keyID, account, doc string
+	var rev int64
+	if err := r.Scan(&region, &keyID, &account, &rev, &doc); err != nil {
+		return store.Key{}, err
+	}
+	var k store.Key
+	if err := json.Unmarshal([]byte(doc), &k); err != nil {
+		return store.Key{}, fmt.Errorf("decode key %s/%s: %w", region, keyID, err)
+	}
+	k = normalize(k)
+	k.Region, k.KeyID, k.AccountID, k.Revision = region, keyID, account, rev
+	return k, nil
+}
+
+// CreateKey adds a key with its materials and Revision 1, or returns
+// [store.ErrExists] if its KeyRef is taken. The account is not checked.
+func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
+	k = normalize(k)
+	k.Revision = 1
+	doc, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("postgres: encode key %s: %w", k.KeyID, err)
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, doc)
+		VALUES ($1, $2, $3, $4, $5, $6::text::json)`,
+		k.Region, k.KeyID, k.AccountID, k.Revision, optTime(k.DeletionDate), string(doc))
+	if isConflict(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+// GetKey returns the key, materials included, or [store.ErrNotFound].
+func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
+	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2`,
+		ref.Region, ref.KeyID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Key{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Key{}, fmt.Errorf("postgres: get key %s: %w", ref.KeyID, err)
+	}
+	return k, nil
+}
+
+// ListKeys returns up to limit keys (all if limit <= 0) of the account in
+// the region whose KeyID sorts after the given one, ordered by KeyID
+// bytewise. The keys are complete, materials included.
+func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.Key, error) {
+	var lim any // NULL: no limit
+	if limit > 0 {
+		lim = limit
+	}
+	rows, _ := db.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys
+		WHERE region = $1 AND account_id = $2 AND key_id > $3 ORDER BY key_id LIMIT $4`,
+		region, accountID, after, lim)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return scanKey(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list keys: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateKey loads and locks the key (SELECT ... FOR UPDATE), calls fn with
+// it and saves what fn left in it with Revision incremented, all in one
+// transaction; fn is called once, and other updates of the key wait while it
+// runs. A change fn makes to Revision is ignored. If fn returns an error
+// nothing is saved and that error is returned unchanged; if fn changes
+// Region, KeyID or AccountID nothing is saved and an error is returned.
+// UpdateKey returns the saved key, or [store.ErrNotFound].
+func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
+	var saved store.Key
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
+			ref.Region, ref.KeyID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: update key %s: %w", ref.KeyID, err)
+		}
+		account, rev := k.AccountID, k.Revision
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if k.Region != ref.Region || k.KeyID != ref.KeyID || k.AccountID != account {
+			return errIdentity
+		}
+		k = normalize(k)
+		k.Revision = rev + 1
+		doc, err := json.Marshal(k)
+		if err != nil {
+			return fmt.Errorf("postgres: encode key %s: %w", ref.KeyID, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, deletion_date = $2, doc = $3::text::json
+			WHERE region = $4 AND key_id = $5`,
+			k.Revision, optTime(k.DeletionDate), string(doc), ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("postgres: update key %s: %w", ref.KeyID, err)
+		}
+		saved = k
+		return nil
+	})
+	if err != nil {
+		return store.Key{}, err
+	}
+	return saved, nil
+}
+
+// DeleteKey removes the key, its materials and every alias that points to it
+// in one transaction, or returns [store.ErrNotFound].
+func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM aliases WHERE region = $1 AND target_key_id = $2`,
+			ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE region = $1 AND key_id = $2`, ref.Region, ref.KeyID)
+		if err != nil {
+			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
+		}
+		return oneRow(tag)
+	})
+}
+
+// KeysDueForDeletion returns the refs of all keys, in every region and
+// account, whose DeletionDate is set and not after now, ordered by region
+// and key id.
+func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
+		WHERE deletion_date IS NOT NULL AND deletion_date <= $1 ORDER BY region, key_id`, now)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
+		var ref store.KeyRef
+		err := r.Scan(&ref.Region, &ref.KeyID)
+		return ref, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keys due for deletion: %w", err)
+	}
+	return out, nil
+}
