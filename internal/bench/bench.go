@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -30,7 +31,7 @@ type Options struct {
 	Region          string
 	AccessKeyID     string
 	SecretAccessKey string
-	Ops             []string      // Encrypt, Decrypt, GenerateDataKey
+	Ops             []string      // Encrypt, Decrypt, GenerateDataKey, Sign:<KeySpec>
 	Concurrency     int           // workers
 	Duration        time.Duration // per operation, after a warm-up of Duration/5
 	PlaintextSize   int           // bytes encrypted by Encrypt
@@ -125,7 +126,14 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 				return err
 			}
 		default:
-			return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt or GenerateDataKey)", op)
+			spec, ok := strings.CutPrefix(op, "Sign:")
+			if !ok {
+				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt, GenerateDataKey or Sign:<KeySpec>)", op)
+			}
+			var err error
+			if call, err = signer(ctx, c, spec); err != nil {
+				return out, err
+			}
 		}
 		r, err := measure(ctx, o, op, call)
 		if err != nil {
@@ -134,6 +142,30 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// signer creates a SIGN_VERIFY key of spec and returns a call that signs a
+// 32-byte digest with it.
+func signer(ctx context.Context, c *kms.Client, spec string) (func(context.Context) error, error) {
+	algs := map[string]types.SigningAlgorithmSpec{
+		"ECC_NIST_P256": types.SigningAlgorithmSpecEcdsaSha256, "ECC_SECG_P256K1": types.SigningAlgorithmSpecEcdsaSha256,
+		"RSA_2048": types.SigningAlgorithmSpecRsassaPssSha256, "RSA_3072": types.SigningAlgorithmSpecRsassaPssSha256,
+		"RSA_4096": types.SigningAlgorithmSpecRsassaPssSha256,
+	}
+	alg, ok := algs[spec]
+	if !ok {
+		return nil, fmt.Errorf("bench: Sign supports %v", slices.Sorted(maps.Keys(algs)))
+	}
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpec(spec), KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		return nil, fmt.Errorf("create %s key: %w", spec, err)
+	}
+	digest := make([]byte, 32)
+	rand.Read(digest)
+	return func(ctx context.Context) error {
+		_, err := c.Sign(ctx, &kms.SignInput{KeyId: ck.KeyMetadata.KeyId, Message: digest, MessageType: types.MessageTypeDigest, SigningAlgorithm: alg})
+		return err
+	}, nil
 }
 
 // measure runs call from o.Concurrency workers: a warm-up, then the timed
