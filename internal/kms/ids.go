@@ -114,6 +114,11 @@ func parseKeyRef(c *Caller, s string, allowAlias bool) (keyRef, error) {
 			if !allowAlias {
 				return r, wire.Errorf("InvalidArnException", "Key Aliases are not supported for this operation.")
 			}
+			if r.region != c.Region {
+				// Like a key ARN: the endpoint answers for its own
+				// region, whether or not the alias exists elsewhere.
+				return r, wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
+			}
 			r.kind, r.alias = refAliasARN, res
 		default:
 			return r, errInvalidARN(s)
