@@ -345,7 +345,9 @@ func (k *Key) encodePublic() error {
 // ParsePublicKey parses a DER SubjectPublicKeyInfo as a public key of
 // keySpec, as GetPublicKey returns it. The returned Key can Verify, Encrypt,
 // Encapsulate and return its PublicKey; the operations that need the private
-// key fail. HMAC specs have no public key. Errors are plain errors.
+// key fail. The encoding must be canonical DER; elliptic curve points must
+// be uncompressed on the spec's named curve. HMAC specs have no public key.
+// Errors are plain errors.
 func ParsePublicKey(keySpec string, der []byte) (*Key, error) {
 	p, ok := specParams[keySpec]
 	if !ok || p.family == famHMAC {

@@ -1,12 +1,15 @@
 package keyspec_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/trent-kms/trent/internal/keyspec"
 )
 
 // TestOpenSSLVerify verifies signatures made by Sign with the openssl CLI
@@ -107,6 +110,83 @@ func TestOpenSSLEncrypt(t *testing.T) {
 			got, err := k.Decrypt(tt.alg, ct)
 			if err != nil || string(got) != string(pt) {
 				t.Fatalf("Decrypt(openssl ciphertext) = %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestOpenSSLKeyFormats has openssl parse the PKCS #8 private keys that
+// Generate and GenerateDataKeyPair return (hand-built for secp256k1) and
+// derive their public keys, which must equal PublicKey byte for byte.
+func TestOpenSSLKeyFormats(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not found in PATH; skipping the openssl interoperability check")
+	}
+	for _, spec := range []string{"ECC_SECG_P256K1", "ECC_NIST_P521", "ECC_NIST_EDWARDS25519", "SM2", "RSA_2048"} {
+		t.Run(spec, func(t *testing.T) {
+			priv, pub, err := keyspec.GenerateDataKeyPair(spec, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "priv.der")
+			if err := os.WriteFile(path, priv, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(openssl, "pkey", "-inform", "DER", "-in", path, "-pubout", "-outform", "DER").Output()
+			if err != nil {
+				t.Fatalf("openssl pkey rejects the private key: %v", err)
+			}
+			if !bytes.Equal(out, pub) {
+				t.Errorf("openssl derives another public key:\n got %x\nwant %x", out, pub)
+			}
+		})
+	}
+}
+
+// TestOpenSSLImport parses private keys that openssl generates, the way the
+// AWS KMS Developer Guide prepares asymmetric key material for import
+// (openssl genpkey, PKCS #8 DER), and compares the public keys.
+func TestOpenSSLImport(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not found in PATH; skipping the openssl interoperability check")
+	}
+	for _, tt := range []struct {
+		spec string
+		args []string
+	}{
+		{"ECC_SECG_P256K1", []string{"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"}},
+		{"ECC_NIST_P256", []string{"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}},
+		{"SM2", []string{"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2"}},
+		{"ECC_NIST_EDWARDS25519", []string{"-algorithm", "ED25519"}},
+	} {
+		t.Run(tt.spec, func(t *testing.T) {
+			dir := t.TempDir()
+			pemPath, path := filepath.Join(dir, "priv.pem"), filepath.Join(dir, "priv.der")
+			args := append(append([]string{"genpkey"}, tt.args...), "-out", pemPath)
+			if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+				t.Fatalf("openssl %v: %v\n%s", args, err, out)
+			}
+			// As in the guide: openssl pkcs8 -topk8 -outform der -nocrypt.
+			args = []string{"pkcs8", "-topk8", "-in", pemPath, "-outform", "DER", "-nocrypt", "-out", path}
+			if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+				t.Fatalf("openssl %v: %v\n%s", args, err, out)
+			}
+			der, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := keyspec.Parse(tt.spec, der)
+			if err != nil {
+				t.Fatalf("Parse(openssl key): %v", err)
+			}
+			pub, err := exec.Command(openssl, "pkey", "-inform", "DER", "-in", path, "-pubout", "-outform", "DER").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pub, mustPublic(t, k)) {
+				t.Errorf("public keys differ:\nopenssl %x\nours    %x", pub, mustPublic(t, k))
 			}
 		})
 	}
