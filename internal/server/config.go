@@ -125,7 +125,11 @@ func (c *Config) Validate() error {
 		bad("listen", "listen: %v", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad("tls_cert", "tls_cert and tls_key must be given together")
+		field := "tls_cert"
+		if c.TLSCert == "" {
+			field = "tls_key"
+		}
+		bad(field, "tls_cert and tls_key must be given together")
 	}
 	if err == nil && c.TLSCert == "" && !c.AllowInsecureListen && !isLoopback(host) {
 		bad("listen", "listen: %s is not a loopback address; serve it with TLS (tls_cert, tls_key) or set allow_insecure_listen", c.Listen)

@@ -1,0 +1,81 @@
+package server_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/server"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	p := filepath.Join(t.TempDir(), "trent.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Setenv("TRENT_TEST_DATA", "/var/lib/trent")
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+listen: 127.0.0.1:9400
+data_dir: ${TRENT_TEST_DATA}
+regions: [us-east-1, eu-west-1]
+deletion_interval: 30s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if cfg.Listen != "127.0.0.1:9400" || cfg.DataDir != "/var/lib/trent" || len(cfg.Regions) != 2 ||
+		cfg.DeletionInterval != 30*time.Second || cfg.AccountID != "111122223333" {
+		t.Fatalf("config: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ text, want string }{
+		"unknown-field":    {"version: 1\nlisten_addr: x\n", "listen_addr"},
+		"unset-variable":   {"version: 1\ndata_dir: ${TRENT_TEST_UNSET_VARIABLE}\n", "TRENT_TEST_UNSET_VARIABLE"},
+		"wrong-version":    {"version: 2\n", "version must be 1"},
+		"not-yaml":         {"version: [1\n", "yaml"},
+		"wrong-field-type": {"version: 1\nregions: eu-west-1\n", "line 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := server.LoadConfig(writeConfig(t, tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("LoadConfig() = %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidateReportsEveryProblem checks that Validate lists all problems
+// at once, each with its line in the file.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+listen: 0.0.0.0:8400
+account_id: "12345"
+log_level: loud
+tls_key: /etc/trent/tls.key
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	for _, want := range []string{"line 2: listen", "line 3: account_id", "line 4: log_level", "line 5: tls_cert and tls_key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, missing %q", err, want)
+		}
+	}
+}
