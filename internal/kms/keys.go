@@ -336,7 +336,9 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *Caller, in *wire.S
 	if err != nil {
 		return nil, err
 	}
-	// AWS rounds the deletion date up to the next whole hour past the window.
+	// AWS does not round the deletion date: it is now plus the window, to
+	// the millisecond (the AWS CLI example for schedule-key-deletion shows
+	// "DeletionDate": "2022-06-18T23:43:51.272000+00:00").
 	del := s.now().UTC().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Millisecond)
 	k, err := s.update(ctx, ck, func(k *store.Key) error {
 		if k.KeyState == statePendingDeletion {
