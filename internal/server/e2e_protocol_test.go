@@ -291,3 +291,26 @@ func wantMembers(t *testing.T, what string, m map[string]json.RawMessage, names 
 		t.Errorf("%s members = %v, want %v", what, got, names)
 	}
 }
+
+// TestEmptyListsAreSent checks that empty lists are sent as [] rather than
+// left out, as AWS does ("Keys": [] in an account without keys, "Tags": []
+// after untagging).
+func TestEmptyListsAreSent(t *testing.T) {
+	n := startNode(t)
+	for target, want := range map[string]string{
+		"TrentService.ListKeys":    `{"Keys":[],"Truncated":false}`,
+		"TrentService.ListAliases": `{"Aliases":[],"Truncated":false}`,
+	} {
+		r := n.do(t, rawRequest{target: target, region: "eu-north-1", body: "{}"})
+		if r.status != http.StatusOK || string(r.body) != want {
+			t.Errorf("%s: %d %s, want %s", target, r.status, r.body, want)
+		}
+	}
+	r := n.do(t, rawRequest{target: "TrentService.CreateKey", body: "{}"})
+	var ck struct{ KeyMetadata struct{ KeyId string } }
+	json.Unmarshal(r.body, &ck)
+	r = n.do(t, rawRequest{target: "TrentService.ListResourceTags", body: `{"KeyId":"` + ck.KeyMetadata.KeyId + `"}`})
+	if string(r.body) != `{"Tags":[],"Truncated":false}` {
+		t.Errorf("ListResourceTags: %s", r.body)
+	}
+}

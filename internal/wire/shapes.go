@@ -244,11 +244,11 @@ type CreateGrantRequest struct {
 	// The principal that has permission to use the RetireGrant operation to retire the grant.
 	RetiringPrincipal *string `json:"RetiringPrincipal,omitempty"`
 	// A list of operations that the grant permits.
-	Operations []string `json:"Operations,omitempty"`
+	Operations []string `json:"Operations,omitzero"`
 	// Specifies a grant constraint.
 	Constraints *GrantConstraints `json:"Constraints,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// A friendly name for the grant.
 	Name *string `json:"Name,omitempty"`
 	// Checks if your request will succeed.
@@ -286,7 +286,7 @@ type CreateKeyRequest struct {
 	// Skips ("bypasses") the key policy lockout safety check.
 	BypassPolicyLockoutSafetyCheck *bool `json:"BypassPolicyLockoutSafetyCheck,omitempty"`
 	// Assigns one or more tags to the KMS key.
-	Tags []Tag `json:"Tags,omitempty"`
+	Tags []Tag `json:"Tags,omitzero"`
 	// Creates a multi-Region primary key that you can replicate into other Amazon Web Services Regions.
 	MultiRegion *bool `json:"MultiRegion,omitempty"`
 	// Identifies the external key that serves as key material for the KMS key in an external key store .
@@ -330,7 +330,7 @@ type DecapsulateRequest struct {
 	// Specifies the key encapsulation algorithm.
 	EncapsulationAlgorithm *string `json:"EncapsulationAlgorithm,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -350,9 +350,9 @@ type DecryptRequest struct {
 	// Ciphertext to be decrypted.
 	CiphertextBlob []byte `json:"CiphertextBlob,omitempty"`
 	// Specifies the encryption context to use when decrypting the data.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Specifies the KMS key that KMS uses to decrypt the ciphertext.
 	KeyId *string `json:"KeyId,omitempty"`
 	// Specifies the encryption algorithm that will be used to decrypt the ciphertext.
@@ -362,7 +362,7 @@ type DecryptRequest struct {
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 	// Specifies the modifiers to apply to the dry run operation.
-	DryRunModifiers []string `json:"DryRunModifiers,omitempty"`
+	DryRunModifiers []string `json:"DryRunModifiers,omitzero"`
 }
 
 // DecryptResponse is the DecryptResponse shape of the AWS KMS API.
@@ -420,7 +420,7 @@ type DeriveSharedSecretRequest struct {
 	// Specifies the public key in your peer's NIST-standard elliptic curve (ECC) or SM2 (China Regions only) key pair.
 	PublicKey []byte `json:"PublicKey,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 	// A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document.
@@ -456,7 +456,7 @@ type DescribeCustomKeyStoresRequest struct {
 // DescribeCustomKeyStoresResponse is the DescribeCustomKeyStoresResponse shape of the AWS KMS API.
 type DescribeCustomKeyStoresResponse struct {
 	// Contains metadata about each custom key store.
-	CustomKeyStores []CustomKeyStoresListEntry `json:"CustomKeyStores,omitempty"`
+	CustomKeyStores []CustomKeyStoresListEntry `json:"CustomKeyStores,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -468,7 +468,7 @@ type DescribeKeyRequest struct {
 	// Describes the specified KMS key.
 	KeyId *string `json:"KeyId,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 }
 
 // DescribeKeyResponse is the DescribeKeyResponse shape of the AWS KMS API.
@@ -520,7 +520,7 @@ type EncapsulateRequest struct {
 	// Specifies the key encapsulation algorithm.
 	EncapsulationAlgorithm *string `json:"EncapsulationAlgorithm,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -544,9 +544,9 @@ type EncryptRequest struct {
 	// Data to be encrypted.
 	Plaintext []byte `json:"Plaintext,omitempty"`
 	// Specifies the encryption context that will be used to encrypt the data.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Specifies the encryption algorithm that KMS will use to encrypt the plaintext message.
 	EncryptionAlgorithm *string `json:"EncryptionAlgorithm,omitempty"`
 	// Checks if your request will succeed.
@@ -566,13 +566,13 @@ type EncryptResponse struct {
 // GenerateDataKeyPairRequest is the GenerateDataKeyPairRequest shape of the AWS KMS API.
 type GenerateDataKeyPairRequest struct {
 	// Specifies the encryption context that will be used when encrypting the private key in the data key pair.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// Specifies the symmetric encryption KMS key that encrypts the private key in the data key pair.
 	KeyId *string `json:"KeyId,omitempty"`
 	// Determines the type of data key pair that is generated.
 	KeyPairSpec *string `json:"KeyPairSpec,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document.
 	Recipient *RecipientInfo `json:"Recipient,omitempty"`
 	// Checks if your request will succeed.
@@ -600,13 +600,13 @@ type GenerateDataKeyPairResponse struct {
 // GenerateDataKeyPairWithoutPlaintextRequest is the GenerateDataKeyPairWithoutPlaintextRequest shape of the AWS KMS API.
 type GenerateDataKeyPairWithoutPlaintextRequest struct {
 	// Specifies the encryption context that will be used when encrypting the private key in the data key pair.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// Specifies the symmetric encryption KMS key that encrypts the private key in the data key pair.
 	KeyId *string `json:"KeyId,omitempty"`
 	// Determines the type of data key pair that is generated.
 	KeyPairSpec *string `json:"KeyPairSpec,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -630,13 +630,13 @@ type GenerateDataKeyRequest struct {
 	// Specifies the symmetric encryption KMS key that encrypts the data key.
 	KeyId *string `json:"KeyId,omitempty"`
 	// Specifies the encryption context that will be used when encrypting the data key.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// Specifies the length of the data key in bytes.
 	NumberOfBytes *int32 `json:"NumberOfBytes,omitempty"`
 	// Specifies the length of the data key.
 	KeySpec *string `json:"KeySpec,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// A signed attestation document from an Amazon Web Services Nitro enclave or NitroTPM, and the encryption algorithm to use with the public key in the attestation document.
 	Recipient *RecipientInfo `json:"Recipient,omitempty"`
 	// Checks if your request will succeed.
@@ -662,13 +662,13 @@ type GenerateDataKeyWithoutPlaintextRequest struct {
 	// Specifies the symmetric encryption KMS key that encrypts the data key.
 	KeyId *string `json:"KeyId,omitempty"`
 	// Specifies the encryption context that will be used when encrypting the data key.
-	EncryptionContext map[string]string `json:"EncryptionContext,omitempty"`
+	EncryptionContext map[string]string `json:"EncryptionContext,omitzero"`
 	// The length of the data key.
 	KeySpec *string `json:"KeySpec,omitempty"`
 	// The length of the data key in bytes.
 	NumberOfBytes *int32 `json:"NumberOfBytes,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -692,7 +692,7 @@ type GenerateMacRequest struct {
 	// The MAC algorithm used in the operation.
 	MacAlgorithm *string `json:"MacAlgorithm,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -806,7 +806,7 @@ type GetPublicKeyRequest struct {
 	// Identifies the asymmetric KMS key that includes the public key.
 	KeyId *string `json:"KeyId,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 }
 
 // GetPublicKeyResponse is the GetPublicKeyResponse shape of the AWS KMS API.
@@ -822,21 +822,21 @@ type GetPublicKeyResponse struct {
 	// The permitted use of the public key.
 	KeyUsage *string `json:"KeyUsage,omitempty"`
 	// The encryption algorithms that KMS supports for this key.
-	EncryptionAlgorithms []string `json:"EncryptionAlgorithms,omitempty"`
+	EncryptionAlgorithms []string `json:"EncryptionAlgorithms,omitzero"`
 	// The signing algorithms that KMS supports for this key.
-	SigningAlgorithms []string `json:"SigningAlgorithms,omitempty"`
+	SigningAlgorithms []string `json:"SigningAlgorithms,omitzero"`
 	// The key agreement algorithm used to derive a shared secret.
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitzero"`
 	// The key encapsulation algorithms that the ML-KEM KMS key supports.
-	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitempty"`
+	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitzero"`
 }
 
 // GrantConstraints is the GrantConstraints shape of the AWS KMS API. Use this structure to allow cryptographic operations in the grant only when the operation request meets the specified constraints.
 type GrantConstraints struct {
 	// A list of key-value pairs that must be included in the encryption context of the cryptographic operation request.
-	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitzero"`
 	// A list of key-value pairs that must match the encryption context in the cryptographic operation request.
-	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitzero"`
 	// The Amazon Resource Name (ARN) of an Amazon Web Services resource on behalf of which the request is made.
 	SourceArn *string `json:"SourceArn,omitempty"`
 }
@@ -858,7 +858,7 @@ type GrantListEntry struct {
 	// The Amazon Web Services account under which the grant was issued.
 	IssuingAccount *string `json:"IssuingAccount,omitempty"`
 	// The list of operations permitted by the grant.
-	Operations []string `json:"Operations,omitempty"`
+	Operations []string `json:"Operations,omitzero"`
 	// The constraints on the grant, such as encryption context pairs or a SourceArn, that restrict the subsequent operations the grant allows.
 	Constraints *GrantConstraints `json:"Constraints,omitempty"`
 	// The Amazon Web Services service principal that gets the permissions in the grant.
@@ -952,11 +952,11 @@ type KeyMetadata struct {
 	// Describes the type of key material in the KMS key.
 	KeySpec *string `json:"KeySpec,omitempty"`
 	// The encryption algorithms that the KMS key supports.
-	EncryptionAlgorithms []string `json:"EncryptionAlgorithms,omitempty"`
+	EncryptionAlgorithms []string `json:"EncryptionAlgorithms,omitzero"`
 	// The signing algorithms that the KMS key supports.
-	SigningAlgorithms []string `json:"SigningAlgorithms,omitempty"`
+	SigningAlgorithms []string `json:"SigningAlgorithms,omitzero"`
 	// The key agreement algorithm used to derive a shared secret.
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitzero"`
 	// Indicates whether the KMS key is a multi-Region ( True ) or regional ( False ) key.
 	MultiRegion *bool `json:"MultiRegion,omitempty"`
 	// Lists the primary and replica keys in same multi-Region key.
@@ -964,13 +964,13 @@ type KeyMetadata struct {
 	// The waiting period before the primary key in a multi-Region key is deleted.
 	PendingDeletionWindowInDays *int32 `json:"PendingDeletionWindowInDays,omitempty"`
 	// The message authentication code (MAC) algorithm that the HMAC KMS key supports.
-	MacAlgorithms []string `json:"MacAlgorithms,omitempty"`
+	MacAlgorithms []string `json:"MacAlgorithms,omitzero"`
 	// Information about the external key that is associated with a KMS key in an external key store.
 	XksKeyConfiguration *XksKeyConfigurationType `json:"XksKeyConfiguration,omitempty"`
 	// Identifies the current key material.
 	CurrentKeyMaterialId *string `json:"CurrentKeyMaterialId,omitempty"`
 	// The key encapsulation algorithms that the ML-KEM KMS key supports.
-	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitempty"`
+	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitzero"`
 }
 
 // ListAliasesRequest is the ListAliasesRequest shape of the AWS KMS API.
@@ -986,7 +986,7 @@ type ListAliasesRequest struct {
 // ListAliasesResponse is the ListAliasesResponse shape of the AWS KMS API.
 type ListAliasesResponse struct {
 	// A list of aliases.
-	Aliases []AliasListEntry `json:"Aliases,omitempty"`
+	Aliases []AliasListEntry `json:"Aliases,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1012,7 +1012,7 @@ type ListGrantsRequest struct {
 // ListGrantsResponse is the ListGrantsResponse shape of the AWS KMS API.
 type ListGrantsResponse struct {
 	// A list of grants.
-	Grants []GrantListEntry `json:"Grants,omitempty"`
+	Grants []GrantListEntry `json:"Grants,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1032,7 +1032,7 @@ type ListKeyPoliciesRequest struct {
 // ListKeyPoliciesResponse is the ListKeyPoliciesResponse shape of the AWS KMS API.
 type ListKeyPoliciesResponse struct {
 	// A list of key policy names.
-	PolicyNames []string `json:"PolicyNames,omitempty"`
+	PolicyNames []string `json:"PolicyNames,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1054,7 +1054,7 @@ type ListKeyRotationsRequest struct {
 // ListKeyRotationsResponse is the ListKeyRotationsResponse shape of the AWS KMS API.
 type ListKeyRotationsResponse struct {
 	// A list of completed key material rotations.
-	Rotations []RotationsListEntry `json:"Rotations,omitempty"`
+	Rotations []RotationsListEntry `json:"Rotations,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1072,7 +1072,7 @@ type ListKeysRequest struct {
 // ListKeysResponse is the ListKeysResponse shape of the AWS KMS API.
 type ListKeysResponse struct {
 	// A list of KMS keys.
-	Keys []KeyListEntry `json:"Keys,omitempty"`
+	Keys []KeyListEntry `json:"Keys,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1092,7 +1092,7 @@ type ListResourceTagsRequest struct {
 // ListResourceTagsResponse is the ListResourceTagsResponse shape of the AWS KMS API.
 type ListResourceTagsResponse struct {
 	// A list of tags.
-	Tags []Tag `json:"Tags,omitempty"`
+	Tags []Tag `json:"Tags,omitzero"`
 	// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
 	NextMarker *string `json:"NextMarker,omitempty"`
 	// A flag that indicates whether there are more items in the list.
@@ -1118,7 +1118,7 @@ type MultiRegionConfiguration struct {
 	// Displays the key ARN and Region of the primary key.
 	PrimaryKey *MultiRegionKey `json:"PrimaryKey,omitempty"`
 	// displays the key ARNs and Regions of all replica keys.
-	ReplicaKeys []MultiRegionKey `json:"ReplicaKeys,omitempty"`
+	ReplicaKeys []MultiRegionKey `json:"ReplicaKeys,omitzero"`
 }
 
 // MultiRegionKey is the MultiRegionKey shape of the AWS KMS API. Describes the primary or replica key in a multi-Region key.
@@ -1146,23 +1146,23 @@ type ReEncryptRequest struct {
 	// Ciphertext of the data to reencrypt.
 	CiphertextBlob []byte `json:"CiphertextBlob,omitempty"`
 	// Specifies the encryption context to use to decrypt the ciphertext.
-	SourceEncryptionContext map[string]string `json:"SourceEncryptionContext,omitempty"`
+	SourceEncryptionContext map[string]string `json:"SourceEncryptionContext,omitzero"`
 	// Specifies the KMS key that KMS will use to decrypt the ciphertext before it is re-encrypted.
 	SourceKeyId *string `json:"SourceKeyId,omitempty"`
 	// A unique identifier for the KMS key that is used to reencrypt the data.
 	DestinationKeyId *string `json:"DestinationKeyId,omitempty"`
 	// Specifies that encryption context to use when the reencrypting the data.
-	DestinationEncryptionContext map[string]string `json:"DestinationEncryptionContext,omitempty"`
+	DestinationEncryptionContext map[string]string `json:"DestinationEncryptionContext,omitzero"`
 	// Specifies the encryption algorithm that KMS will use to decrypt the ciphertext before it is reencrypted.
 	SourceEncryptionAlgorithm *string `json:"SourceEncryptionAlgorithm,omitempty"`
 	// Specifies the encryption algorithm that KMS will use to reecrypt the data after it has decrypted it.
 	DestinationEncryptionAlgorithm *string `json:"DestinationEncryptionAlgorithm,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 	// Specifies the modifiers to apply to the dry run operation.
-	DryRunModifiers []string `json:"DryRunModifiers,omitempty"`
+	DryRunModifiers []string `json:"DryRunModifiers,omitzero"`
 }
 
 // ReEncryptResponse is the ReEncryptResponse shape of the AWS KMS API.
@@ -1204,7 +1204,7 @@ type ReplicateKeyRequest struct {
 	// A description of the KMS key.
 	Description *string `json:"Description,omitempty"`
 	// Assigns one or more tags to the replica key.
-	Tags []Tag `json:"Tags,omitempty"`
+	Tags []Tag `json:"Tags,omitzero"`
 }
 
 // ReplicateKeyResponse is the ReplicateKeyResponse shape of the AWS KMS API.
@@ -1214,7 +1214,7 @@ type ReplicateKeyResponse struct {
 	// The key policy of the new replica key.
 	ReplicaPolicy *string `json:"ReplicaPolicy,omitempty"`
 	// The tags on the new replica key.
-	ReplicaTags []Tag `json:"ReplicaTags,omitempty"`
+	ReplicaTags []Tag `json:"ReplicaTags,omitzero"`
 }
 
 // RetireGrantRequest is the RetireGrantRequest shape of the AWS KMS API.
@@ -1302,7 +1302,7 @@ type SignRequest struct {
 	// Tells KMS whether the value of the Message parameter should be hashed as part of the signing algorithm.
 	MessageType *string `json:"MessageType,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Specifies the signing algorithm to use when signing the message.
 	SigningAlgorithm *string `json:"SigningAlgorithm,omitempty"`
 	// Checks if your request will succeed.
@@ -1332,7 +1332,7 @@ type TagResourceRequest struct {
 	// Identifies a customer managed key in the account and Region.
 	KeyId *string `json:"KeyId,omitempty"`
 	// One or more tags.
-	Tags []Tag `json:"Tags,omitempty"`
+	Tags []Tag `json:"Tags,omitzero"`
 }
 
 // UntagResourceRequest is the UntagResourceRequest shape of the AWS KMS API.
@@ -1340,7 +1340,7 @@ type UntagResourceRequest struct {
 	// Identifies the KMS key from which you are removing tags.
 	KeyId *string `json:"KeyId,omitempty"`
 	// One or more tag keys.
-	TagKeys []string `json:"TagKeys,omitempty"`
+	TagKeys []string `json:"TagKeys,omitzero"`
 }
 
 // UpdateAliasRequest is the UpdateAliasRequest shape of the AWS KMS API.
@@ -1406,7 +1406,7 @@ type VerifyMacRequest struct {
 	// The HMAC to verify.
 	Mac []byte `json:"Mac,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }
@@ -1434,7 +1434,7 @@ type VerifyRequest struct {
 	// The signing algorithm that was used to sign the message.
 	SigningAlgorithm *string `json:"SigningAlgorithm,omitempty"`
 	// A list of grant tokens.
-	GrantTokens []string `json:"GrantTokens,omitempty"`
+	GrantTokens []string `json:"GrantTokens,omitzero"`
 	// Checks if your request will succeed.
 	DryRun *bool `json:"DryRun,omitempty"`
 }

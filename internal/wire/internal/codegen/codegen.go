@@ -367,7 +367,14 @@ func (g *gen) structure(name string, s *Shape) error {
 		if d := FirstSentence(mem.Documentation); d != "" {
 			g.p("// %s\n", d)
 		}
-		g.p("%s %s `json:\"%s,omitempty\"`\n", k, t, k)
+		// Lists and maps use omitzero: a nil one is left out, but an empty
+		// one is sent as [] or {}, as AWS sends "Keys": [] for an empty
+		// ListKeys. Everything else is left out when unset.
+		opt := "omitempty"
+		if strings.HasPrefix(t, "[]") && t != "[]byte" || strings.HasPrefix(t, "map[") {
+			opt = "omitzero"
+		}
+		g.p("%s %s `json:\"%s,%s\"`\n", k, t, k, opt)
 	}
 	g.p("}\n\n")
 	return nil
