@@ -30,11 +30,17 @@ func errReservedAlias() error {
 	return &wire.Error{Code: "NotAuthorizedException"}
 }
 
-// aliasTargetKey resolves the TargetKeyId of CreateAlias and UpdateAlias:
-// a key id or key ARN of a customer managed key in the caller's account
-// that is not pending deletion.
-func (s *Service) aliasTargetKey(ctx context.Context, c *Caller, id string) (*cachedKey, error) {
-	ck, err := s.resolve(ctx, c, id, false)
+// aliasArgs checks the AliasName of CreateAlias and UpdateAlias and
+// resolves their TargetKeyId: a key id or key ARN of a key in the caller's
+// account that is not pending deletion.
+func (s *Service) aliasArgs(ctx context.Context, c *Caller, name, target string) (*cachedKey, error) {
+	if err := checkAliasName(name); err != nil {
+		return nil, err
+	}
+	if reservedAlias(name) {
+		return nil, errReservedAlias()
+	}
+	ck, err := s.resolve(ctx, c, target, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,13 +53,7 @@ func (s *Service) aliasTargetKey(ctx context.Context, c *Caller, id string) (*ca
 // CreateAlias gives a key a friendly name, unique in the account and region.
 func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAliasRequest) error {
 	name := wire.Value(in.AliasName)
-	if err := checkAliasName(name); err != nil {
-		return err
-	}
-	if reservedAlias(name) {
-		return errReservedAlias()
-	}
-	ck, err := s.aliasTargetKey(ctx, c, wire.Value(in.TargetKeyId))
+	ck, err := s.aliasArgs(ctx, c, name, wire.Value(in.TargetKeyId))
 	if err != nil {
 		return err
 	}
@@ -75,13 +75,7 @@ func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAli
 // UpdateAlias points an alias at another key of the same type and usage.
 func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAliasRequest) error {
 	name := wire.Value(in.AliasName)
-	if err := checkAliasName(name); err != nil {
-		return err
-	}
-	if reservedAlias(name) {
-		return errReservedAlias()
-	}
-	ck, err := s.aliasTargetKey(ctx, c, wire.Value(in.TargetKeyId))
+	ck, err := s.aliasArgs(ctx, c, name, wire.Value(in.TargetKeyId))
 	if err != nil {
 		return err
 	}

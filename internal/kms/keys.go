@@ -311,14 +311,10 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c *Caller, in *wire.
 	if err != nil {
 		return err
 	}
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
-			return errPendingDeletion(ck.arn)
-		}
+	return s.updateLive(ctx, ck, func(k *store.Key) error {
 		k.Description = wire.Value(in.Description)
 		return nil
 	})
-	return err
 }
 
 // ScheduleKeyDeletion puts a key into PendingDeletion for 7 to 30 days

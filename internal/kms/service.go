@@ -292,6 +292,17 @@ func errAccessDenied(c *Caller, arn string) error {
 		"User: %s is not authorized to access %s because no resource-based policy allows the action", c.Principal, arn)
 }
 
+// updateLive is update for changes that a key pending deletion refuses.
+func (s *Service) updateLive(ctx context.Context, ck *cachedKey, fn func(*store.Key) error) error {
+	_, err := s.update(ctx, ck, func(k *store.Key) error {
+		if k.KeyState == statePendingDeletion {
+			return errPendingDeletion(ck.arn)
+		}
+		return fn(k)
+	})
+	return err
+}
+
 // update applies fn to the key in a store transaction and drops the cached
 // copy. fn sees the current stored state.
 func (s *Service) update(ctx context.Context, ck *cachedKey, fn func(*store.Key) error) (store.Key, error) {

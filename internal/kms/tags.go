@@ -46,10 +46,7 @@ func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResour
 	if err != nil {
 		return err
 	}
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
-			return errPendingDeletion(ck.arn)
-		}
+	return s.updateLive(ctx, ck, func(k *store.Key) error {
 		for _, t := range tags {
 			i := slices.IndexFunc(k.Tags, func(o store.Tag) bool { return o.Key == t.Key })
 			if i >= 0 {
@@ -63,7 +60,6 @@ func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResour
 		}
 		return nil
 	})
-	return err
 }
 
 // UntagResource removes tags by key; keys that are not set are ignored.
@@ -77,14 +73,10 @@ func (s *Service) UntagResource(ctx context.Context, c *Caller, in *wire.UntagRe
 	if err != nil {
 		return err
 	}
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
-			return errPendingDeletion(ck.arn)
-		}
+	return s.updateLive(ctx, ck, func(k *store.Key) error {
 		k.Tags = slices.DeleteFunc(k.Tags, func(t store.Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
 		return nil
 	})
-	return err
 }
 
 // ListResourceTags pages through a key's tags in the order they were set.
