@@ -987,3 +987,21 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+// TestMLDSAExternalMu pins today's behaviour: a 64-byte μ passes validation
+// but signing and verifying with it are refused with
+// UnsupportedOperationException, because neither circl v1.6.5 nor Go 1.26
+// exposes ML-DSA with an external μ. MLDSAExternalMu itself was checked
+// against Go 1.27's crypto/mldsa (a signature over our μ made with
+// crypto.MLDSAMu verifies as a RAW signature).
+func TestMLDSAExternalMu(t *testing.T) {
+	k := testKey(t, "ML_DSA_44")
+	mu, err := keyspec.MLDSAExternalMu(mustPublic(t, k), []byte("m"))
+	if err != nil || len(mu) != 64 {
+		t.Fatalf("MLDSAExternalMu = %d bytes, %v", len(mu), err)
+	}
+	_, err = k.Sign(rand.Reader, "ML_DSA_SHAKE_256", "EXTERNAL_MU", mu)
+	wantError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
+	err = k.Verify("ML_DSA_SHAKE_256", "EXTERNAL_MU", mu, make([]byte, 2420))
+	wantError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
+}
