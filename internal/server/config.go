@@ -25,6 +25,15 @@ type Config struct {
 	// AllowInsecureListen permits plain HTTP on a non-loopback address.
 	AllowInsecureListen bool `yaml:"allow_insecure_listen"`
 
+	// DatabaseURL selects PostgreSQL instead of the embedded store, e.g.
+	// postgres://trent@db:5432/trent?search_path=trent. Nodes that share it
+	// must share the root key file too. Give secrets as ${VAR}.
+	DatabaseURL string `yaml:"database_url"`
+	// CacheTTL bounds how long a node trusts its in-memory copy of a key or
+	// alias that another node may have changed. Default: 0 (forever) with
+	// the embedded store, 2s with PostgreSQL.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+
 	AccountID string   `yaml:"account_id"` // the default account, created at first start
 	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
 	LogLevel  string   `yaml:"log_level"`  // debug, info, warn, error
@@ -62,6 +71,9 @@ func (c *Config) Defaults() {
 	}
 	if c.DeletionInterval == 0 {
 		c.DeletionInterval = time.Minute
+	}
+	if c.CacheTTL == 0 && c.DatabaseURL != "" {
+		c.CacheTTL = 2 * time.Second
 	}
 }
 
@@ -141,6 +153,12 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", "log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("database_url", "database_url: must be a postgres:// URL")
+	}
+	if c.CacheTTL < 0 {
+		bad("cache_ttl", "cache_ttl: must not be negative")
 	}
 	if c.DeletionInterval < time.Second {
 		bad("deletion_interval", "deletion_interval: must be at least 1s")

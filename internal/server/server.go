@@ -20,7 +20,9 @@ import (
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
+	"github.com/trent-kms/trent/internal/store/postgres"
 )
 
 // Files in the data directory.
@@ -33,7 +35,7 @@ const (
 type Server struct {
 	cfg     *Config
 	log     *slog.Logger
-	db      *embedded.DB
+	db      store.Store
 	svc     *kms.Service
 	http    *http.Server
 	ln      net.Listener
@@ -55,7 +57,12 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err != nil {
 		return nil, err
 	}
-	db, err := embedded.Open(filepath.Join(cfg.DataDir, DatabaseFile))
+	var db store.Store
+	if cfg.DatabaseURL != "" {
+		db, err = postgres.Open(ctx, cfg.DatabaseURL)
+	} else {
+		db, err = embedded.Open(filepath.Join(cfg.DataDir, DatabaseFile))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +75,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if now == nil {
 		now = time.Now
 	}
-	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions})
+	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL})
 	if err != nil {
 		return fail(err)
 	}
