@@ -65,6 +65,11 @@ type Service struct {
 	keys    map[store.KeyRef]*cachedKey
 	aliases map[aliasRef]cachedAlias
 	idents  map[string]*Identity
+	// gen counts cache invalidations. A load from the store records gen
+	// before it reads and caches its result only if gen is unchanged, so a
+	// read that raced with a write and a forget never puts the old state
+	// back.
+	gen uint64
 }
 
 type aliasRef struct{ region, accountID, name string }
@@ -140,7 +145,7 @@ func (s *Service) fresh(t time.Time) bool {
 // miss. It returns store.ErrNotFound unchanged.
 func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
 	s.mu.RLock()
-	ck := s.keys[ref]
+	ck, gen := s.keys[ref], s.gen
 	s.mu.RUnlock()
 	if ck != nil && s.fresh(ck.loaded) {
 		return ck, nil
@@ -154,8 +159,9 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 		return nil, err
 	}
 	s.mu.Lock()
-	// Keep the newer of two racing loads.
-	if old := s.keys[ref]; old == nil || old.meta.Revision <= ck.meta.Revision {
+	// Keep the newer of two racing loads, and nothing read before the
+	// latest invalidation: that read may predate a write this node made.
+	if old := s.keys[ref]; s.gen == gen && (old == nil || old.meta.Revision <= ck.meta.Revision) {
 		s.keys[ref] = ck
 	}
 	s.mu.Unlock()
@@ -205,21 +211,27 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 	return ck, nil
 }
 
-// forgetKey drops a key and, when all is set, every cached alias.
+// forgetKey drops a cached key after a write to it, and keeps loads that
+// started before the write from caching what they read.
 func (s *Service) forgetKey(ref store.KeyRef) {
 	s.mu.Lock()
+	s.gen++
 	delete(s.keys, ref)
 	s.mu.Unlock()
 }
 
+// forgetAlias drops a cached alias target after a write to the alias.
 func (s *Service) forgetAlias(a aliasRef) {
 	s.mu.Lock()
+	s.gen++
 	delete(s.aliases, a)
 	s.mu.Unlock()
 }
 
+// forgetAliasesOf drops the cached aliases that point to keyID.
 func (s *Service) forgetAliasesOf(keyID string) {
 	s.mu.Lock()
+	s.gen++
 	for a, ca := range s.aliases {
 		if ca.keyID == keyID {
 			delete(s.aliases, a)
@@ -270,6 +282,7 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 	ar := aliasRef{region, accountID, name}
 	s.mu.RLock()
 	ca, ok := s.aliases[ar]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok && s.fresh(ca.loaded) {
 		return ca.keyID, nil
@@ -279,7 +292,9 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 		return "", err
 	}
 	s.mu.Lock()
-	s.aliases[ar] = cachedAlias{keyID: a.TargetKeyID, loaded: s.now()}
+	if s.gen == gen {
+		s.aliases[ar] = cachedAlias{keyID: a.TargetKeyID, loaded: s.now()}
+	}
 	s.mu.Unlock()
 	return a.TargetKeyID, nil
 }

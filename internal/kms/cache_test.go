@@ -1,0 +1,182 @@
+package kms_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/store/embedded"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// gatedStore pauses the next GetKey or GetAlias after it has read from the
+// store, so a test can change the record while a load is in flight.
+type gatedStore struct {
+	store.Store
+	armed   atomic.Bool
+	loaded  chan struct{} // receives when a gated read has finished
+	release chan struct{} // closed to let the gated read return
+}
+
+func newGatedStore(st store.Store) *gatedStore {
+	return &gatedStore{Store: st, loaded: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedStore) gate() {
+	if g.armed.CompareAndSwap(true, false) {
+		g.loaded <- struct{}{}
+		<-g.release
+	}
+}
+
+func (g *gatedStore) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
+	k, err := g.Store.GetKey(ctx, ref)
+	g.gate()
+	return k, err
+}
+
+func (g *gatedStore) GetAlias(ctx context.Context, region, accountID, name string) (store.Alias, error) {
+	a, err := g.Store.GetAlias(ctx, region, accountID, name)
+	g.gate()
+	return a, err
+}
+
+// newService returns a Service over a fresh embedded store wrapped in a
+// gatedStore.
+func newService(t *testing.T, cfg kms.Config) (*kms.Service, *gatedStore) {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	g := newGatedStore(db)
+	cfg.Store, cfg.Root, cfg.Rand = g, root, rand.Reader
+	svc, err := kms.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, g
+}
+
+var testCaller = &kms.Caller{AccountID: kms.DefaultAccountID, Principal: "arn:aws:iam::111122223333:root", Region: "us-east-1"}
+
+func wireCode(err error) string {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return ""
+}
+
+// raceLoad starts op, waits until its store read has finished, runs change,
+// then lets op go on and waits for it.
+func raceLoad(t *testing.T, g *gatedStore, op func(), change func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	g.armed.Store(true)
+	wg.Go(op)
+	select {
+	case <-g.loaded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the operation never read the store")
+	}
+	change()
+	close(g.release)
+	wg.Wait()
+}
+
+// TestCacheLoadRacingDisable checks that a key loaded from the store while
+// DisableKey runs is not left in the cache: the load read the key as
+// Enabled, DisableKey then committed and dropped the cache entry, and the
+// load must not put its stale copy back, or the disabled key would keep
+// encrypting on this node forever.
+func TestCacheLoadRacingDisable(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		change func(svc *kms.Service, keyID string) error
+		want   string
+	}{
+		{"disable", func(svc *kms.Service, keyID string) error {
+			return svc.DisableKey(ctx, testCaller, &wire.DisableKeyRequest{KeyId: &keyID})
+		}, "DisabledException"},
+		{"schedule-deletion", func(svc *kms.Service, keyID string) error {
+			_, err := svc.ScheduleKeyDeletion(ctx, testCaller, &wire.ScheduleKeyDeletionRequest{KeyId: &keyID})
+			return err
+		}, "KMSInvalidStateException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, g := newService(t, kms.Config{})
+			ck, err := svc.CreateKey(ctx, testCaller, &wire.CreateKeyRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyID := *ck.KeyMetadata.KeyId
+			encrypt := func() error {
+				_, err := svc.Encrypt(ctx, testCaller, &wire.EncryptRequest{KeyId: &keyID, Plaintext: []byte("x")})
+				return err
+			}
+			raceLoad(t, g, func() { encrypt() }, func() {
+				if err := tc.change(svc, keyID); err != nil {
+					t.Error(err)
+				}
+			})
+			if err := encrypt(); wireCode(err) != tc.want {
+				t.Fatalf("Encrypt after %s: err = %v, want %s", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCacheAliasLoadRacingUpdate checks the same for alias targets: an
+// alias read while UpdateAlias repoints it must not be cached with its old
+// target.
+func TestCacheAliasLoadRacingUpdate(t *testing.T) {
+	ctx := context.Background()
+	svc, g := newService(t, kms.Config{})
+	var ids []string
+	for range 2 {
+		ck, err := svc.CreateKey(ctx, testCaller, &wire.CreateKeyRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, *ck.KeyMetadata.KeyId)
+	}
+	alias := "alias/racing"
+	if err := svc.CreateAlias(ctx, testCaller, &wire.CreateAliasRequest{AliasName: &alias, TargetKeyId: &ids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	describe := func() (string, error) {
+		out, err := svc.DescribeKey(ctx, testCaller, &wire.DescribeKeyRequest{KeyId: &alias})
+		if err != nil {
+			return "", err
+		}
+		return *out.KeyMetadata.KeyId, nil
+	}
+	raceLoad(t, g, func() { describe() }, func() {
+		if err := svc.UpdateAlias(ctx, testCaller, &wire.UpdateAliasRequest{AliasName: &alias, TargetKeyId: &ids[1]}); err != nil {
+			t.Error(err)
+		}
+	})
+	got, err := describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != ids[1] {
+		t.Fatalf("alias resolves to %s after UpdateAlias, want %s", got, ids[1])
+	}
+}
