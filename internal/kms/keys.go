@@ -73,7 +73,15 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	}
 	usage := wire.Value(in.KeyUsage)
 	if usage == "" {
-		usage = usageEncrypt
+		info, _ := keyspec.Lookup(spec)
+		def, ok := info.DefaultUsage()
+		if !ok {
+			// AWS: ValidationException with this text for an HMAC key
+			// (LocalStack's AWS-recorded snapshot test_hmac_create_key_invalid_operations)
+			// and KeyUsage "is required" for every spec but SYMMETRIC_DEFAULT (CreateKey API reference).
+			return nil, validationError("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+		}
+		usage = def
 	}
 	origin := wire.Value(in.Origin)
 	if origin == "" {
@@ -169,7 +177,8 @@ func checkSpecUsage(region, spec, usage string) error {
 		return validationError(fmt.Sprintf("KeyUsage %s is not compatible with KeySpec %s", usage, spec))
 	}
 	if spec == "SM2" && Partition(region) != "aws-cn" {
-		return wire.Errorf("UnsupportedOperationException", "KeySpec SM2 is supported only in the China Regions.")
+		// AWS's answer in us-east-1, measured with aws-cli 2.36.38 (floci-io/floci issue #3026).
+		return wire.Errorf("UnsupportedOperationException", "KeySpec SM2 is not supported in this Region")
 	}
 	return nil
 }
