@@ -180,3 +180,28 @@ func TestCacheAliasLoadRacingUpdate(t *testing.T) {
 		t.Fatalf("alias resolves to %s after UpdateAlias, want %s", got, ids[1])
 	}
 }
+
+// TestIdentityRefreshedAfterTTL checks that a node sharing its store with
+// others notices a deleted access key once CacheTTL has passed, as it does
+// for keys and aliases; otherwise a revoked credential would keep working
+// on every node that had seen it until restart.
+func TestIdentityRefreshedAfterTTL(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	svc, g := newService(t, kms.Config{CacheTTL: time.Second, Now: func() time.Time { return now }})
+	creds, err := svc.Bootstrap(ctx, kms.DefaultAccountID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Identity(ctx, creds.AccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	// Another node (or the operator) revokes the key in the shared store.
+	if err := g.DeleteAccessKey(ctx, creds.AccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := svc.Identity(ctx, creds.AccessKeyID); !errors.Is(err, kms.ErrUnknownAccessKey) {
+		t.Fatalf("Identity of a deleted access key after CacheTTL: err = %v, want ErrUnknownAccessKey", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/trent-kms/trent/internal/store"
 )
@@ -25,6 +26,7 @@ type Identity struct {
 	AccountID   string
 	Principal   string
 	secret      string
+	loaded      time.Time // when it was read from the store
 }
 
 // Secret returns the secret access key, for SigV4 verification only.
@@ -50,16 +52,21 @@ func (c Credentials) LogValue() slog.Value {
 func secretAAD(accessKeyID string) []byte { return []byte("trent/access-key/v1/" + accessKeyID) }
 
 // Identity returns the access key with the id, from memory when it has been
-// seen before. It returns ErrUnknownAccessKey if there is none.
+// seen less than [Config.CacheTTL] ago, so a key deleted from a shared
+// store stops working on every node. It returns ErrUnknownAccessKey if
+// there is none.
 func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, error) {
 	s.mu.RLock()
 	id := s.idents[accessKeyID]
 	s.mu.RUnlock()
-	if id != nil {
+	if id != nil && s.fresh(id.loaded) {
 		return id, nil
 	}
 	ak, err := s.store.GetAccessKey(ctx, accessKeyID)
 	if errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		delete(s.idents, accessKeyID)
+		s.mu.Unlock()
 		return nil, ErrUnknownAccessKey
 	}
 	if err != nil {
@@ -69,7 +76,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	if err != nil {
 		return nil, fmt.Errorf("unseal secret of access key %s: %w", ak.ID, err)
 	}
-	id = &Identity{AccessKeyID: ak.ID, AccountID: ak.AccountID, Principal: ak.Principal, secret: string(secret)}
+	id = &Identity{AccessKeyID: ak.ID, AccountID: ak.AccountID, Principal: ak.Principal, secret: string(secret), loaded: s.now()}
 	s.mu.Lock()
 	s.idents[accessKeyID] = id
 	s.mu.Unlock()
