@@ -675,8 +675,12 @@ func TestDeriveSharedSecret(t *testing.T) {
 			}
 			for name, peer := range bad {
 				_, err := a.DeriveSharedSecret("ECDH", peer)
-				wantError(t, err, "ValidationException", "The public key is not a valid DER-encoded SubjectPublicKeyInfo for key spec "+spec+".")
-				_ = name
+				// AWS sends no message (LocalStack's AWS-recorded snapshot,
+				// test_derive_shared_secret "response-invalid-public-key").
+				if err == nil {
+					t.Fatalf("%s: DeriveSharedSecret accepted the peer key", name)
+				}
+				wantError(t, err, "ValidationException", "")
 			}
 		})
 	}

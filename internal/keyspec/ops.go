@@ -148,23 +148,23 @@ func (k *Key) DeriveSharedSecret(algorithm string, peerPublicKeyDER []byte) ([]b
 			return nil, errNoPrivateKey
 		}
 		if checkCanonicalSPKI(peerPublicKeyDER) != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		pub, err := x509.ParsePKIXPublicKey(peerPublicKeyDER)
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		ep, ok := pub.(*ecdsa.PublicKey)
 		if !ok || ep.Curve != k.p.curve {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		dh, err := ep.ECDH()
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		secret, err := k.ecdh.ECDH(dh)
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		return secret, nil
 	case famSM2:
@@ -172,19 +172,19 @@ func (k *Key) DeriveSharedSecret(algorithm string, peerPublicKeyDER []byte) ([]b
 			return nil, errNoPrivateKey
 		}
 		if checkCanonicalSPKI(peerPublicKeyDER) != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		ep, err := parseSM2PublicKey(peerPublicKeyDER)
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		dh, err := sm2.PublicKeyToECDH(ep)
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		secret, err := k.sm2ECDH.ECDH(dh)
 		if err != nil {
-			return nil, invalidPeerKey(k.spec)
+			return nil, errInvalidPeerKey
 		}
 		return secret, nil
 	}
