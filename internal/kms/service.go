@@ -259,13 +259,12 @@ func (s *Service) resolve(ctx context.Context, c *Caller, id string, allowAlias 
 			return nil, err
 		}
 	}
-	arn := KeyARN(r.region, r.accountID, keyID)
 	if r.region != c.Region {
 		return nil, wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
 	}
 	ck, err := s.loadKey(ctx, store.KeyRef{Region: r.region, KeyID: keyID})
 	if errors.Is(err, store.ErrNotFound) || err == nil && ck.meta.AccountID != r.accountID {
-		return nil, errKeyNotFound(arn)
+		return nil, errKeyNotFound(KeyARN(r.region, r.accountID, keyID))
 	}
 	if err != nil {
 		return nil, err
