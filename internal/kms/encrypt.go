@@ -55,6 +55,11 @@ func (s *Service) encryptKey(ctx context.Context, c *Caller, op, id string, alg 
 	if err := usable(ck, usageEncrypt, op); err != nil {
 		return nil, err
 	}
+	if (op == "GenerateDataKey" || op == "GenerateDataKeyWithoutPlaintext") && ck.meta.KeySpec != specSymmetric {
+		// AWS's text, measured in us-east-1 (floci-io/floci pull request
+		// #3968, generateDataKeyRejectsAnAsymmetricKey).
+		return nil, wire.Errorf("InvalidKeyUsageException", "You cannot generate a data key with an asymmetric CMK")
+	}
 	if err := checkAlgorithm(ck, alg); err != nil {
 		return nil, err
 	}

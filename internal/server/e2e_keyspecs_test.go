@@ -481,6 +481,12 @@ func TestAsymmetricErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// GenerateDataKey with an asymmetric ENCRYPT_DECRYPT key: AWS's text,
+	// measured in us-east-1 (floci-io/floci pull request #3968).
+	_, err = c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: rsaKey.KeyMetadata.KeyId, KeySpec: types.DataKeySpecAes256})
+	wantAPIError(t, err, "InvalidKeyUsageException", "You cannot generate a data key with an asymmetric CMK")
+	_, err = c.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: rsaKey.KeyMetadata.KeyId, KeySpec: types.DataKeySpecAes256})
+	wantAPIError(t, err, "InvalidKeyUsageException", "You cannot generate a data key with an asymmetric CMK")
 	// A symmetric blob sent with an asymmetric KeyId.
 	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
 	wantAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
