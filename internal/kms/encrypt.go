@@ -12,17 +12,20 @@ import (
 const algSymmetric = "SYMMETRIC_DEFAULT"
 
 // usable checks that a key may be used for a cryptographic operation now:
-// its state is Enabled and its usage is the one the operation needs.
+// its usage is the one the operation needs and its state is Enabled. AWS
+// checks the usage first: a Disabled or PendingDeletion HMAC key given to
+// Sign is InvalidKeyUsageException (measured in us-east-1, floci-io/floci
+// pull request #3968, keyUsageIsCheckedBeforeTheKeyState).
 func usable(ck *cachedKey, usage, op string) error {
+	if ck.meta.KeyUsage != usage {
+		return wire.Errorf("InvalidKeyUsageException", "%s key usage is %s which is not valid for %s.", ck.arn, ck.meta.KeyUsage, op)
+	}
 	switch ck.meta.KeyState {
 	case stateEnabled:
 	case stateDisabled:
 		return errDisabled(ck.arn)
 	default:
 		return invalidState(ck.arn, ck.meta.KeyState)
-	}
-	if ck.meta.KeyUsage != usage {
-		return wire.Errorf("InvalidKeyUsageException", "%s key usage is %s which is not valid for %s.", ck.arn, ck.meta.KeyUsage, op)
 	}
 	return nil
 }

@@ -528,6 +528,10 @@ func TestAsymmetricErrors(t *testing.T) {
 	}
 	_, err = c.Sign(ctx, &kms.SignInput{KeyId: p256.KeyMetadata.KeyId, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
 	wantAPIError(t, err, "DisabledException", *p256.KeyMetadata.Arn+" is disabled.")
+	// The key usage is checked before the key state (measured in us-east-1,
+	// floci-io/floci pull request #3968, keyUsageIsCheckedBeforeTheKeyState).
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: p256.KeyMetadata.KeyId, Plaintext: []byte("m")})
+	wantAPIError(t, err, "InvalidKeyUsageException", *p256.KeyMetadata.Arn+" key usage is SIGN_VERIFY which is not valid for Encrypt.")
 	// GetPublicKey still answers for a Disabled key, and checks the key
 	// state before the key spec (floci-io/floci pull request #3968,
 	// measured in us-east-1).
@@ -544,6 +548,8 @@ func TestAsymmetricErrors(t *testing.T) {
 	}
 	_, err = c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: hmacKey.KeyMetadata.KeyId})
 	wantAPIError(t, err, "KMSInvalidStateException", *hmacKey.KeyMetadata.Arn+" is pending deletion.")
+	_, err = c.Sign(ctx, &kms.SignInput{KeyId: hmacKey.KeyMetadata.KeyId, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
+	wantAPIError(t, err, "InvalidKeyUsageException", *hmacKey.KeyMetadata.Arn+" key usage is GENERATE_VERIFY_MAC which is not valid for Sign.")
 }
 
 // TestMLDSAExternalMuUnsupported pins down the one documented gap: ML-DSA
