@@ -129,7 +129,13 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 		if want, err = s.resolve(ctx, c, *keyID, true); err != nil {
 			return nil, err
 		}
-		if want.meta.KeySpec != specSymmetric {
+		// Without an asymmetric algorithm AWS parses the blob as symmetric
+		// ciphertext even when KeyId names an asymmetric key, so raw RSA
+		// ciphertext is InvalidCiphertextException and another key's blob is
+		// IncorrectKeyException (measured in us-east-1, floci-io/floci pull
+		// request #3968: rsaDecryptWithDefaultAlgorithmReturnsInvalidCiphertext,
+		// decryptRejectsAKeyIdThatDidNotEncryptTheCiphertext).
+		if a := wire.Value(alg); want.meta.KeySpec != specSymmetric && a != "" && a != algSymmetric {
 			return s.openAsymmetric(want, op, blob, alg, dryRun)
 		}
 	}

@@ -490,6 +490,24 @@ func TestAsymmetricErrors(t *testing.T) {
 	// A symmetric blob sent with an asymmetric KeyId.
 	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
 	wantAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	// Without EncryptionAlgorithm AWS treats the blob as symmetric ciphertext
+	// even for an RSA KeyId: another key's blob is IncorrectKeyException (also
+	// for a SIGN_VERIFY key), raw RSA ciphertext is InvalidCiphertextException
+	// (measured in us-east-1, floci-io/floci pull request #3968).
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob})
+	wantAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	rsaSign, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaSign.KeyMetadata.KeyId, CiphertextBlob: enc.CiphertextBlob})
+	wantAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	rsaEnc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: rsaKey.KeyMetadata.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: rsaEnc.CiphertextBlob})
+	wantAPIError(t, err, "InvalidCiphertextException", "")
 	// Garbage for an RSA key.
 	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: rsaKey.KeyMetadata.KeyId, CiphertextBlob: make([]byte, 256), EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
 	wantAPIError(t, err, "InvalidCiphertextException", "")
