@@ -375,6 +375,11 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.Can
 		if k.KeyState != statePendingDeletion {
 			return wire.Errorf("KMSInvalidStateException", "%s is not pending deletion.", ck.arn)
 		}
+		if !k.DeletionDate.After(s.now()) {
+			// The window has ended: the sweeper may be deleting the key
+			// right now, so it cannot be saved any more.
+			return errKeyNotFound(ck.arn)
+		}
 		k.KeyState = stateDisabled
 		k.DeletionDate = time.Time{}
 		k.PendingWindowInDays = 0
