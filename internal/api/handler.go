@@ -130,6 +130,10 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte
 		return nil, &wire.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
 	}
 	id, err := h.svc.Identity(ctx, res.AccessKeyID)
+	if errors.Is(err, kms.ErrUnknownAccessKey) {
+		// Deleted between the signature check and now.
+		return nil, &wire.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -154,6 +154,9 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shutErr := s.http.Shutdown(shutCtx)
+	if shutErr != nil {
+		s.http.Close() // requests still running after the grace period are cut off
+	}
 	stopDeleter()
 	<-deleterDone
 	closeErr := s.db.Close()
