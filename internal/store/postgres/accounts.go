@@ -56,7 +56,7 @@ func (db *DB) GetAccount(ctx context.Context, id string) (store.Account, error) 
 	if err != nil {
 		return store.Account{}, fmt.Errorf("postgres: get account %s: %w", id, err)
 	}
-	return store.Account{ID: id, CreatedAt: utc(created)}, nil
+	return store.Account{ID: id, CreatedAt: store.UTC(created)}, nil
 }
 
 // ListAccounts returns every account ordered by id.
@@ -65,7 +65,7 @@ func (db *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Account, error) {
 		var a store.Account
 		err := r.Scan(&a.ID, &a.CreatedAt)
-		a.CreatedAt = utc(a.CreatedAt)
+		a.CreatedAt = store.UTC(a.CreatedAt)
 		return a, err
 	})
 	if err != nil {
@@ -112,7 +112,7 @@ const accessKeyColumns = `id, account_id, principal, sealed_secret, created_at`
 func scanAccessKey(r pgx.Row) (store.AccessKey, error) {
 	var k store.AccessKey
 	err := r.Scan(&k.ID, &k.AccountID, &k.Principal, &k.SealedSecret, &k.CreatedAt)
-	k.CreatedAt = utc(k.CreatedAt)
+	k.CreatedAt = store.UTC(k.CreatedAt)
 	k.SealedSecret = nonNil(k.SealedSecret)
 	return k, err
 }

@@ -53,7 +53,7 @@ const aliasColumns = `region, account_id, name, target_key_id, creation_date, la
 func scanAlias(r pgx.Row) (store.Alias, error) {
 	var a store.Alias
 	err := r.Scan(&a.Region, &a.AccountID, &a.Name, &a.TargetKeyID, &a.CreationDate, &a.LastUpdatedDate)
-	a.CreationDate, a.LastUpdatedDate = utc(a.CreationDate), utc(a.LastUpdatedDate)
+	a.CreationDate, a.LastUpdatedDate = store.UTC(a.CreationDate), store.UTC(a.LastUpdatedDate)
 	return a, err
 }
 

@@ -144,14 +144,6 @@ func isConflict(err error) bool {
 	return errors.As(err, &e) && e.Code == "23505"
 }
 
-// utc returns t in UTC without a monotonic reading; the zero time stays zero.
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 // optTime returns t, or nil (SQL NULL) for the zero time.
 func optTime(t time.Time) any {
 	if t.IsZero() {

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,19 +15,6 @@ import (
 // account.
 var errIdentity = errors.New("postgres: UpdateKey cannot change a key's Region, KeyID or AccountID")
 
-// normalize returns a copy of k with every time in UTC and fresh Tags and
-// Materials slices, so the caller's slices are never modified.
-func normalize(k store.Key) store.Key {
-	k.CreationDate = utc(k.CreationDate)
-	k.DeletionDate = utc(k.DeletionDate)
-	k.Tags = slices.Clone(k.Tags)
-	k.Materials = slices.Clone(k.Materials)
-	for i := range k.Materials {
-		k.Materials[i].CreatedAt = utc(k.Materials[i].CreatedAt)
-	}
-	return k
-}
-
 // keyColumns are the columns scanKey reads.
 const keyColumns = `region, key_id, account_id, revision, doc::text`
 
@@ -39,21 +24,15 @@ func scanKey(r pgx.Row) (store.Key, error) {
 	if err := r.Scan(&region, &keyID, &account, &rev, &doc); err != nil {
 		return store.Key{}, err
 	}
-	var k store.Key
-	if err := json.Unmarshal([]byte(doc), &k); err != nil {
-		return store.Key{}, fmt.Errorf("decode key %s/%s: %w", region, keyID, err)
-	}
-	k = normalize(k)
-	k.Region, k.KeyID, k.AccountID, k.Revision = region, keyID, account, rev
-	return k, nil
+	return store.UnmarshalKey([]byte(doc), region, keyID, account, rev)
 }
 
 // CreateKey adds a key with its materials and Revision 1, or returns
 // [store.ErrExists] if its KeyRef is taken. The account is not checked.
 func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
-	k = normalize(k)
+	k = store.Normalize(k)
 	k.Revision = 1
-	doc, err := json.Marshal(k)
+	doc, err := store.MarshalKey(k)
 	if err != nil {
 		return fmt.Errorf("postgres: encode key %s: %w", k.KeyID, err)
 	}
@@ -125,9 +104,9 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 		if k.Region != ref.Region || k.KeyID != ref.KeyID || k.AccountID != account {
 			return errIdentity
 		}
-		k = normalize(k)
+		k = store.Normalize(k)
 		k.Revision = rev + 1
-		doc, err := json.Marshal(k)
+		doc, err := store.MarshalKey(k)
 		if err != nil {
 			return fmt.Errorf("postgres: encode key %s: %w", ref.KeyID, err)
 		}
