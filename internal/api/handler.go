@@ -80,6 +80,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer func() {
+		// The body may hold plaintext: wipe it before the buffer is reused.
+		b := buf.Bytes()
+		clear(b[:cap(b)])
 		if buf.Cap() <= 1<<20 {
 			buf.Reset()
 			bufPool.Put(buf)
