@@ -7,8 +7,10 @@
 // A [Root] seals key material before it reaches a store and opens it when a
 // key is loaded. [FileRoot] keeps a 32-byte root key in a file of its own
 // format (see [OpenFileRoot]); every sealed value is bound to authenticated
-// data, for key material [MaterialAAD], so a sealed value copied to another
-// key or material id does not open. Any failure to open wraps [ErrSealed].
+// data built by [BoundAAD] (for key material [MaterialAAD]) from the fields
+// of the record that owns it, so a sealed value copied to another key,
+// material id, account or principal does not open. Any failure to open
+// wraps [ErrSealed].
 //
 // # Ciphertext blobs
 //

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,20 +34,45 @@ type Root interface {
 // errors.Is.
 var ErrSealed = errors.New("keystore: cannot open sealed data")
 
+// BoundAAD returns authenticated data that binds a sealed value to the
+// fields it belongs to: label, then each field preceded by its length as a
+// 4-byte big-endian integer. The length prefixes make the encoding
+// unambiguous ("a","bc" and "ab","c" differ), so a sealed value moved to a
+// record whose fields differ in any way does not open.
+//
+// Every value Trent seals with a [Root] uses BoundAAD, directly or through
+// a wrapper such as [MaterialAAD]: key material, access key secrets, and
+// anything sealed later (session tokens, grant tokens). A new use picks a
+// label of the form "trent/<kind>/v<n>" that no other label starts with,
+// and passes every field that identifies the owner of the value (account
+// id, principal ARN, resource id), so a database row moved to another owner
+// fails to open. Changing the fields of a use means a new label version and
+// a re-seal of the stored values; see docs/behaviour.md.
+//
+// BoundAAD panics if a field is 4 GiB or longer.
+func BoundAAD(label string, fields ...string) []byte {
+	n := len(label)
+	for _, f := range fields {
+		if uint64(len(f)) > math.MaxUint32 {
+			panic("keystore: BoundAAD field too long")
+		}
+		n += 4 + len(f)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, label...)
+	for _, f := range fields {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
 // MaterialAAD returns the authenticated data that binds sealed key material
 // to the ARN of its key and its material id, so a sealed value moved to
-// another key or material does not open. The encoding is unambiguous: a
-// fixed label, then each string preceded by its length as a 4-byte big
-// endian integer.
+// another key or material does not open. It is [BoundAAD] with the label
+// "trent/key-material/v1".
 func MaterialAAD(keyARN, materialID string) []byte {
-	const label = "trent/key-material/v1"
-	b := make([]byte, 0, len(label)+8+len(keyARN)+len(materialID))
-	b = append(b, label...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(keyARN)))
-	b = append(b, keyARN...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(materialID)))
-	b = append(b, materialID...)
-	return b
+	return BoundAAD("trent/key-material/v1", keyARN, materialID)
 }
 
 // The root key file, version 1 (49 bytes):

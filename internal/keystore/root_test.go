@@ -136,6 +136,43 @@ func TestMaterialAADIsUnambiguous(t *testing.T) {
 	}
 }
 
+// TestMaterialAADBytes freezes the encoding: material sealed by earlier
+// versions must keep opening.
+func TestMaterialAADBytes(t *testing.T) {
+	got := keystore.MaterialAAD("arn:a", "bc")
+	want := []byte("trent/key-material/v1\x00\x00\x00\x05arn:a\x00\x00\x00\x02bc")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("MaterialAAD = %q, want %q", got, want)
+	}
+}
+
+func TestBoundAAD(t *testing.T) {
+	if got, want := keystore.BoundAAD("trent/x/v1"), []byte("trent/x/v1"); !bytes.Equal(got, want) {
+		t.Errorf("no fields: %q, want %q", got, want)
+	}
+	got := keystore.BoundAAD("trent/x/v1", "", "ab", "c")
+	if want := []byte("trent/x/v1\x00\x00\x00\x00\x00\x00\x00\x02ab\x00\x00\x00\x01c"); !bytes.Equal(got, want) {
+		t.Errorf("BoundAAD = %q, want %q", got, want)
+	}
+	// Every way of splitting, dropping or adding a field gives other bytes.
+	distinct := [][]byte{
+		keystore.BoundAAD("trent/x/v1", "ab", "c"),
+		keystore.BoundAAD("trent/x/v1", "a", "bc"),
+		keystore.BoundAAD("trent/x/v1", "abc"),
+		keystore.BoundAAD("trent/x/v1", "abc", ""),
+		keystore.BoundAAD("trent/x/v1", "", "abc"),
+		keystore.BoundAAD("trent/x/v2", "ab", "c"),
+		keystore.BoundAAD("trent/x/v1"),
+	}
+	for i := range distinct {
+		for j := range i {
+			if bytes.Equal(distinct[i], distinct[j]) {
+				t.Errorf("BoundAAD cases %d and %d encode the same: %q", j, i, distinct[i])
+			}
+		}
+	}
+}
+
 func TestFileRootRefusesAccessibleFile(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Unix permission bits do not apply on Windows")

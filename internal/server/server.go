@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err != nil {
 		return fail(err)
 	}
+	if err := s.svc.ResealAccessKeys(ctx); err != nil {
+		return fail(err)
+	}
 	s.created, err = s.svc.Bootstrap(ctx, cfg.AccountID, os.Getenv("TRENT_ROOT_ACCESS_KEY_ID"), os.Getenv("TRENT_ROOT_SECRET_ACCESS_KEY"))
 	if err != nil {
 		return fail(fmt.Errorf("bootstrap account %s: %w", cfg.AccountID, err))

@@ -60,6 +60,14 @@ type Store interface {
 	ListAccessKeys(ctx context.Context, accountID string) ([]AccessKey, error)
 	// DeleteAccessKey removes an access key, or returns ErrNotFound.
 	DeleteAccessKey(ctx context.Context, id string) error
+	// UpdateAccessKey loads the access key, calls fn with it and saves what
+	// fn left in it, all in one transaction. If fn returns an error nothing
+	// is saved and that error is returned unchanged. AccountID, Principal
+	// and SealedSecret can be changed; if fn changes ID or CreatedAt nothing
+	// is saved and an error is returned. It returns the saved key, or
+	// ErrNotFound if the key does not exist (without calling fn) or if fn
+	// moved it to an account that does not exist (nothing saved).
+	UpdateAccessKey(ctx context.Context, id string, fn func(*AccessKey) error) (AccessKey, error)
 
 	// CreateKey adds a key with its materials; ErrExists if the KeyRef is taken.
 	CreateKey(ctx context.Context, k Key) error

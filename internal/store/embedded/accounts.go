@@ -179,6 +179,54 @@ func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
 	return oneRow(res)
 }
 
+// errAccessKeyIdentity is returned by UpdateAccessKey when fn changed what
+// cannot change.
+var errAccessKeyIdentity = errors.New("embedded: UpdateAccessKey cannot change an access key's ID or CreatedAt")
+
+// UpdateAccessKey loads the access key, lets fn change it and saves it in
+// one transaction; see [store.Store.UpdateAccessKey].
+func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.AccessKey) error) (store.AccessKey, error) {
+	var saved store.AccessKey
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		k, err := scanAccessKey(tx.QueryRowContext(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("embedded: update access key %s: %w", id, err)
+		}
+		created := k.CreatedAt
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if k.ID != id || !k.CreatedAt.Equal(created) {
+			return errAccessKeyIdentity
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, k.AccountID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("embedded: update access key %s: %w", id, err)
+		}
+		if k.SealedSecret == nil {
+			k.SealedSecret = []byte{}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE access_keys SET account_id = ?, principal = ?, sealed_secret = ?
+			WHERE id = ?`, k.AccountID, k.Principal, k.SealedSecret, id); err != nil {
+			return fmt.Errorf("embedded: update access key %s: %w", id, err)
+		}
+		k.CreatedAt = created
+		saved = k
+		return nil
+	})
+	if err != nil {
+		return store.AccessKey{}, err
+	}
+	return saved, nil
+}
+
 // oneRow returns [store.ErrNotFound] if res affected no row.
 func oneRow(res sql.Result) error {
 	n, err := res.RowsAffected()

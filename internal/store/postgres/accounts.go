@@ -148,3 +148,47 @@ func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
 	}
 	return oneRow(tag)
 }
+
+// errAccessKeyIdentity is returned by UpdateAccessKey when fn changed what
+// cannot change.
+var errAccessKeyIdentity = errors.New("postgres: UpdateAccessKey cannot change an access key's ID or CreatedAt")
+
+// UpdateAccessKey loads the access key, lets fn change it and saves it in
+// one transaction; see [store.Store.UpdateAccessKey].
+func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.AccessKey) error) (store.AccessKey, error) {
+	var saved store.AccessKey
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		k, err := scanAccessKey(tx.QueryRow(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: update access key %s: %w", id, err)
+		}
+		created := k.CreatedAt
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if k.ID != id || !k.CreatedAt.Equal(created) {
+			return errAccessKeyIdentity
+		}
+		if err := lockAccount(ctx, tx, k.AccountID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return fmt.Errorf("postgres: update access key %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE access_keys SET account_id = $1, principal = $2, sealed_secret = $3
+			WHERE id = $4`, k.AccountID, k.Principal, nonNil(k.SealedSecret), id); err != nil {
+			return fmt.Errorf("postgres: update access key %s: %w", id, err)
+		}
+		k.CreatedAt = created
+		k.SealedSecret = nonNil(k.SealedSecret)
+		saved = k
+		return nil
+	})
+	if err != nil {
+		return store.AccessKey{}, err
+	}
+	return saved, nil
+}

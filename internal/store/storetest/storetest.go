@@ -299,6 +299,106 @@ var accessKeyTests = []test{
 	{"delete-missing", func(t *testing.T, s store.Store) {
 		wantErr(t, "DeleteAccessKey", s.DeleteAccessKey(t.Context(), "AKIANOPE"), store.ErrNotFound)
 	}},
+	{"update/saves-account-principal-secret", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111", "222222222222")
+		k := accessKey("AKIAA", "111111111111")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), accessKey("AKIAB", "111111111111")))
+		want := k
+		want.AccountID = "222222222222"
+		want.Principal = "arn:aws:iam::222222222222:user/bob"
+		want.SealedSecret = []byte("resealed\x00\xff")
+		calls := 0
+		saved, err := s.UpdateAccessKey(t.Context(), k.ID, func(got *store.AccessKey) error {
+			calls++
+			checkAccessKey(t, *got, k)
+			got.AccountID, got.Principal, got.SealedSecret = want.AccountID, want.Principal, want.SealedSecret
+			return nil
+		})
+		must(t, "UpdateAccessKey", err)
+		if calls != 1 {
+			t.Fatalf("fn called %d times, want 1", calls)
+		}
+		checkAccessKey(t, saved, want)
+		got, err := s.GetAccessKey(t.Context(), k.ID)
+		must(t, "GetAccessKey", err)
+		checkAccessKey(t, got, want)
+		for account, ids := range map[string][]string{"111111111111": {"AKIAB"}, "222222222222": {"AKIAA"}} {
+			list, err := s.ListAccessKeys(t.Context(), account)
+			must(t, "ListAccessKeys", err)
+			var got []string
+			for _, k := range list {
+				got = append(got, k.ID)
+			}
+			if !slices.Equal(got, ids) {
+				t.Errorf("ListAccessKeys(%s) = %v, want %v", account, got, ids)
+			}
+		}
+		other, err := s.GetAccessKey(t.Context(), "AKIAB")
+		must(t, "GetAccessKey of the other key", err)
+		checkAccessKey(t, other, accessKey("AKIAB", "111111111111"))
+	}},
+	{"update/fn-error-saves-nothing", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111")
+		k := accessKey("AKIAA", "111111111111")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		boom := errors.New("boom")
+		_, err := s.UpdateAccessKey(t.Context(), k.ID, func(got *store.AccessKey) error {
+			got.Principal = "arn:aws:iam::111111111111:user/mallory"
+			got.SealedSecret = []byte("other")
+			return boom
+		})
+		if err != boom {
+			t.Fatalf("UpdateAccessKey = %v, want fn's error unchanged", err)
+		}
+		got, err := s.GetAccessKey(t.Context(), k.ID)
+		must(t, "GetAccessKey", err)
+		checkAccessKey(t, got, k)
+	}},
+	{"update/id-and-created-are-fixed", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111")
+		k := accessKey("AKIAA", "111111111111")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		for name, change := range map[string]func(*store.AccessKey){
+			"id":         func(k *store.AccessKey) { k.ID = "AKIAZ" },
+			"created-at": func(k *store.AccessKey) { k.CreatedAt = k.CreatedAt.Add(time.Second) },
+		} {
+			_, err := s.UpdateAccessKey(t.Context(), k.ID, func(got *store.AccessKey) error {
+				change(got)
+				got.SealedSecret = []byte("other")
+				return nil
+			})
+			if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
+				t.Errorf("%s: UpdateAccessKey = %v, want a plain error", name, err)
+			}
+			got, err := s.GetAccessKey(t.Context(), k.ID)
+			must(t, "GetAccessKey", err)
+			checkAccessKey(t, got, k)
+		}
+		_, err := s.GetAccessKey(t.Context(), "AKIAZ")
+		wantErr(t, "GetAccessKey of the new id", err, store.ErrNotFound)
+	}},
+	{"update/unknown-account", func(t *testing.T, s store.Store) {
+		mkAccounts(t, s, "111111111111")
+		k := accessKey("AKIAA", "111111111111")
+		must(t, "CreateAccessKey", s.CreateAccessKey(t.Context(), k))
+		_, err := s.UpdateAccessKey(t.Context(), k.ID, func(got *store.AccessKey) error {
+			got.AccountID = "999999999999"
+			got.SealedSecret = []byte("other")
+			return nil
+		})
+		wantErr(t, "UpdateAccessKey to an unknown account", err, store.ErrNotFound)
+		got, err := s.GetAccessKey(t.Context(), k.ID)
+		must(t, "GetAccessKey", err)
+		checkAccessKey(t, got, k)
+	}},
+	{"update/missing", func(t *testing.T, s store.Store) {
+		_, err := s.UpdateAccessKey(t.Context(), "AKIANOPE", func(*store.AccessKey) error {
+			t.Error("fn called for a missing access key")
+			return nil
+		})
+		wantErr(t, "UpdateAccessKey", err, store.ErrNotFound)
+	}},
 }
 
 // --- keys -------------------------------------------------------------------
