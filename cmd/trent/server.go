@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/trent-kms/trent/internal/server"
 )
@@ -21,6 +24,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	insecure := fs.Bool("allow-insecure-listen", false, "allow plain HTTP on a non-loopback address")
+	credsFile := fs.String("root-credentials-file", "", "write the root access key generated at first start to this file (mode 0600) instead of printing it")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -43,6 +47,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	set(&cfg.DataDir, *dataDir)
 	set(&cfg.TLSCert, *tlsCert)
 	set(&cfg.TLSKey, *tlsKey)
+	set(&cfg.RootCredentialsFile, *credsFile)
 	set(&cfg.LogLevel, *logLevel)
 	if *insecure {
 		cfg.AllowInsecureListen = true
@@ -61,9 +66,38 @@ func serverCmd(ctx context.Context, args []string) int {
 		log.Error("start", "err", err)
 		return 1
 	}
+	stopReload := reloadOnHangup(func() {
+		if errors.Is(srv.ReloadTLS(), server.ErrNoTLS) {
+			log.Info("SIGHUP ignored: TLS is not configured")
+		}
+	})
+	defer stopReload()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup calls reload on every SIGHUP until the returned function
+// is called, so operators can rotate the TLS certificate without a
+// restart. Server.ReloadTLS logs its own outcome.
+func reloadOnHangup(reload func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reload()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ import (
 func TestRunMeasures(t *testing.T) {
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", "AKIABENCHTEST0000001")
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", "bench-test-secret-access-key-0000000000")
-	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}
+	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data")} // created 0700
 	cfg.Defaults()
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if err != nil {

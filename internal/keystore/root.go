@@ -109,7 +109,8 @@ var _ Root = (*FileRoot)(nil)
 
 // OpenFileRoot loads the root key from path. If the file does not exist it
 // creates it: 32 bytes from crypto/rand, written to a temporary file with
-// mode 0600 in the same directory (created with mode 0700 if missing),
+// mode 0600 in the same directory (created with mode 0700 if missing; both
+// modes whatever the umask),
 // synced, linked into place without overwriting a file another process
 // created meanwhile, and the directory synced.
 //
@@ -181,8 +182,13 @@ func appendRootFile(dst, key []byte) []byte {
 
 func createFileRoot(path string) (*FileRoot, error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("keystore: create root key: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("keystore: create root key: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil && runtime.GOOS != "windows" { // whatever the umask
+			return nil, fmt.Errorf("keystore: create root key: %w", err)
+		}
 	}
 	key := make([]byte, rootKeySize)
 	defer clear(key)

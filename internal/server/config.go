@@ -24,6 +24,10 @@ type Config struct {
 	TLSKey  string `yaml:"tls_key"`  // PEM private key file
 	// AllowInsecureListen permits plain HTTP on a non-loopback address.
 	AllowInsecureListen bool `yaml:"allow_insecure_listen"`
+	// RootCredentialsFile receives the root access key generated at first
+	// start (mode 0600, never overwritten) instead of the server's output,
+	// which often ends up in container and journal logs.
+	RootCredentialsFile string `yaml:"root_credentials_file"`
 
 	// DatabaseURL selects PostgreSQL instead of the embedded store, e.g.
 	// postgres://trent@db:5432/trent?search_path=trent. Nodes that share it

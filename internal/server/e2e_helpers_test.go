@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -38,14 +39,28 @@ func startNode(t testing.TB) *node {
 	t.Helper()
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
+	return startNodeIn(t, privateDir(t))
+}
+
+// privateDir returns a new temporary directory with mode 0700, as the
+// server requires of its data directory (t.TempDir gives 0777 minus the
+// umask).
+func privateDir(t testing.TB) string {
+	t.Helper()
 	dir := t.TempDir()
-	return startNodeIn(t, dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // startNodeIn starts a node on the data directory dir. Each opt may
 // change the configuration before the node starts.
 func startNodeIn(t testing.TB, dir string, opts ...func(*server.Config)) *node {
 	t.Helper()
+	if err := os.Chmod(dir, 0o700); err != nil { // the server refuses a data directory others may read
+		t.Fatal(err)
+	}
 	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "error"}
 	cfg.Defaults()
 	for _, o := range opts {
@@ -111,7 +126,7 @@ func startNodeWithClock(t testing.TB) (*node, *testClock) {
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
 	clk := &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
-	n := startNodeIn(t, t.TempDir(), func(c *server.Config) {
+	n := startNodeIn(t, privateDir(t), func(c *server.Config) {
 		c.Now = clk.Now
 		c.DeletionInterval = time.Hour
 	})

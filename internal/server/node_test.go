@@ -143,7 +143,7 @@ func TestNoSecretsOnDisk(t *testing.T) {
 // TestRestartKeepsEverything restarts a node on the same data directory:
 // generated credentials, keys, aliases and ciphertexts all survive.
 func TestRestartKeepsEverything(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", "")
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", "")
 	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir}
@@ -220,7 +220,7 @@ func TestKill9KeepsAcknowledgedKeys(t *testing.T) {
 	if os.Getenv("TRENT_TEST_CHILD_SERVER") != "" {
 		return // the child is started by TestMain
 	}
-	dir := t.TempDir()
+	dir := privateDir(t)
 	addr := freeAddr(t)
 	child := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")

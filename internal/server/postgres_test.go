@@ -59,7 +59,7 @@ func TestTwoNodesOverPostgres(t *testing.T) {
 	dbURL := postgresURL(t)
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
-	dir := t.TempDir()
+	dir := privateDir(t)
 	start := func() *kms.Client {
 		cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir, DatabaseURL: dbURL, CacheTTL: 100 * time.Millisecond}
 		cfg.Defaults()

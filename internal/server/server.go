@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +40,7 @@ type Server struct {
 	ln      net.Listener
 	scheme  string
 	created *kms.Credentials
+	certs   *certificate // nil without TLS
 }
 
 // New opens the data directory and store and binds the listener; it does
@@ -48,6 +48,9 @@ type Server struct {
 // once, and never again.
 func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(cfg.DataDir, os.Geteuid()); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -82,14 +85,19 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
 		return fail(err)
 	}
+	creds, err := openRootCredentials(ctx, cfg, db)
+	if err != nil {
+		return fail(err)
+	}
+	defer creds.close()
 	s.created, err = s.svc.Bootstrap(ctx, cfg.AccountID, os.Getenv("TRENT_ROOT_ACCESS_KEY_ID"), os.Getenv("TRENT_ROOT_SECRET_ACCESS_KEY"))
 	if err != nil {
 		return fail(fmt.Errorf("bootstrap account %s: %w", cfg.AccountID, err))
 	}
-	if s.created != nil && os.Getenv("TRENT_ROOT_ACCESS_KEY_ID") == "" {
-		fmt.Fprintf(out, "Created the root access key of account %s. The secret is shown only this once:\n"+
-			"  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n", s.created.AccountID, s.created.AccessKeyID, s.created.SecretAccessKey)
+	if err := creds.report(s.created, out); err != nil {
+		return fail(err)
 	}
+	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
 
 	handler := api.NewHandler(api.Config{Service: s.svc, Logger: log})
 	s.http = &http.Server{
@@ -102,11 +110,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fail(fmt.Errorf("load TLS certificate: %w", err))
+		if s.http.TLSConfig, s.certs, err = newTLSConfig(cfg, log); err != nil {
+			return fail(err)
 		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.scheme = "https"
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)

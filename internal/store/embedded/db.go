@@ -30,18 +30,16 @@ type DB struct {
 }
 
 // Open opens the database file at path, creating it with mode 0600 if it is
-// missing, and brings its schema up to date. It fails if the file was written
+// missing (whatever the umask; its -wal and -shm files get the same mode), and brings its schema up to date. It fails if the file was written
 // by a newer version of Trent. The caller must Close the returned DB.
 func Open(path string) (*DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	if err := create0600(abs); err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	f.Close()
 
 	name := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	q := url.Values{}
@@ -79,6 +77,21 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
 	return &DB{w: w, r: r}, nil
+}
+
+// create0600 creates the database file with mode 0600, whatever the umask,
+// if it does not exist. SQLite creates the -wal and -shm files with the
+// mode of the database file, so they are 0600 too.
+func create0600(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(0o600) // the umask may have taken bits away
 }
 
 // Close checkpoints the write-ahead log into the database file and closes
