@@ -44,6 +44,25 @@ func checkAlgorithm(ck *cachedKey, alg *string) error {
 	return nil
 }
 
+// checkContext refuses an encryption context for an asymmetric key: RSAES-OAEP
+// and SM2PKE have no additional authenticated data, so accepting the context
+// and dropping it would let a caller believe it is bound when it is not. The
+// model says "The standard asymmetric encryption algorithms and HMAC
+// algorithms that KMS uses do not support an encryption context"
+// (EncryptRequest.EncryptionContext) and the developer guide "You cannot
+// specify an encryption context in a cryptographic operation with an
+// asymmetric KMS key" (docs.aws.amazon.com/kms/latest/developerguide/
+// encrypt_context.html). The error shape and text are inferred: they are
+// those of floci-io/floci, src/main/java/io/github/hectorvent/floci/services/
+// kms/KmsService.java (rejectEncryptionContextForAsymmetricKey), not a
+// recorded AWS response.
+func checkContext(ck *cachedKey, encCtx map[string]string) error {
+	if ck.meta.KeySpec != specSymmetric && len(encCtx) > 0 {
+		return validationError("EncryptionContext is not supported when encrypting/decrypting with asymmetric CMKs.")
+	}
+	return nil
+}
+
 func errDryRun() error {
 	return wire.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 }
@@ -88,6 +107,9 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 	if err != nil {
 		return nil, err
 	}
+	if err := checkContext(ck, in.EncryptionContext); err != nil {
+		return nil, err
+	}
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
@@ -118,8 +140,11 @@ type opened struct {
 // symmetric blob names its key, so keyID is optional for it; it is
 // required for asymmetric ciphertext, which is the raw algorithm output.
 // Every way a symmetric blob can be wrong gives InvalidCiphertextException
-// without detail; the detail is kept as the cause for the logs.
-func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, keyID, alg *string, encCtx map[string]string, dryRun bool) (*opened, error) {
+// without detail; the detail is kept as the cause for the logs. gate runs
+// once the source key has been checked and before anything is decrypted;
+// its error (the DryRun answer, or ReEncrypt's destination checks) is
+// returned as is.
+func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, keyID, alg *string, encCtx map[string]string, gate func() error) (*opened, error) {
 	if blob == nil {
 		return nil, validationError("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
@@ -136,7 +161,7 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 		// request #3968: rsaDecryptWithDefaultAlgorithmReturnsInvalidCiphertext,
 		// decryptRejectsAKeyIdThatDidNotEncryptTheCiphertext).
 		if a := wire.Value(alg); want.meta.KeySpec != specSymmetric && a != "" && a != algSymmetric {
-			return s.openAsymmetric(want, op, blob, alg, dryRun)
+			return s.openAsymmetric(want, op, blob, alg, encCtx, gate)
 		}
 	}
 	ct, err := keystore.ParseCiphertext(blob)
@@ -165,8 +190,8 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 	if err := checkAlgorithm(ck, alg); err != nil {
 		return nil, err
 	}
-	if dryRun {
-		return nil, errDryRun()
+	if err := gate(); err != nil {
+		return nil, err
 	}
 	m := ck.materials[ct.MaterialID]
 	if m == nil {
@@ -180,7 +205,7 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 }
 
 // openAsymmetric decrypts raw RSAES-OAEP or SM2PKE ciphertext.
-func (s *Service) openAsymmetric(ck *cachedKey, op string, blob []byte, alg *string, dryRun bool) (*opened, error) {
+func (s *Service) openAsymmetric(ck *cachedKey, op string, blob []byte, alg *string, encCtx map[string]string, gate func() error) (*opened, error) {
 	if err := usable(ck, usageEncrypt, op); err != nil {
 		return nil, err
 	}
@@ -190,8 +215,11 @@ func (s *Service) openAsymmetric(ck *cachedKey, op string, blob []byte, alg *str
 	if err := checkAlgorithm(ck, alg); err != nil {
 		return nil, err
 	}
-	if dryRun {
-		return nil, errDryRun()
+	if err := checkContext(ck, encCtx); err != nil {
+		return nil, err
+	}
+	if err := gate(); err != nil {
+		return nil, err
 	}
 	pt, err := ck.asym.Decrypt(*alg, blob)
 	if err != nil {
@@ -206,21 +234,47 @@ func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptReques
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	o, err := s.open(ctx, c, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, wire.Value(in.DryRun))
+	o, err := s.open(ctx, c, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, dryRunGate(in.DryRun))
 	if err != nil {
 		return nil, err
 	}
 	return &wire.DecryptResponse{KeyId: &o.key.arn, Plaintext: o.plaintext, EncryptionAlgorithm: &o.alg, KeyMaterialId: o.materialID}, nil
 }
 
+// dryRunGate is the gate of [Service.open] for Decrypt.
+func dryRunGate(dryRun *bool) func() error {
+	return func() error {
+		if wire.Value(dryRun) {
+			return errDryRun()
+		}
+		return nil
+	}
+}
+
 // ReEncrypt decrypts a ciphertext and encrypts the plaintext under another
 // key (or the same one) without exposing it to the caller.
+//
+// The source is checked before the destination, as AWS does: with an HMAC
+// key as both SourceKeyId and DestinationKeyId and a symmetric ciphertext,
+// AWS answers IncorrectKeyException for the source, while an unusable
+// destination alone (a SIGN_VERIFY key) is InvalidKeyUsageException
+// (localstack/localstack, tests/aws/services/kms/test_kms.py, AWS-validated
+// test_re_encrypt_incorrect_source_key and
+// test_re_encrypt_invalid_destination_key; pull request #12637).
 func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRequest) (*wire.ReEncryptResponse, error) {
-	dst, err := s.encryptKey(ctx, c, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
-	if err != nil {
-		return nil, err
+	var dst *cachedKey
+	checkDestination := func() error {
+		var err error
+		dst, err = s.encryptKey(ctx, c, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
+		if err != nil {
+			return err
+		}
+		if err := checkContext(dst, in.DestinationEncryptionContext); err != nil {
+			return err
+		}
+		return dryRunGate(in.DryRun)()
 	}
-	o, err := s.open(ctx, c, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, wire.Value(in.DryRun))
+	o, err := s.open(ctx, c, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, checkDestination)
 	if err != nil {
 		return nil, err
 	}

@@ -393,19 +393,23 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.Can
 
 // DeleteExpiredKeys deletes every key whose deletion window has ended,
 // with its material and aliases. It returns how many keys it deleted. The
-// server calls it periodically.
+// server calls it periodically. Each key is deleted only if it is still due
+// when the store deletes it ([store.Store.DeleteKeyIfDue]), so a
+// CancelKeyDeletion that commits on another node after the list was read
+// wins and the key survives.
 func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
-	refs, err := s.store.KeysDueForDeletion(ctx, s.now())
+	now := s.now()
+	refs, err := s.store.KeysDueForDeletion(ctx, now)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, ref := range refs {
-		err := s.store.DeleteKey(ctx, ref)
+		deleted, err := s.store.DeleteKeyIfDue(ctx, ref, now)
 		s.forgetKey(ref)
 		s.forgetAliasesOf(ref.KeyID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // another node got there first
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !deleted) {
+			continue // another node deleted it first, or its deletion was cancelled
 		}
 		if err != nil {
 			return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)

@@ -2,8 +2,8 @@ package kms
 
 import (
 	"context"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/trent-kms/trent/internal/store"
@@ -79,6 +79,22 @@ func (s *Service) UntagResource(ctx context.Context, c *Caller, in *wire.UntagRe
 	})
 }
 
+// parseTagMarker returns the tag index a ListResourceTags marker encodes.
+// Trent's markers are encodeMarker of the decimal index of the next tag,
+// which is at least 1 (a page holds at least one tag); only that exact
+// encoding is accepted, so leading zeros, signs, trailing bytes or a
+// non-canonical base64 form are refused as InvalidMarkerException, the error
+// ListKeys and ListAliases give for a marker they cannot read (the message
+// is ours: AWS's text was not found). An index past the key's tags (they
+// were removed since) is refused the same way.
+func parseTagMarker(marker, after string, ntags int) (int, error) {
+	i, err := strconv.Atoi(after)
+	if err != nil || i < 1 || i > ntags || encodeMarker(strconv.Itoa(i)) != marker {
+		return 0, errInvalidMarker()
+	}
+	return i, nil
+}
+
 // ListResourceTags pages through a key's tags in the order they were set.
 func (s *Service) ListResourceTags(ctx context.Context, c *Caller, in *wire.ListResourceTagsRequest) (*wire.ListResourceTagsResponse, error) {
 	limit, after, err := pageArgs(in.Limit, in.Marker, 50)
@@ -91,15 +107,15 @@ func (s *Service) ListResourceTags(ctx context.Context, c *Caller, in *wire.List
 	}
 	start := 0
 	if after != "" {
-		if _, err := fmt.Sscanf(after, "%d", &start); err != nil || start < 0 || start > len(ck.meta.Tags) {
-			return nil, errInvalidMarker()
+		if start, err = parseTagMarker(*in.Marker, after, len(ck.meta.Tags)); err != nil {
+			return nil, err
 		}
 	}
 	out := &wire.ListResourceTagsResponse{Tags: []wire.Tag{}, Truncated: wire.Ptr(false)}
 	for i := start; i < len(ck.meta.Tags); i++ {
 		if len(out.Tags) == limit {
 			out.Truncated = wire.Ptr(true)
-			out.NextMarker = wire.Ptr(encodeMarker(fmt.Sprint(i)))
+			out.NextMarker = wire.Ptr(encodeMarker(strconv.Itoa(i)))
 			break
 		}
 		t := ck.meta.Tags[i]

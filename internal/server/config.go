@@ -119,8 +119,11 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	if c.Version != 1 {
-		return nil, fmt.Errorf("%s: line %d: version must be 1", path, c.lines["version"])
+	if line, ok := c.lines["version"]; !ok {
+		// No version line to point at: name the top of the file.
+		return nil, fmt.Errorf("%s: line 1: version must be 1, and the file has none", path)
+	} else if c.Version != 1 {
+		return nil, fmt.Errorf("%s: line %d: version must be 1", path, line)
 	}
 	return c, nil
 }

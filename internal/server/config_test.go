@@ -56,6 +56,25 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 }
 
+// TestLoadConfigVersionLine checks that a bad or missing version is
+// reported with the file and a real line number, never "line 0".
+func TestLoadConfigVersionLine(t *testing.T) {
+	for name, tc := range map[string]struct{ text, want string }{
+		"wrong":          {"listen: 127.0.0.1:9400\nversion: 2\n", "line 2: version must be 1"},
+		"missing":        {"listen: 127.0.0.1:9400\ndata_dir: /tmp\n", "line 1: version must be 1, and the file has none"},
+		"empty-file":     {"", "line 1: version must be 1, and the file has none"},
+		"only-a-comment": {"# trent\n", "line 1: version must be 1, and the file has none"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := writeConfig(t, tc.text)
+			_, err := server.LoadConfig(p)
+			if err == nil || err.Error() != p+": "+tc.want {
+				t.Fatalf("LoadConfig() = %v, want %q", err, p+": "+tc.want)
+			}
+		})
+	}
+}
+
 // TestValidateReportsEveryProblem checks that Validate lists all problems
 // at once, each with its line in the file.
 func TestValidateReportsEveryProblem(t *testing.T) {

@@ -88,6 +88,14 @@ type Store interface {
 	// DeleteKey removes the key, its materials and every alias that points
 	// to it in one transaction, or returns ErrNotFound.
 	DeleteKey(ctx context.Context, ref KeyRef) error
+	// DeleteKeyIfDue is DeleteKey for the deletion sweeper: in one
+	// transaction it checks that the key is still due for deletion (see
+	// [Key.DueForDeletion]) and only then removes it, its materials and its
+	// aliases. It reports whether it deleted the key; a key that is no
+	// longer due (its deletion was cancelled since it was listed) is left
+	// untouched and reported as false with a nil error. A missing key is
+	// ErrNotFound.
+	DeleteKeyIfDue(ctx context.Context, ref KeyRef, now time.Time) (bool, error)
 	// KeysDueForDeletion returns the refs of all keys, in every region and
 	// account, whose DeletionDate is set and not after now.
 	KeysDueForDeletion(ctx context.Context, now time.Time) ([]KeyRef, error)
@@ -162,6 +170,12 @@ type Key struct {
 
 	CurrentMaterialID string
 	Materials         []Material
+}
+
+// DueForDeletion reports whether the key's deletion window has ended at
+// now: KeyState is PendingDeletion and DeletionDate is set and not after now.
+func (k *Key) DueForDeletion(now time.Time) bool {
+	return k.KeyState == "PendingDeletion" && !k.DeletionDate.IsZero() && !k.DeletionDate.After(now)
 }
 
 // Ref returns the key's address.

@@ -149,6 +149,46 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 	})
 }
 
+// DeleteKeyIfDue removes the key, its materials and its aliases in one
+// immediate transaction if the key is still due for deletion at now
+// ([store.Key.DueForDeletion]), and reports whether it did. Writers are
+// serialised, so a CancelKeyDeletion either commits before the check (and
+// the key stays) or waits until the key is gone. A missing key is
+// [store.ErrNotFound].
+func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Time) (bool, error) {
+	deleted := false
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+			ref.Region, ref.KeyID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("embedded: delete key %s: %w", ref.KeyID, err)
+		}
+		if !k.DueForDeletion(now) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM aliases WHERE region = ? AND target_key_id = ?`,
+			ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("embedded: delete key %s: %w", ref.KeyID, err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE region = ? AND key_id = ?`, ref.Region, ref.KeyID)
+		if err != nil {
+			return fmt.Errorf("embedded: delete key %s: %w", ref.KeyID, err)
+		}
+		if err := oneRow(res); err != nil {
+			return err
+		}
+		deleted = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return deleted, nil
+}
+
 // KeysDueForDeletion returns the refs of all keys, in every region and
 // account, whose DeletionDate is set and not after now, ordered by region
 // and key id.

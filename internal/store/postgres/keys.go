@@ -140,6 +140,46 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 	})
 }
 
+// DeleteKeyIfDue locks the key (SELECT ... FOR UPDATE) and, if it is still
+// due for deletion at now ([store.Key.DueForDeletion]), removes it, its
+// materials and its aliases, all in one transaction; it reports whether it
+// deleted the key. A concurrent CancelKeyDeletion (an UpdateKey) either
+// commits first, and the key is then not due and stays, or waits until the
+// key is gone. A missing key is [store.ErrNotFound].
+func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Time) (bool, error) {
+	deleted := false
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
+			ref.Region, ref.KeyID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
+		}
+		if !k.DueForDeletion(now) {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM aliases WHERE region = $1 AND target_key_id = $2`,
+			ref.Region, ref.KeyID); err != nil {
+			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE region = $1 AND key_id = $2`, ref.Region, ref.KeyID)
+		if err != nil {
+			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
+		}
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		deleted = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return deleted, nil
+}
+
 // KeysDueForDeletion returns the refs of all keys, in every region and
 // account, whose DeletionDate is set and not after now, ordered by region
 // and key id.

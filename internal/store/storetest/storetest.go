@@ -852,6 +852,68 @@ var keyTests = []test{
 	{"delete/missing", func(t *testing.T, s store.Store) {
 		wantErr(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "nope"}), store.ErrNotFound)
 	}},
+	{"delete-if-due", func(t *testing.T, s store.Store) {
+		now := at(48 * time.Hour)
+		pending := func(id string, del time.Time) store.Key {
+			k := plainKey(region1, account1, id)
+			k.KeyState = "PendingDeletion"
+			k.DeletionDate = del
+			k.PendingWindowInDays = 7
+			return k
+		}
+		mustCreateKey(t, s, pending("due", now.Add(-time.Hour)))
+		mustCreateKey(t, s, pending("exactly-now", now.In(time.UTC)))
+		mustCreateKey(t, s, pending("future", now.Add(time.Millisecond)))
+		mustCreateKey(t, s, plainKey(region1, account1, "enabled"))
+		// Listed as due, then cancelled before the sweeper deletes it: the
+		// cancellation must win.
+		mustCreateKey(t, s, pending("cancelled", now.Add(-time.Hour)))
+		// A DeletionDate left behind on a key that is no longer pending is
+		// not enough.
+		stale := plainKey(region1, account1, "stale-date")
+		stale.DeletionDate = now.Add(-time.Hour)
+		mustCreateKey(t, s, stale)
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, "alias/due", "due")))
+		must(t, "CreateAlias", s.CreateAlias(t.Context(), alias(region1, account1, "alias/cancelled", "cancelled")))
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "cancelled"}, func(k *store.Key) error {
+			k.KeyState = "Disabled"
+			k.DeletionDate = time.Time{}
+			k.PendingWindowInDays = 0
+			return nil
+		})
+		must(t, "UpdateKey", err)
+
+		for id, want := range map[string]bool{
+			"due": true, "exactly-now": true,
+			"future": false, "enabled": false, "cancelled": false, "stale-date": false,
+		} {
+			ref := store.KeyRef{Region: region1, KeyID: id}
+			deleted, err := s.DeleteKeyIfDue(t.Context(), ref, now)
+			must(t, "DeleteKeyIfDue "+id, err)
+			if deleted != want {
+				t.Errorf("DeleteKeyIfDue %s = %v, want %v", id, deleted, want)
+			}
+			_, err = s.GetKey(t.Context(), ref)
+			if want {
+				wantErr(t, "GetKey "+id+" after DeleteKeyIfDue", err, store.ErrNotFound)
+			} else {
+				must(t, "GetKey "+id+" kept by DeleteKeyIfDue", err)
+			}
+		}
+		_, err = s.GetAlias(t.Context(), region1, account1, "alias/due")
+		wantErr(t, "GetAlias of a deleted key", err, store.ErrNotFound)
+		_, err = s.GetAlias(t.Context(), region1, account1, "alias/cancelled")
+		must(t, "GetAlias of a kept key", err)
+		// The kept key is unchanged.
+		k := mustGetKey(t, s, region1, "cancelled")
+		if k.KeyState != "Disabled" || !k.DeletionDate.IsZero() || k.Revision != 2 {
+			t.Errorf("kept key = state %s, deletion date %v, revision %d", k.KeyState, k.DeletionDate, k.Revision)
+		}
+		_, err = s.DeleteKeyIfDue(t.Context(), store.KeyRef{Region: region1, KeyID: "due"}, now)
+		wantErr(t, "second DeleteKeyIfDue", err, store.ErrNotFound)
+		_, err = s.DeleteKeyIfDue(t.Context(), store.KeyRef{Region: region2, KeyID: "due"}, now)
+		wantErr(t, "DeleteKeyIfDue in another region", err, store.ErrNotFound)
+	}},
 	{"due-for-deletion", func(t *testing.T, s store.Store) {
 		now := at(48 * time.Hour)
 		mk := func(region, account, id string, del time.Time) {
@@ -1159,6 +1221,40 @@ func parallel(n int, fn func(i int)) {
 }
 
 var concurrencyTests = []test{
+	{"delete-if-due-or-cancel", func(t *testing.T, s store.Store) {
+		// A cancellation racing the sweeper either commits first, and the
+		// key stays, or finds the key gone; never both a successful
+		// cancellation and a deleted key.
+		const rounds = 20
+		now := at(48 * time.Hour)
+		for i := range rounds {
+			k := plainKey(region1, account1, fmt.Sprint("race", i))
+			k.KeyState = "PendingDeletion"
+			k.DeletionDate = now.Add(-time.Minute)
+			mustCreateKey(t, s, k)
+			var deleted bool
+			var delErr, cancelErr error
+			parallel(2, func(w int) {
+				if w == 0 {
+					deleted, delErr = s.DeleteKeyIfDue(context.Background(), k.Ref(), now)
+					return
+				}
+				_, cancelErr = s.UpdateKey(context.Background(), k.Ref(), func(k *store.Key) error {
+					k.KeyState = "Disabled"
+					k.DeletionDate = time.Time{}
+					return nil
+				})
+			})
+			must(t, "DeleteKeyIfDue", delErr)
+			_, getErr := s.GetKey(t.Context(), k.Ref())
+			switch {
+			case deleted && errors.Is(cancelErr, store.ErrNotFound) && errors.Is(getErr, store.ErrNotFound):
+			case !deleted && cancelErr == nil && getErr == nil:
+			default:
+				t.Fatalf("round %d: deleted = %v, cancel = %v, GetKey after = %v", i, deleted, cancelErr, getErr)
+			}
+		}
+	}},
 	{"update-key-loses-no-update", func(t *testing.T, s store.Store) {
 		const workers, each = 12, 10
 		k := plainKey(region1, account1, "counter")
