@@ -12,5 +12,9 @@
 // Failures are written as {"__type": "<ErrorShape>", "message": "..."}
 // with the HTTP status of the error shape (wire.Status). Errors that are
 // not *wire.Error become KMSInternalException with a generic message; the
-// cause is logged with the request id, never sent.
+// cause of every KMSInternalException is logged at error level with the
+// request id, never sent. Authentication failures and AccessDeniedException
+// are logged at info level (request id, access key id as sent, source
+// address, operation, code) for intrusion detection; secrets, signatures
+// and Authorization headers never are.
 package api

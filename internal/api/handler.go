@@ -41,17 +41,20 @@ func NewHandler(cfg Config) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.verifier = &sigv4.Verifier{
-		Service: "kms",
-		Now:     cfg.Now,
-		Lookup: func(ctx context.Context, accessKeyID string) (string, error) {
+		Service:     "kms",
+		Now:         cfg.Now,
+		ValidRegion: h.svc.ServesRegion,
+		Lookup: func(ctx context.Context, accessKeyID string) (sigv4.Credential, error) {
 			id, err := h.svc.Identity(ctx, accessKeyID)
 			if errors.Is(err, kms.ErrUnknownAccessKey) {
-				return "", sigv4.ErrUnknownAccessKey
+				return sigv4.Credential{}, sigv4.ErrUnknownAccessKey
 			}
 			if err != nil {
-				return "", err
+				return sigv4.Credential{}, err
 			}
-			return id.Secret(), nil
+			// Every access key is long-term until STS sessions exist:
+			// ValidToken stays nil, so any X-Amz-Security-Token is refused.
+			return sigv4.Credential{Secret: id.Secret()}, nil
 		},
 	}
 	return h
@@ -113,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := rt.Handle(ctx, h.svc, caller, body)
 	if err != nil {
-		h.writeError(w, reqID, target, err)
+		h.writeError(w, reqID, target, &sourcedError{err: err, accessKeyID: caller.AccessKeyID, remoteAddr: r.RemoteAddr})
 		return
 	}
 	h.writeJSON(w, http.StatusOK, out)
@@ -124,23 +127,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate verifies the request's SigV4 signature and returns the caller.
+// A failure is returned as a *sourcedError, so writeError can log who sent
+// the request. A region the service does not serve is refused by the
+// verifier (ValidRegion) before any lookup.
 func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte) (*kms.Caller, error) {
 	res, err := h.verifier.Verify(ctx, r, body)
 	if err != nil {
-		return nil, err
-	}
-	if !h.svc.ServesRegion(res.Region) {
-		return nil, &wire.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+		return nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
 	}
 	id, err := h.svc.Identity(ctx, res.AccessKeyID)
 	if errors.Is(err, kms.ErrUnknownAccessKey) {
 		// Deleted between the signature check and now.
-		return nil, &wire.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}
+		err = &wire.Error{Code: sigv4.CodeUnrecognizedClient, Message: "The security token included in the request is invalid.", Err: err}
 	}
 	if err != nil {
-		return nil, err
+		return nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
 	return &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region}, nil
+}
+
+// sourcedError is a failed request's error with who sent the request, for
+// the log. accessKeyID is as the client sent it when authentication failed.
+type sourcedError struct {
+	err         error
+	accessKeyID string
+	remoteAddr  string
+}
+
+func (e *sourcedError) Error() string { return e.err.Error() }
+func (e *sourcedError) Unwrap() error { return e.err }
+
+// securityCodes are the errors logged at info level for intrusion
+// detection: every authentication failure and every denied access.
+var securityCodes = map[string]bool{
+	sigv4.CodeMissingAuthenticationToken: true,
+	sigv4.CodeIncompleteSignature:        true,
+	sigv4.CodeInvalidSignature:           true,
+	sigv4.CodeUnrecognizedClient:         true,
+	"AccessDeniedException":              true,
 }
 
 func errTooLarge(limit int64) error {
@@ -172,12 +196,40 @@ type errorBody struct {
 
 // writeError writes err as an AWS error. Anything but a *wire.Error is an
 // internal failure: the cause is logged, the caller sees a generic message.
+//
+// Authentication failures and AccessDeniedException are logged at info
+// level with the request id, the access key id (as sent, when the
+// signature did not verify), the source address, the operation and the
+// code: never a secret, a signature or the Authorization header. The cause
+// of every KMSInternalException is logged at error level.
 func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err error) {
 	var we *wire.Error
-	if !errors.As(err, &we) || we.Code == "" {
+	switch {
+	case !errors.As(err, &we) || we.Code == "":
 		h.log.Error("internal error", "request_id", reqID, "operation", target, "err", err)
 		we = &wire.Error{Code: "KMSInternalException", Message: "The request was rejected because an internal exception occurred. The request can be retried."}
-	} else if we.Err != nil {
+	case we.Code == "KMSInternalException":
+		cause := we.Err
+		if cause == nil {
+			cause = err
+		}
+		h.log.Error("internal error", "request_id", reqID, "operation", target, "code", we.Code, "err", cause)
+	case securityCodes[we.Code]:
+		var src *sourcedError
+		errors.As(err, &src)
+		attrs := []any{"request_id", reqID, "operation", target, "code", we.Code}
+		if src != nil {
+			attrs = append(attrs, "access_key_id", src.accessKeyID, "remote_addr", src.remoteAddr)
+		}
+		if we.Err != nil {
+			attrs = append(attrs, "err", we.Err)
+		}
+		msg := "authentication failed"
+		if we.Code == "AccessDeniedException" {
+			msg = "access denied"
+		}
+		h.log.Info(msg, attrs...)
+	case we.Err != nil:
 		h.log.Debug("request failed", "request_id", reqID, "operation", target, "code", we.Code, "err", we.Err)
 	}
 	h.writeJSON(w, wire.Status(we.Code), errorBody{Type: we.Code, Message: we.Message})

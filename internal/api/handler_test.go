@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -31,6 +32,20 @@ const (
 
 // newHandler returns a handler over a fresh embedded store, and a key id.
 func newHandler(t testing.TB) (*api.Handler, string) {
+	e := newEnv(t, nil)
+	return e.h, e.keyID
+}
+
+// env is a handler with the parts behind it.
+type env struct {
+	h     *api.Handler
+	keyID string
+	svc   *kms.Service
+	db    *embedded.DB
+}
+
+// newEnv is newHandler with a logger, returning the parts.
+func newEnv(t testing.TB, log *slog.Logger) env {
 	dir := t.TempDir()
 	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
 	if err != nil {
@@ -54,17 +69,21 @@ func newHandler(t testing.TB) (*api.Handler, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.NewHandler(api.Config{Service: svc}), *ck.KeyMetadata.KeyId
+	return env{h: api.NewHandler(api.Config{Service: svc, Logger: log}), keyID: *ck.KeyMetadata.KeyId, svc: svc, db: db}
 }
 
 // signed returns a request for the operation signed with the test key.
 func signed(t testing.TB, op, body string) *http.Request {
+	return signedAs(t, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, "us-east-1", op, body)
+}
+
+// signedAs returns a request for the operation signed with creds for region.
+func signedAs(t testing.TB, creds aws.Credentials, region, op, body string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	r.Header.Set("X-Amz-Target", "TrentService."+op)
 	sum := sha256.Sum256([]byte(body))
-	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret},
-		r, hex.EncodeToString(sum[:]), "kms", "us-east-1", time.Now())
+	err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "kms", region, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

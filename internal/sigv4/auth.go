@@ -3,6 +3,8 @@ package sigv4
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,19 +28,34 @@ type authorization struct {
 // spaces or both; unknown parameters are ignored. A parameter without '='
 // is an error, as it is for AWS. Missing parameters are left empty for the
 // caller to report together.
+//
+// A repeated Credential, SignedHeaders or Signature parameter is an
+// IncompleteSignatureException. AWS is recorded as taking the last value
+// ("Rule 6c: Use the last value for each key; overwriting is ok." in
+// dacut/scratchstack-aws-signature, src/canonical.rs, which follows AWS's
+// "Auth Error Ordering" document), but then a proxy or log that reads the
+// first value sees another key than the one that was verified. Trent
+// refuses the ambiguity (strict; code and message inferred, AWS has none).
 func parseAuthorization(h string) (authorization, error) {
 	var a authorization
 	h = strings.TrimSpace(h)
 	alg, rest, _ := strings.Cut(h, " ")
 	a.algorithm = alg
-	for rest != "" {
-		i := strings.IndexAny(rest, ", ")
-		var part string
-		if i < 0 {
-			part, rest = rest, ""
-		} else {
-			part, rest = rest[:i], rest[i+1:]
+	var seen [3]bool
+	// Parts end at the next comma or space. The position of each is found
+	// with one IndexByte scan and kept until passed, so the header is
+	// scanned once whatever its length and separators.
+	comma, space := -1, -1
+	for off := 0; off < len(rest); {
+		if comma < off {
+			comma = indexFrom(rest, off, ',')
 		}
+		if space < off {
+			space = indexFrom(rest, off, ' ')
+		}
+		end := min(comma, space)
+		part := rest[off:end]
+		off = end + 1
 		if part == "" {
 			continue
 		}
@@ -46,16 +63,94 @@ func parseAuthorization(h string) (authorization, error) {
 		if !ok {
 			return authorization{}, incomplete("Invalid key=value pair (missing equal-sign) in Authorization header (hashed with SHA-256 and encoded with Base64): '" + hashHeader(h) + "'.")
 		}
+		var p int
 		switch k {
 		case "Credential":
-			a.credential = v
+			p, a.credential = 0, v
 		case "SignedHeaders":
-			a.signedHeaders = v
+			p, a.signedHeaders = 1, v
 		case "Signature":
-			a.signature = v
+			p, a.signature = 2, v
+		default:
+			continue
 		}
+		if seen[p] {
+			return authorization{}, incomplete("Authorization header has more than one '" + k + "' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization=" + hashHeader(h))
+		}
+		seen[p] = true
 	}
 	return a, nil
+}
+
+// indexFrom returns the index of the first c in s at or after off, or
+// len(s).
+func indexFrom(s string, off int, c byte) int {
+	if i := strings.IndexByte(s[off:], c); i >= 0 {
+		return off + i
+	}
+	return len(s)
+}
+
+// AccessKeyID returns the access key id of the Credential parameter of an
+// Authorization header, for logging a request that failed verification. It
+// is "" when there is none and is cut to 128 bytes, the longest access key
+// id; it is whatever the client sent, not a verified identity.
+func AccessKeyID(authorizationHeader string) string {
+	a, err := parseAuthorization(authorizationHeader)
+	if err != nil || a.credential == "" {
+		return ""
+	}
+	id, _, _ := strings.Cut(a.credential, "/")
+	if len(id) > maxAccessKeyIDLen {
+		id = id[:maxAccessKeyIDLen]
+	}
+	return strings.Clone(id)
+}
+
+// maxAccessKeyIDLen is the longest access key id AWS allows (IAM
+// AccessKeyIdType: 16 to 128 characters).
+const maxAccessKeyIDLen = 128
+
+// maxSignedHeaders bounds the SignedHeaders list. The AWS SDKs sign a
+// handful of headers (a KMS request: content-length, content-type, host,
+// x-amz-date, x-amz-security-token, x-amz-target, and a few more), so 64 is
+// ample; the bound keeps the work done before the signature comparison
+// independent of what an unauthenticated caller sends.
+const maxSignedHeaders = 64
+
+// checkSignedHeaders checks that the SignedHeaders value is a list of at
+// most [maxSignedHeaders] distinct, non-empty, lower-case names, and returns
+// it sorted, as the canonical request carries it. The bound is checked
+// first, in a single pass over the bytes, before any per-name work. On a
+// fault it returns AWS-style message; AWS's messages for these faults are
+// not recorded, so these are inferred (IncompleteSignatureException, the
+// code AWS uses for a malformed Authorization header).
+func checkSignedHeaders(list string) (sorted, msg string) {
+	if strings.Count(list, ";") >= maxSignedHeaders {
+		return "", fmt.Sprintf("SignedHeaders must name at most %d headers.", maxSignedHeaders)
+	}
+	for i := 0; i < len(list); i++ {
+		if c := list[i]; 'A' <= c && c <= 'Z' {
+			return "", "SignedHeaders must name headers in lower case."
+		}
+	}
+	if list == "" || list[0] == ';' || list[len(list)-1] == ';' || strings.Contains(list, ";;") {
+		return "", "SignedHeaders must not contain an empty header name."
+	}
+	if headerListCanonical(list) {
+		return list, "" // strictly sorted, so no name repeats
+	}
+	// Unsorted: accepted and sorted once here (an uncommon path, so it
+	// may allocate), as a verifier that sorts before building the
+	// canonical request does (dacut/scratchstack-aws-signature sorts).
+	names := strings.Split(list, ";")
+	slices.Sort(names)
+	for i := 1; i < len(names); i++ {
+		if names[i] == names[i-1] {
+			return "", "SignedHeaders must not name a header more than once."
+		}
+	}
+	return strings.Join(names, ";"), ""
 }
 
 // hashHeader returns the base64 SHA-256 of an Authorization header, which

@@ -25,22 +25,26 @@ type keyCache struct {
 	m  map[cacheKey][sha256.Size]byte
 }
 
-// signingKey returns kSigning for secret and the credential scope, deriving
-// and caching it on a miss.
-func (c *keyCache) signingKey(secret string, cs credentialScope) [sha256.Size]byte {
-	k := cacheKey{accessKeyID: cs.accessKeyID, secret: fingerprint(secret), scope: cs.scope}
-	c.mu.RLock()
-	key, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return key
-	}
-	key = deriveSigningKey(secret, cs.date, cs.region, cs.service)
+// newCacheKey returns the cache key for secret and the credential scope.
+func newCacheKey(secret string, cs credentialScope) cacheKey {
+	return cacheKey{accessKeyID: cs.accessKeyID, secret: fingerprint(secret), scope: cs.scope}
+}
 
+// get returns the cached signing key for k, if any.
+func (c *keyCache) get(k *cacheKey) ([sha256.Size]byte, bool) {
+	c.mu.RLock()
+	key, ok := c.m[*k]
+	c.mu.RUnlock()
+	return key, ok
+}
+
+// put caches key under k. The caller puts only keys that verified a
+// signature, so the entries are bounded by the access keys and regions in
+// real use, not by what unauthenticated requests name.
+func (c *keyCache) put(k *cacheKey, key [sha256.Size]byte) {
 	// The strings point into the request's Authorization header; copy them
 	// so the cache does not keep whole headers alive.
-	k.accessKeyID = strings.Clone(k.accessKeyID)
-	k.scope = strings.Clone(k.scope)
+	e := cacheKey{accessKeyID: strings.Clone(k.accessKeyID), secret: k.secret, scope: strings.Clone(k.scope)}
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = make(map[cacheKey][sha256.Size]byte)
@@ -52,9 +56,8 @@ func (c *keyCache) signingKey(secret string, cs credentialScope) [sha256.Size]by
 			break
 		}
 	}
-	c.m[k] = key
+	c.m[e] = key
 	c.mu.Unlock()
-	return key
 }
 
 // fingerprint returns the SHA-256 of secret without copying it to the heap.

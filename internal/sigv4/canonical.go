@@ -262,34 +262,46 @@ func appendHeaderValue(dst []byte, r *http.Request, name string) []byte {
 }
 
 // headerValues finds the values of a lowercase header name in r.Header
-// without allocating in the common case.
+// without allocating in the common case. The keys must be as net/http
+// stores them: in canonical form (http.CanonicalHeaderKey), which is what
+// Go's server produces, since it refuses header names that are not tokens.
+// There is deliberately no case-insensitive scan of all keys: the cost of a
+// lookup must not grow with the number of headers an unauthenticated
+// caller sends.
 func headerValues(r *http.Request, name string) ([]string, bool) {
 	if name == "" || r.Header == nil {
 		return nil, false
 	}
-	var buf [64]byte
-	if len(name) <= len(buf) {
-		upper := true
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if upper && 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			buf[i] = c
-			upper = c == '-'
-		}
-		if v, ok := r.Header[string(buf[:len(name)])]; ok {
-			return v, true
-		}
+	var buf [128]byte
+	key := buf[:0]
+	if len(name) > len(buf) {
+		key = make([]byte, 0, len(name))
 	}
-	// Keys that were not canonicalised (set directly, or not valid
-	// tokens) are matched case-insensitively.
-	for k, v := range r.Header {
-		if strings.EqualFold(k, name) {
-			return v, true
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !tokenByte(c) {
+			// http.CanonicalHeaderKey leaves such names unchanged.
+			v, ok := r.Header[name]
+			return v, ok
 		}
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		key = append(key, c)
+		upper = c == '-'
 	}
-	return nil, false
+	v, ok := r.Header[string(key)]
+	return v, ok
+}
+
+// tokenByte reports whether c may appear in an HTTP header name (RFC 9110
+// token).
+func tokenByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // appendTrimmed appends v without leading and trailing whitespace and with

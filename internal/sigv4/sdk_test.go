@@ -40,6 +40,12 @@ type sdkSigned struct {
 // SDK's signer. extra headers are added before signing.
 func signWithSDK(t testing.TB, target string, body []byte, extra http.Header, token string) sdkSigned {
 	t.Helper()
+	return signWithSDKAs(t, testAKID, target, body, extra, token)
+}
+
+// signWithSDKAs is signWithSDK for another access key id (with testSecret).
+func signWithSDKAs(t testing.TB, akid, target string, body []byte, extra http.Header, token string) sdkSigned {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "https://"+testHost+"/", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func signWithSDK(t testing.TB, target string, body []byte, extra http.Header, to
 		}
 	}
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret, SessionToken: token}
+	creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: testSecret, SessionToken: token}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "kms", testRegion, testTime); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +131,11 @@ func TestSDKRandom(t *testing.T) {
 			token = randomValue(rng) + "=="
 		}
 		s := signWithSDK(t, "TrentService."+[]string{"Encrypt", "Decrypt", "GenerateDataKey"}[rng.IntN(3)], body, extra, token)
+		// A request with a token is signed with temporary credentials.
+		v.Lookup = fixedLookup(testAKID, testSecret)
+		if token != "" {
+			v.Lookup = sessionLookup(testAKID, testSecret, token)
+		}
 		if _, err := v.Verify(ctx, s.request(t), s.body); err != nil {
 			t.Fatalf("case %d: %v\n%s", i, err, s.wire)
 		}

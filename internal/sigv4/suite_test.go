@@ -3,6 +3,7 @@ package sigv4_test
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,12 +139,25 @@ func parseRawRequest(t testing.TB, raw []byte) (*http.Request, []byte) {
 	return r, body
 }
 
+// fixedLookup knows one long-term access key.
 func fixedLookup(akid, secret string) sigv4.Lookup {
-	return func(_ context.Context, id string) (string, error) {
+	return func(_ context.Context, id string) (sigv4.Credential, error) {
 		if id != akid {
-			return "", fmt.Errorf("access key %q: %w", id, sigv4.ErrUnknownAccessKey)
+			return sigv4.Credential{}, fmt.Errorf("access key %q: %w", id, sigv4.ErrUnknownAccessKey)
 		}
-		return secret, nil
+		return sigv4.Credential{Secret: secret}, nil
+	}
+}
+
+// sessionLookup knows one temporary access key with its session token.
+func sessionLookup(akid, secret, token string) sigv4.Lookup {
+	return func(_ context.Context, id string) (sigv4.Credential, error) {
+		if id != akid {
+			return sigv4.Credential{}, fmt.Errorf("access key %q: %w", id, sigv4.ErrUnknownAccessKey)
+		}
+		return sigv4.Credential{Secret: secret, ValidToken: func(t string) bool {
+			return subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1
+		}}, nil
 	}
 }
 
@@ -163,8 +177,14 @@ func TestSuite(t *testing.T) {
 				t.Fatalf("header-signature.txt %s is not the signed request's signature", c.signature)
 			}
 
+			// Vectors with a session token are signed with temporary
+			// credentials; the others with a long-term key.
+			lookup := fixedLookup(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey)
+			if tok := c.ctx.Credentials.Token; tok != "" {
+				lookup = sessionLookup(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey, tok)
+			}
 			v := &sigv4.Verifier{
-				Lookup:  fixedLookup(c.ctx.Credentials.AccessKeyID, c.ctx.Credentials.SecretAccessKey),
+				Lookup:  lookup,
 				Service: c.ctx.Service,
 				Now:     func() time.Time { return c.ctx.Timestamp },
 			}

@@ -18,10 +18,23 @@ import (
 // not know. Verify turns it into UnrecognizedClientException.
 var ErrUnknownAccessKey = errors.New("sigv4: unknown access key")
 
-// Lookup returns the secret access key for an access key id. For an unknown
-// key it returns an error for which errors.Is(err, ErrUnknownAccessKey);
-// any other error is treated as an internal failure.
-type Lookup func(ctx context.Context, accessKeyID string) (secret string, err error)
+// Credential is what a [Lookup] knows about an access key.
+type Credential struct {
+	// Secret is the secret access key.
+	Secret string
+
+	// ValidToken is nil for a long-term access key: a request signed with
+	// it that carries an X-Amz-Security-Token header is refused. For a
+	// temporary (session) key it reports whether token is the key's
+	// session token; a request without exactly one token is refused. It
+	// should compare in constant time.
+	ValidToken func(token string) bool
+}
+
+// Lookup returns the credential for an access key id. For an unknown key it
+// returns an error for which errors.Is(err, ErrUnknownAccessKey); any other
+// error is treated as an internal failure.
+type Lookup func(ctx context.Context, accessKeyID string) (Credential, error)
 
 // Verifier checks SigV4 Authorization headers. The zero value of the
 // unexported fields is ready to use; a Verifier must not be copied after
@@ -32,6 +45,12 @@ type Verifier struct {
 	Region  string           // if set, the region the credential scope must carry; "" accepts any
 	Now     func() time.Time // nil means time.Now
 	MaxSkew time.Duration    // allowed distance between request time and Now; 0 means 5 minutes
+
+	// ValidRegion, if set, reports whether the server serves a region. A
+	// credential scope naming another region is refused with
+	// UnrecognizedClientException before the access key is looked up and
+	// before anything is cached.
+	ValidRegion func(region string) bool
 
 	keys keyCache
 }
@@ -60,6 +79,7 @@ const (
 	msgUnknownKey       = "The security token included in the request is invalid."
 	msgHostNotSigned    = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 	msgTargetNotSigned  = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+	msgDateNotSigned    = "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
 	msgInternal         = "The request processing has failed because of an unknown error, exception or failure."
 	defaultSkew         = 5 * time.Minute
 	maxSignatureHexSize = 2 * sha256.Size
@@ -111,6 +131,10 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if a.credential == "" || a.signature == "" || a.signedHeaders == "" || dateVal == "" {
 		return Result{}, incomplete(missingMessage(a, dateVal, authz))
 	}
+	signedHeaders, msg := checkSignedHeaders(a.signedHeaders)
+	if msg != "" {
+		return Result{}, incomplete(msg)
+	}
 
 	t, amzDate, ok := parseRequestTime(dateName, dateVal)
 	if !ok {
@@ -141,6 +165,12 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if _, ok := headerValues(r, "x-amz-target"); ok && !listHas(a.signedHeaders, "x-amz-target") {
 		return Result{}, invalid(msgTargetNotSigned)
 	}
+	// The request time is in the string to sign, but an unsigned
+	// X-Amz-Date header is refused as AWS refuses any required header
+	// missing from SignedHeaders.
+	if dateName == "x-amz-date" && !listHas(a.signedHeaders, "x-amz-date") {
+		return Result{}, invalid(msgDateNotSigned)
+	}
 
 	if a.algorithm != algorithm {
 		return Result{}, incomplete(fmt.Sprintf("Unsupported AWS 'algorithm': '%s' (only AWS4-HMAC-SHA256 for now). ", a.algorithm))
@@ -154,15 +184,28 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 		return Result{}, invalid(msg)
 	}
 
+	// An unserved region is refused before the key is looked up or
+	// anything is cached, with the answer AWS gives for a region that is
+	// not enabled for the account (UnrecognizedClientException, "The
+	// security token included in the request is invalid."; reported for
+	// opt-in regions in brefphp/extra-php-extensions#384 and
+	// awslabs/landing-zone-accelerator-on-aws#269).
+	if v.ValidRegion != nil && !v.ValidRegion(cs.region) {
+		return Result{}, &wire.Error{Code: CodeUnrecognizedClient, Message: msgUnknownKey}
+	}
+
 	if v.Lookup == nil {
 		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: errors.New("sigv4: Verifier has no Lookup")}
 	}
-	secret, err := v.Lookup(ctx, cs.accessKeyID)
+	cred, err := v.Lookup(ctx, cs.accessKeyID)
 	if err != nil {
 		if errors.Is(err, ErrUnknownAccessKey) {
 			return Result{}, &wire.Error{Code: CodeUnrecognizedClient, Message: msgUnknownKey, Err: err}
 		}
 		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: fmt.Errorf("sigv4: look up access key %s: %w", cs.accessKeyID, err)}
+	}
+	if err := checkToken(r, cred); err != nil {
+		return Result{}, err
 	}
 
 	var payloadHex [2 * sha256.Size]byte
@@ -172,7 +215,11 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch, Err: errors.New("sigv4: x-amz-content-sha256 does not match the body")}
 	}
 
-	key := v.keys.signingKey(secret, cs)
+	ck := newCacheKey(cred.Secret, cs)
+	key, cached := v.keys.get(&ck)
+	if !cached {
+		key = deriveSigningKey(cred.Secret, cs.date, cs.region, cs.service)
+	}
 
 	// buf holds 64 bytes of HMAC inner padding followed by the canonical
 	// request, then by the string to sign: see hmacSHA256.
@@ -180,7 +227,7 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 	buf := append((*bp)[:0], make([]byte, sha256.BlockSize)...)
 	buf = appendCanonicalRequest(buf, canonicalInput{
 		r:             r,
-		signedHeaders: a.signedHeaders,
+		signedHeaders: signedHeaders,
 		normalize:     true,
 	}, payloadHex[:])
 	canonicalHash := sha256.Sum256(buf[sha256.BlockSize:])
@@ -193,7 +240,39 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if !decodeSignature(&got, a.signature) || !hmac.Equal(want[:], got[:]) {
 		return Result{}, &wire.Error{Code: CodeInvalidSignature, Message: msgMismatch}
 	}
+	// Only a key that produced a valid signature is cached, so failed
+	// requests (random regions, wrong secrets) cannot fill the cache.
+	if !cached {
+		v.keys.put(&ck, key)
+	}
 	return Result{AccessKeyID: cs.accessKeyID, Region: cs.region, Time: t}, nil
+}
+
+// checkToken applies the X-Amz-Security-Token rules of [Credential]. Every
+// refusal is UnrecognizedClientException "The security token included in
+// the request is invalid.", AWS's answer for a token it does not accept
+// (inferred for a long-term key with a token: AWS gives this message for
+// every invalid token). The token need not be a signed header: the AWS
+// SigV4 test suite has it both signed (post-sts-header-before) and added
+// after signing (post-sts-header-after), "some services require that you
+// include this parameter in the canonical (signed) request. For other
+// services, you add this parameter at the end" (its readme.txt). A token
+// is itself a secret checked by value, so signing it adds nothing here.
+func checkToken(r *http.Request, cred Credential) error {
+	tokens, sent := headerValues(r, "x-amz-security-token")
+	switch {
+	case cred.ValidToken == nil && !sent:
+		return nil
+	case cred.ValidToken != nil && sent && len(tokens) == 1 && cred.ValidToken(tokens[0]):
+		return nil
+	}
+	var cause error
+	if cred.ValidToken == nil {
+		cause = errors.New("sigv4: security token sent with a long-term access key")
+	} else {
+		cause = errors.New("sigv4: missing or invalid security token for a session key")
+	}
+	return &wire.Error{Code: CodeUnrecognizedClient, Message: msgUnknownKey, Err: cause}
 }
 
 // missingMessage lists every missing part of the Authorization, as AWS does.

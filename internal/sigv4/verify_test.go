@@ -57,8 +57,23 @@ import (
 //   - "'Host' or ':authority' must be a 'SignedHeader' in the AWS
 //     Authorization." (InvalidSignatureException; quoted in several clients,
 //     older form "'Host' must be a 'SignedHeader' ..." in dynalite). The
-//     X-Amz-Target variant follows the same pattern; AWS has the same
-//     sentence for Content-Type.
+//     X-Amz-Target and X-Amz-Date variants follow the same pattern
+//     (inferred): dacut/scratchstack-aws-signature, which reproduces AWS's
+//     error ordering, uses the one sentence for any required header ("'Content-Type'
+//     must be a 'SignedHeader' in the AWS Authorization.", "'ETag' must be
+//     a 'SignedHeader' ...", "'x-amz-request-id' must be a 'SignedHeader'
+//     ...", src/canonical.rs tests error_ordering_auth_header*).
+//   - Repeated Authorization parameters, a SignedHeaders list that is too
+//     long, repeats or upper-cases a name: no AWS message is recorded
+//     (scratchstack records AWS as taking the last value of a repeated
+//     parameter, "Rule 6c"); Trent refuses them with
+//     IncompleteSignatureException and messages of its own (inferred).
+//   - An unserved region and a security token with a long-term key:
+//     UnrecognizedClientException "The security token included in the
+//     request is invalid.", the answer for a region not enabled for the
+//     account (brefphp/extra-php-extensions#384,
+//     awslabs/landing-zone-accelerator-on-aws#269) and for any invalid
+//     token (inferred for the long-term-key case).
 //   - Current AWS endpoints no longer echo the Authorization header: they
 //     quote its SHA-256 in base64, e.g. "Invalid key=value pair (missing
 //     equal-sign) in Authorization header (hashed with SHA-256 and encoded
@@ -156,6 +171,86 @@ func TestMessages(t *testing.T) {
 		{"target-not-signed", func(r *http.Request) {
 			replaceAuth(r, func(a string) string { return strings.Replace(a, ";x-amz-target", "", 1) })
 		}, nil, sigv4.CodeInvalidSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."},
+		{"date-not-signed", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, ";x-amz-date", "", 1) })
+		}, nil, sigv4.CodeInvalidSignature, "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."},
+		{"date-header-need-not-be-signed", func(r *http.Request) {
+			// Dated by Date, not X-Amz-Date: only X-Amz-Date must be signed.
+			// The signature then fails, as the Date header was not signed.
+			r.Header.Del("X-Amz-Date")
+			r.Header.Set("Date", testTime.Format(http.TimeFormat))
+			replaceAuth(r, func(a string) string { return strings.Replace(a, ";x-amz-date", "", 1) })
+		}, nil, sigv4.CodeInvalidSignature, mismatch},
+		{"repeated/credential-first-unknown", func(r *http.Request) {
+			replaceAuth(r, func(a string) string {
+				return strings.Replace(a, "Credential=", "Credential=AKIAUNKNOWN/20260314/eu-west-1/kms/aws4_request, Credential=", 1)
+			})
+		}, nil, sigv4.CodeIncompleteSignature, "Authorization header has more than one 'Credential' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization="},
+		{"repeated/credential-last-unknown", func(r *http.Request) {
+			replaceAuth(r, func(a string) string {
+				return strings.Replace(a, ", SignedHeaders=", ", Credential=AKIAUNKNOWN/20260314/eu-west-1/kms/aws4_request, SignedHeaders=", 1)
+			})
+		}, nil, sigv4.CodeIncompleteSignature, "Authorization header has more than one 'Credential' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization="},
+		{"repeated/signed-headers", func(r *http.Request) {
+			replaceAuth(r, func(a string) string {
+				return strings.Replace(a, "SignedHeaders=", "SignedHeaders=host, SignedHeaders=", 1)
+			})
+		}, nil, sigv4.CodeIncompleteSignature, "Authorization header has more than one 'SignedHeaders' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization="},
+		{"repeated/signature", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "Signature=", "Signature=00, Signature=", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "Authorization header has more than one 'Signature' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization="},
+		{"repeated/unknown-parameter-allowed", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return a + ", Foo=1, Foo=2" })
+		}, nil, "", ""},
+		{"signed-headers/upper-case", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "content-type;", "Content-Type;", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must name headers in lower case."},
+		{"signed-headers/repeated-sorted", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "content-type;", "content-type;content-type;", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must not name a header more than once."},
+		{"signed-headers/repeated-unsorted", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "SignedHeaders=", "SignedHeaders=x-amz-target;", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must not name a header more than once."},
+		{"signed-headers/unsorted-distinct-allowed", func(r *http.Request) {
+			// Sorted again before signing, as before: the signature holds.
+			replaceAuth(r, func(a string) string {
+				return strings.Replace(a, "SignedHeaders=content-length;content-type;", "SignedHeaders=content-type;content-length;", 1)
+			})
+		}, nil, "", ""},
+		{"signed-headers/empty-name", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "content-type;", "content-type;;", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must not contain an empty header name."},
+		{"signed-headers/trailing-separator", func(r *http.Request) {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, ";x-amz-target", ";x-amz-target;", 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must not contain an empty header name."},
+		{"signed-headers/65-names", func(r *http.Request) {
+			// 60 names + the 5 the SDK signed.
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "SignedHeaders=", "SignedHeaders="+manyNames(60), 1) })
+		}, nil, sigv4.CodeIncompleteSignature, "SignedHeaders must name at most 64 headers."},
+		{"signed-headers/64-names-allowed", func(r *http.Request) {
+			// 59 unsent names + the 5 the SDK signed: within the bound, so
+			// the request goes on to the signature check.
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "SignedHeaders=", "SignedHeaders="+manyNames(59), 1) })
+		}, nil, sigv4.CodeInvalidSignature, mismatch},
+		{"security-token/long-term-key", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "made-up") },
+			nil, sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"security-token/long-term-key-empty", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "") },
+			nil, sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"security-token/session-key-missing", nil, func(v *sigv4.Verifier) { v.Lookup = sessionLookup(testAKID, testSecret, "tok") },
+			sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"security-token/session-key-wrong", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "other") },
+			func(v *sigv4.Verifier) { v.Lookup = sessionLookup(testAKID, testSecret, "tok") },
+			sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"security-token/session-key-twice", func(r *http.Request) {
+			r.Header.Add("X-Amz-Security-Token", "tok")
+			r.Header.Add("X-Amz-Security-Token", "tok")
+		}, func(v *sigv4.Verifier) { v.Lookup = sessionLookup(testAKID, testSecret, "tok") },
+			sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"security-token/session-key-unsigned-token-allowed", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "tok") },
+			func(v *sigv4.Verifier) { v.Lookup = sessionLookup(testAKID, testSecret, "tok") }, "", ""},
+		{"region/unserved", nil, func(v *sigv4.Verifier) { v.ValidRegion = func(r string) bool { return r == "us-east-1" } },
+			sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid."},
+		{"region/served", nil, func(v *sigv4.Verifier) { v.ValidRegion = func(r string) bool { return r == testRegion } }, "", ""},
 		{"algorithm", func(r *http.Request) {
 			replaceAuth(r, func(a string) string { return strings.Replace(a, "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA25", 1) })
 		}, nil, sigv4.CodeIncompleteSignature, "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). "},
@@ -202,7 +297,9 @@ func TestMessages(t *testing.T) {
 		{"content-sha256-mismatch", func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", strings.Repeat("0", 64)) },
 			nil, sigv4.CodeInvalidSignature, mismatch},
 		{"lookup-failure", nil, func(v *sigv4.Verifier) {
-			v.Lookup = func(context.Context, string) (string, error) { return "", errors.New("database is down") }
+			v.Lookup = func(context.Context, string) (sigv4.Credential, error) {
+				return sigv4.Credential{}, errors.New("database is down")
+			}
 		}, sigv4.CodeInternal, "The request processing has failed because of an unknown error, exception or failure."},
 	}
 	for _, tc := range tests {
@@ -225,7 +322,12 @@ func TestMessages(t *testing.T) {
 			if res != (sigv4.Result{}) {
 				t.Fatalf("error with non-zero Result %+v", res)
 			}
-			wantError(t, err, tc.code, tc.msg)
+			if strings.HasSuffix(tc.msg, "Authorization=") {
+				// The message ends with the hash of the mutated header.
+				wantError(t, err, tc.code, tc.msg+hashB64(strings.TrimSpace(r.Header.Get("Authorization"))))
+			} else {
+				wantError(t, err, tc.code, tc.msg)
+			}
 			if strings.Contains(err.Error(), testSecret) {
 				t.Fatal("error mentions the secret")
 			}
@@ -317,14 +419,14 @@ func TestMutations(t *testing.T) {
 	}
 
 	v := testVerifier()
-	v.Lookup = func(_ context.Context, id string) (string, error) {
+	v.Lookup = func(_ context.Context, id string) (sigv4.Credential, error) {
 		switch id {
 		case testAKID:
-			return testSecret, nil
+			return sigv4.Credential{Secret: testSecret}, nil
 		case "AKIAOTHER":
-			return "another secret", nil
+			return sigv4.Credential{Secret: "another secret"}, nil
 		}
-		return "", sigv4.ErrUnknownAccessKey
+		return sigv4.Credential{}, sigv4.ErrUnknownAccessKey
 	}
 	for _, m := range muts {
 		t.Run(m.name, func(t *testing.T) {
@@ -367,10 +469,10 @@ func TestCacheBoundedAndRotation(t *testing.T) {
 	secret := testSecret
 	var mu sync.Mutex
 	v := testVerifier()
-	v.Lookup = func(context.Context, string) (string, error) {
+	v.Lookup = func(context.Context, string) (sigv4.Credential, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return secret, nil
+		return sigv4.Credential{Secret: secret}, nil
 	}
 	if _, err := v.Verify(context.Background(), s.request(t), s.body); err != nil {
 		t.Fatal(err)
@@ -383,19 +485,128 @@ func TestCacheBoundedAndRotation(t *testing.T) {
 		t.Fatalf("request signed with the old secret after rotation: %v", err)
 	}
 
-	// Many access keys: the cache stays bounded, concurrently.
+	// Many access keys, each with a valid signature (only verified keys
+	// are cached): the cache stays bounded, concurrently.
+	mu.Lock()
+	secret = testSecret
+	mu.Unlock()
+	const goroutines, perGoroutine = 4, 1500
+	var reqs [goroutines][]*http.Request
+	for g := range goroutines {
+		for i := range perGoroutine {
+			reqs[g] = append(reqs[g], signWithSDKAs(t, fmt.Sprintf("AKIA%d_%d", g, i), "TrentService.Encrypt", s.body, nil, "").request(t))
+		}
+	}
 	var wg sync.WaitGroup
-	for g := range 4 {
+	for g := range goroutines {
 		wg.Go(func() {
-			for i := range 3000 {
-				r := s.request(t)
-				replaceAuth(r, func(a string) string { return strings.Replace(a, testAKID, fmt.Sprintf("AKIA%d_%d", g, i), 1) })
-				v.Verify(context.Background(), r, s.body)
+			for _, r := range reqs[g] {
+				if _, err := v.Verify(context.Background(), r, s.body); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
 	if n := sigv4.CachedKeys(v); n > 4096 || n < 1000 {
 		t.Fatalf("cache holds %d keys, want between 1000 and 4096", n)
+	}
+}
+
+// manyNames returns n distinct lower-case header names, each followed by ';'.
+func manyNames(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "a-%02d;", i)
+	}
+	return b.String()
+}
+
+// TestWrongSecretFloodDoesNotGrowCache sends requests naming random regions
+// (60 KB each, as in the hardening issue) signed with a wrong secret: none
+// may leave anything in the signing-key cache. A verified request then does.
+func TestWrongSecretFloodDoesNotGrowCache(t *testing.T) {
+	s := signWithSDK(t, "TrentService.Encrypt", []byte(encryptBody), nil, "")
+	v := testVerifier()
+	v.Lookup = fixedLookup(testAKID, "not the secret the request was signed with")
+	rng := rand.New(rand.NewPCG(5, 6))
+	region := make([]byte, 60<<10)
+	for i := range 200 {
+		for j := range region {
+			region[j] = 'a' + byte(rng.IntN(26))
+		}
+		r := s.request(t)
+		if i%2 == 0 {
+			replaceAuth(r, func(a string) string { return strings.Replace(a, "/eu-west-1/", "/"+string(region)+"/", 1) })
+		}
+		if _, err := v.Verify(context.Background(), r, s.body); errCode(err) != sigv4.CodeInvalidSignature {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if n := sigv4.CachedKeys(v); n != 0 {
+		t.Fatalf("cache holds %d keys after only failed verifications", n)
+	}
+	v.Lookup = fixedLookup(testAKID, testSecret)
+	if _, err := v.Verify(context.Background(), s.request(t), s.body); err != nil {
+		t.Fatal(err)
+	}
+	if n := sigv4.CachedKeys(v); n != 1 {
+		t.Fatalf("cache holds %d keys after one verified request, want 1", n)
+	}
+}
+
+// TestUnservedRegionRefusedBeforeLookup: a scope naming a region the server
+// does not serve is refused before the key is looked up or cached, even
+// when the signature is valid.
+func TestUnservedRegionRefusedBeforeLookup(t *testing.T) {
+	s := signWithSDK(t, "TrentService.Encrypt", []byte(encryptBody), nil, "")
+	v := testVerifier()
+	lookups := 0
+	v.Lookup = func(ctx context.Context, id string) (sigv4.Credential, error) {
+		lookups++
+		return fixedLookup(testAKID, testSecret)(ctx, id)
+	}
+	var asked []string
+	v.ValidRegion = func(r string) bool { asked = append(asked, r); return false }
+	_, err := v.Verify(context.Background(), s.request(t), s.body)
+	wantError(t, err, sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid.")
+	if lookups != 0 || sigv4.CachedKeys(v) != 0 {
+		t.Fatalf("unserved region: %d lookups, %d cached keys; want none", lookups, sigv4.CachedKeys(v))
+	}
+	if len(asked) != 1 || asked[0] != testRegion {
+		t.Fatalf("ValidRegion asked about %q, want [%s]", asked, testRegion)
+	}
+}
+
+// TestSessionTokenSignedBySDK: a request the SDK signs with temporary
+// credentials verifies against the session key and is refused when the
+// same access key id is a long-term key.
+func TestSessionTokenSignedBySDK(t *testing.T) {
+	const token = "FwoGZXIvYXdzEXAMPLETOKEN=="
+	s := signWithSDK(t, "TrentService.Encrypt", []byte(encryptBody), nil, token)
+	v := testVerifier()
+	v.Lookup = sessionLookup(testAKID, testSecret, token)
+	if _, err := v.Verify(context.Background(), s.request(t), s.body); err != nil {
+		t.Fatal(err)
+	}
+	v.Lookup = fixedLookup(testAKID, testSecret)
+	_, err := v.Verify(context.Background(), s.request(t), s.body)
+	wantError(t, err, sigv4.CodeUnrecognizedClient, "The security token included in the request is invalid.")
+}
+
+func TestAccessKeyID(t *testing.T) {
+	long := strings.Repeat("K", 200)
+	for h, want := range map[string]string{
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00": "AKIDEXAMPLE",
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE":         "AKIDEXAMPLE",
+		"AWS4-HMAC-SHA256 SignedHeaders=host":             "",
+		"AWS4-HMAC-SHA256 Credential=A/x, Credential=B/x": "",
+		"": "",
+		"AWS4-HMAC-SHA256 Credential=" + long + "/20150830/x/y/z": long[:128],
+	} {
+		if got := sigv4.AccessKeyID(h); got != want {
+			t.Errorf("AccessKeyID(%.60q) = %q, want %q", h, got, want)
+		}
 	}
 }
