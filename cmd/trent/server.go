@@ -22,6 +22,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	insecure := fs.Bool("allow-insecure-listen", false, "allow plain HTTP on a non-loopback address")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
+	dbWait := fs.Duration("database-wait", 0, "give up after waiting this long for an unreachable PostgreSQL database (default: wait until it comes)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,6 +48,11 @@ func serverCmd(ctx context.Context, args []string) int {
 	if *insecure {
 		cfg.AllowInsecureListen = true
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "database-wait" {
+			cfg.DatabaseWait = *dbWait
+		}
+	})
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "trent: invalid configuration:\n"+err.Error())
@@ -57,6 +63,10 @@ func serverCmd(ctx context.Context, args []string) int {
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(ctx, cfg, log, os.Stderr)
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped before the node was ready", "err", err)
+		return 0
+	}
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

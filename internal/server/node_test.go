@@ -308,16 +308,19 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// waitListening waits until the server at addr says it is ready.
 func waitListening(t *testing.T, addr string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("server at %s did not start", addr)
+	t.Fatalf("server at %s did not become ready", addr)
 }
 
 // TestTLS serves HTTPS with a certificate and talks to it with the SDK.
