@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -256,8 +257,9 @@ func pgSchemaURL(t *testing.T) string {
 	if base == "" {
 		t.Skip("TRENT_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); .ci/run sets it")
 	}
-	schema := "trent_new_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "_") + "_" + filepath.Base(t.TempDir())
-	schema = strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(schema))
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "trent_new_" + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		c, err := pgx.Connect(ctx, base)

@@ -63,7 +63,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err := migrate(ctx, pool, schema); err != nil {
 		pool.Close()
 		if unavailable(err) {
-			return nil, fmt.Errorf("postgres: open: %w: %w", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
