@@ -26,6 +26,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	insecure := fs.Bool("allow-insecure-listen", false, "allow plain HTTP on a non-loopback address")
 	credsFile := fs.String("root-credentials-file", "", "write the root access key generated at first start to this file (mode 0600) instead of printing it")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
+	dbWait := fs.Duration("database-wait", 0, "give up after waiting this long for an unreachable PostgreSQL database (default: wait until it comes)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,6 +53,11 @@ func serverCmd(ctx context.Context, args []string) int {
 	if *insecure {
 		cfg.AllowInsecureListen = true
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "database-wait" {
+			cfg.DatabaseWait = *dbWait
+		}
+	})
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "trent: invalid configuration:\n"+err.Error())
@@ -62,6 +68,10 @@ func serverCmd(ctx context.Context, args []string) int {
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(ctx, cfg, log, os.Stderr)
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped before the node was ready", "err", err)
+		return 0
+	}
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

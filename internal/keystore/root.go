@@ -94,6 +94,8 @@ const (
 	// rootSealVersion is the first byte of every value FileRoot seals.
 	rootSealVersion = 0x01
 	rootSealInfo    = "trent/root/seal/v1"
+	rootCheckInfo   = "trent/root/check/v1"
+	rootCheckSize   = 16
 )
 
 // FileRoot is a [Root] whose key lives in a file. Values it seals are
@@ -102,7 +104,8 @@ const (
 // byte and the caller's aad as additional data. It is safe for concurrent
 // use and prints as "[redacted]".
 type FileRoot struct {
-	aead cipher.AEAD
+	aead  cipher.AEAD
+	check []byte // see CheckValue
 }
 
 var _ Root = (*FileRoot)(nil)
@@ -124,6 +127,12 @@ func OpenFileRoot(path string) (*FileRoot, error) {
 	}
 	return r, err
 }
+
+// LoadFileRoot is [OpenFileRoot] without the creation: if path does not
+// exist it returns an error wrapping [fs.ErrNotExist] (check with
+// errors.Is), so the caller can refuse to make a new root key for a store
+// that already holds data sealed under an old one.
+func LoadFileRoot(path string) (*FileRoot, error) { return loadFileRoot(path) }
 
 func loadFileRoot(path string) (*FileRoot, error) {
 	f, err := os.Open(path)
@@ -248,13 +257,18 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// newFileRoot derives the sealing key from key; it keeps no reference to key.
+// newFileRoot derives the sealing key and the check value from key; it
+// keeps no reference to key.
 func newFileRoot(key []byte) (*FileRoot, error) {
 	sk, err := hkdf.Key(sha256.New, key, nil, rootSealInfo, 32)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: root key: %w", err)
 	}
 	defer clear(sk)
+	check, err := hkdf.Key(sha256.New, key, nil, rootCheckInfo, rootCheckSize)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: root key: %w", err)
+	}
 	b, err := aes.NewCipher(sk)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: root key: %w", err)
@@ -263,8 +277,18 @@ func newFileRoot(key []byte) (*FileRoot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: root key: %w", err)
 	}
-	return &FileRoot{aead: aead}, nil
+	return &FileRoot{aead: aead, check: check}, nil
 }
+
+// CheckValue returns the root key's key check value: 16 bytes of
+// HKDF-SHA256 of the root key under the label "trent/root/check/v1", a
+// label no other derivation uses. It identifies the root key without
+// revealing it: HKDF is one-way, and the only way to find a key with a
+// given check value is to try 256-bit candidates one by one, which is no
+// easier than with the sealed values the store holds anyway. The server
+// records it in the store so a node refuses to start with the wrong root
+// key. It returns a copy.
+func (r *FileRoot) CheckValue() []byte { return bytes.Clone(r.check) }
 
 // Seal encrypts plaintext under the root key, bound to aad, with a random
 // nonce from crypto/rand.

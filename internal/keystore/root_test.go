@@ -2,8 +2,10 @@ package keystore_test
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -308,4 +310,64 @@ func flipByte(b []byte, i int) []byte {
 	b = bytes.Clone(b)
 	b[i] ^= 0x01
 	return b
+}
+
+// rootFileWith encodes key as a version 1 root key file (see root.go).
+func rootFileWith(key []byte) []byte {
+	b := append([]byte("TRENTRK\n\x01"), key...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:8]...)
+}
+
+func TestCheckValue(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{0x5a}, 32)
+	path := filepath.Join(dir, "root.key")
+	if err := os.WriteFile(path, rootFileWith(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := keystore.LoadFileRoot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Known answer: HKDF-SHA256 (no salt) of the key under the fixed label.
+	want, err := hkdf.Key(sha256.New, key, nil, "trent/root/check/v1", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.CheckValue()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("CheckValue = %x, want %x", got, want)
+	}
+	if bytes.Contains(got, key[:8]) {
+		t.Fatal("check value contains key bytes")
+	}
+	got[0] ^= 1
+	if !bytes.Equal(r.CheckValue(), want) {
+		t.Fatal("CheckValue returned its internal slice")
+	}
+	// Another key has another check value; the same key the same one.
+	other := filepath.Join(dir, "other.key")
+	os.WriteFile(other, rootFileWith(bytes.Repeat([]byte{0x5b}, 32)), 0o600)
+	r2, err := keystore.LoadFileRoot(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(r2.CheckValue(), want) {
+		t.Fatal("two keys share a check value")
+	}
+	r3, err := keystore.OpenFileRoot(path)
+	if err != nil || !bytes.Equal(r3.CheckValue(), want) {
+		t.Fatalf("reopened key: %x, %v", r3.CheckValue(), err)
+	}
+}
+
+func TestLoadFileRootDoesNotCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "root.key")
+	if _, err := keystore.LoadFileRoot(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadFileRoot of a missing file = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadFileRoot created %s", path)
+	}
 }

@@ -33,6 +33,12 @@ type Config struct {
 	// postgres://trent@db:5432/trent?search_path=trent. Nodes that share it
 	// must share the root key file too. Give secrets as ${VAR}.
 	DatabaseURL string `yaml:"database_url"`
+	// DatabaseWait bounds how long a starting node waits for an
+	// unreachable PostgreSQL database, retrying with backoff, before it
+	// gives up with an error. 0, the default, waits until the database
+	// comes or the node is stopped. Errors other than an unreachable
+	// database (a wrong password, a missing privilege) fail at once.
+	DatabaseWait time.Duration `yaml:"database_wait"`
 	// CacheTTL bounds how long a node trusts its in-memory copy of a key or
 	// alias that another node may have changed. Default: 0 (forever) with
 	// the embedded store, 2s with PostgreSQL.
@@ -163,6 +169,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		bad("database_url", "database_url: must be a postgres:// URL")
+	}
+	if c.DatabaseWait < 0 {
+		bad("database_wait", "database_wait: must not be negative")
 	}
 	if c.CacheTTL < 0 {
 		bad("cache_ttl", "cache_ttl: must not be negative")

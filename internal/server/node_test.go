@@ -308,21 +308,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// waitListening waits until the server at addr says it is ready.
 func waitListening(t *testing.T, addr string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("server at %s did not start", addr)
+	t.Fatalf("server at %s did not become ready", addr)
 }
 
 // TestTLS serves HTTPS with a certificate and talks to it with the SDK.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateDir(t)
 	certPEM, keyPEM := selfSigned(t)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	os.WriteFile(certFile, certPEM, 0o600)

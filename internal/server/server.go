@@ -1,19 +1,43 @@
 // Package server assembles a Trent node from its configuration: the data
 // directory, root key, store, KMS service and HTTP listener, and runs it
 // until its context ends.
+//
+// # Health and readiness
+//
+// A node answers on its listener from the start: GET /healthz is 200 "ok"
+// while the process runs; GET /readyz is 200 "ready" once the store is open
+// and the KMS service built, and 503 "not ready: waiting for the database"
+// before. KMS requests that arrive before then get a retryable AWS error,
+// DependencyTimeoutException (see notReady for why).
+//
+// # Root key and store
+//
+// The store records the root key's check value ([keystore.FileRoot.CheckValue])
+// under the meta name [RootCheckMeta]. A node refuses to start with a root
+// key that does not match it, and never makes a new root key for a store
+// that already holds data.
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/api"
@@ -22,6 +46,7 @@ import (
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/store/postgres"
+	"github.com/trent-kms/trent/internal/wire"
 )
 
 // Files in the data directory.
@@ -29,6 +54,10 @@ const (
 	RootKeyFile  = "root.key"
 	DatabaseFile = "trent.db"
 )
+
+// RootCheckMeta is the store meta name under which the root key's check
+// value is recorded.
+const RootCheckMeta = "root_key_check_v1"
 
 // Server is a running Trent node.
 type Server struct {
@@ -41,11 +70,18 @@ type Server struct {
 	scheme  string
 	created *kms.Credentials
 	certs   *certificate // nil without TLS
+
+	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
+	served chan error                  // what serving returned, once it ends
 }
 
-// New opens the data directory and store and binds the listener; it does
-// not serve yet. Credentials generated at first start are written to out
-// once, and never again.
+// New binds the listener and starts answering at once: health checks, and
+// KMS requests with a retryable error until the node is ready. It then
+// opens the store (waiting for PostgreSQL as [Config.DatabaseWait] says),
+// checks the root key against it, builds the KMS service and returns with
+// the node ready; [Server.Run] serves it until its context ends. If New
+// fails it has stopped serving. Credentials generated at first start are
+// written to out once, and never again.
 func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -56,23 +92,58 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	root, err := keystore.OpenFileRoot(filepath.Join(cfg.DataDir, RootKeyFile))
+	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1)}
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCert != "" {
+		var err error
+		if s.http.TLSConfig, s.certs, err = newTLSConfig(cfg, log); err != nil {
+			return nil, err
+		}
+		s.scheme = "https"
+	}
+	var err error
+	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	var db store.Store
-	if cfg.DatabaseURL != "" {
-		db, err = postgres.Open(ctx, cfg.DatabaseURL)
-	} else {
-		db, err = embedded.Open(filepath.Join(cfg.DataDir, DatabaseFile))
-	}
-	if err != nil {
+	go func() {
+		if s.http.TLSConfig != nil {
+			s.served <- s.http.ServeTLS(s.ln, "", "")
+		} else {
+			s.served <- s.http.Serve(s.ln)
+		}
+	}()
+	if err := s.open(ctx, out); err != nil {
+		s.http.Close()
+		<-s.served
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, db: db, scheme: "http"}
-	fail := func(err error) (*Server, error) {
+	return s, nil
+}
+
+// open opens the store, checks the root key against it, builds the KMS
+// service, bootstraps the default account and makes the node ready.
+func (s *Server) open(ctx context.Context, out io.Writer) error {
+	cfg, log := s.cfg, s.log
+	db, err := s.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
 		db.Close()
-		return nil, err
+		return err
+	}
+	root, recorded, err := s.openRoot(ctx, db)
+	if err != nil {
+		return fail(err)
 	}
 	now := cfg.Now
 	if now == nil {
@@ -82,8 +153,15 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err != nil {
 		return fail(err)
 	}
+	// Secrets sealed by older releases are re-sealed first, so that the
+	// root key check below can open them.
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
 		return fail(err)
+	}
+	if !recorded {
+		if err := s.recordRoot(ctx, db, root); err != nil {
+			return fail(err)
+		}
 	}
 	creds, err := openRootCredentials(ctx, cfg, db)
 	if err != nil {
@@ -98,28 +176,285 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		return fail(err)
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
+	s.db = db
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, Logger: log}))
+	return nil
+}
 
-	handler := api.NewHandler(api.Config{Service: s.svc, Logger: log})
-	s.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// Backoff between attempts to reach PostgreSQL at start: it doubles from
+// the first to the largest, with up to 20% jitter so nodes started
+// together do not retry in step.
+const (
+	firstDatabaseBackoff = 500 * time.Millisecond
+	maxDatabaseBackoff   = 30 * time.Second
+)
+
+// openStore opens the embedded store, or PostgreSQL, retrying while the
+// database is unreachable for up to cfg.DatabaseWait (0: until ctx ends).
+// Each failed attempt is logged at warn with its number; the URL's password
+// never appears.
+func (s *Server) openStore(ctx context.Context) (store.Store, error) {
+	if s.cfg.DatabaseURL == "" {
+		return embedded.Open(filepath.Join(s.cfg.DataDir, DatabaseFile))
 	}
-	if cfg.TLSCert != "" {
-		if s.http.TLSConfig, s.certs, err = newTLSConfig(cfg, log); err != nil {
-			return fail(err)
+	where := redactURL(s.cfg.DatabaseURL)
+	waitCtx := ctx
+	if s.cfg.DatabaseWait > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, s.cfg.DatabaseWait)
+		defer cancel()
+	}
+	backoff := firstDatabaseBackoff
+	for attempt := 1; ; attempt++ {
+		db, err := postgres.Open(waitCtx, s.cfg.DatabaseURL)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("database reachable", "database", where, "attempt", attempt)
+			}
+			return db, nil
 		}
-		s.scheme = "https"
+		if waitCtx.Err() == nil && !errors.Is(err, postgres.ErrUnavailable) {
+			return nil, fmt.Errorf("database %s: %s", where, s.scrub(err))
+		}
+		if waitCtx.Err() == nil {
+			wait := backoff + time.Duration(mathrand.Int64N(int64(backoff)/5+1))
+			s.log.Warn("cannot reach the database; retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond),
+				"database", where, "err", s.scrub(err))
+			t := time.NewTimer(wait)
+			select {
+			case <-waitCtx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+			backoff = min(2*backoff, maxDatabaseBackoff)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("stopped while waiting for the database %s: %w", where, ctx.Err())
+		}
+		if waitCtx.Err() != nil {
+			return nil, fmt.Errorf("gave up waiting for the database %s after %s (database_wait) and %d attempts; last error: %s",
+				where, s.cfg.DatabaseWait, attempt, s.scrub(err))
+		}
 	}
-	s.ln, err = net.Listen("tcp", cfg.Listen)
+}
+
+// scrub returns err's text with the database password, if any, replaced.
+// The PostgreSQL driver already leaves it out; this makes sure.
+func (s *Server) scrub(err error) string {
+	msg := err.Error()
+	if u, perr := url.Parse(s.cfg.DatabaseURL); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		if pw := u.Query().Get("password"); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// redactURL returns a database URL fit for logs and errors: the password,
+// in the user info or a password parameter, is replaced by "xxxxx".
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return fail(err)
+		return "(unparsable database URL)"
 	}
-	return s, nil
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// where names the root key file and the store for errors.
+func (s *Server) where() (rootPath, database string) {
+	rootPath = filepath.Join(s.cfg.DataDir, RootKeyFile)
+	if abs, err := filepath.Abs(rootPath); err == nil {
+		rootPath = abs
+	}
+	if s.cfg.DatabaseURL != "" {
+		return rootPath, "the PostgreSQL database " + redactURL(s.cfg.DatabaseURL)
+	}
+	db := filepath.Join(s.cfg.DataDir, DatabaseFile)
+	if abs, err := filepath.Abs(db); err == nil {
+		db = abs
+	}
+	return rootPath, "the database " + db
+}
+
+// openRoot loads the root key and checks it against the check value the
+// store recorded; recorded reports whether there was one. It creates a
+// root key only for a store that holds no data: no recorded check value
+// and no account (keys and access keys belong to accounts).
+func (s *Server) openRoot(ctx context.Context, db store.Store) (root *keystore.FileRoot, recorded bool, err error) {
+	rootPath, database := s.where()
+	check, err := db.GetMeta(ctx, RootCheckMeta)
+	switch {
+	case err == nil:
+		recorded = true
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, false, fmt.Errorf("read the root key check value from %s: %w", database, err)
+	}
+	accounts, err := db.ListAccounts(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("list accounts in %s: %w", database, err)
+	}
+	root, err = keystore.LoadFileRoot(filepath.Join(s.cfg.DataDir, RootKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		if recorded || len(accounts) > 0 {
+			return nil, false, fmt.Errorf("root key %s is missing, but %s already holds data sealed under a root key; "+
+				"restore that root.key from backup to %s (Trent makes a new root key only for an empty database)",
+				rootPath, database, rootPath)
+		}
+		root, err = keystore.OpenFileRoot(filepath.Join(s.cfg.DataDir, RootKeyFile))
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if recorded && subtle.ConstantTimeCompare(check, root.CheckValue()) != 1 {
+		return nil, false, mismatch(rootPath, database)
+	}
+	return root, recorded, nil
+}
+
+func mismatch(rootPath, database string) error {
+	return fmt.Errorf("root key %s does not match %s, whose data is sealed under another root key; "+
+		"start with the root.key that belongs to this database (restore it from backup), or point the node at the database of this root key",
+		rootPath, database)
+}
+
+// recordRoot records the root key's check value in a store that has none.
+// A store written by an older version may hold data without one: the root
+// key must first open a sealed access key secret, so a wrong key is never
+// recorded.
+func (s *Server) recordRoot(ctx context.Context, db store.Store, root *keystore.FileRoot) error {
+	rootPath, database := s.where()
+	accounts, err := db.ListAccounts(ctx)
+	if err != nil {
+		return fmt.Errorf("list accounts in %s: %w", database, err)
+	}
+	// The key is verified when it opens any sealed secret access key; it
+	// is refused when there are some and it opens none. A single row that
+	// does not open may have been tampered with, so one failure alone does
+	// not decide.
+	verified, tried := len(accounts) == 0, 0
+	for _, a := range accounts {
+		aks, err := db.ListAccessKeys(ctx, a.ID)
+		if err != nil {
+			return fmt.Errorf("list access keys in %s: %w", database, err)
+		}
+		for _, ak := range aks {
+			tried++
+			_, err = s.svc.Identity(ctx, ak.ID)
+			if errors.Is(err, keystore.ErrSealed) || errors.Is(err, kms.ErrAccessKeyIntegrity) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("check the root key against %s: %w", database, err)
+			}
+			verified = true
+			break
+		}
+		if verified {
+			break
+		}
+	}
+	if !verified && tried > 0 {
+		return mismatch(rootPath, database)
+	}
+	if !verified {
+		// Inferred safe: accounts without any access key hold nothing a
+		// client could use; the check value is recorded so later starts are
+		// checked.
+		s.log.Warn("no sealed value to check the root key against; recording it as this database's root key", "root_key", rootPath)
+	}
+	if err := db.PutMeta(ctx, RootCheckMeta, root.CheckValue()); err != nil {
+		return fmt.Errorf("record the root key check value in %s: %w", database, err)
+	}
+	// Two nodes starting together on an empty shared database with
+	// different root keys: the last write wins, and the other node must not
+	// go on with its key.
+	got, err := db.GetMeta(ctx, RootCheckMeta)
+	if err != nil {
+		return fmt.Errorf("read the root key check value from %s: %w", database, err)
+	}
+	if !bytes.Equal(got, root.CheckValue()) {
+		return mismatch(rootPath, database)
+	}
+	return nil
+}
+
+// serveHTTP answers /healthz and /readyz itself and passes every other
+// request to the KMS API once the node is ready.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch r.URL.Path {
+		case "/healthz":
+			writeText(w, http.StatusOK, "ok\n")
+			return
+		case "/readyz":
+			if s.kmsAPI.Load() != nil {
+				writeText(w, http.StatusOK, "ready\n")
+			} else {
+				writeText(w, http.StatusServiceUnavailable, "not ready: waiting for the database\n")
+			}
+			return
+		}
+	}
+	if h := s.kmsAPI.Load(); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	notReady(w, r)
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// withoutDependencyTimeout lists the operations whose errors in the KMS
+// model (internal/wire/model/kms-api-model.json) do not include
+// DependencyTimeoutException; every operation lists KMSInternalException.
+// TestNotReadyErrorsFollowTheModel keeps the list in step with the model.
+var withoutDependencyTimeout = map[string]bool{
+	"ConnectCustomKeyStore": true, "CreateCustomKeyStore": true, "DeleteCustomKeyStore": true,
+	"DescribeCustomKeyStores": true, "DisconnectCustomKeyStore": true, "GenerateMac": true,
+	"ListKeyRotations": true, "ListResourceTags": true, "ReplicateKey": true, "TagResource": true,
+	"UntagResource": true, "UpdateCustomKeyStore": true, "UpdatePrimaryRegion": true, "VerifyMac": true,
+}
+
+// notReady answers a KMS request that arrives before the node is ready.
+// It is DependencyTimeoutException (HTTP 503), which the KMS model
+// documents as "The system timed out while trying to fulfill the request.
+// You can retry the request." — a dependency, the database, is what the
+// node waits for. For operations whose model does not list that error it
+// is KMSInternalException (500), "The request was rejected because an
+// internal exception occurred. The request can be retried.", which every
+// operation lists. Both are faults the AWS SDKs retry: aws-sdk-go-v2
+// retries HTTP 500, 502, 503 and 504 (aws/retry/standard.go,
+// DefaultRetryableHTTPStatusCodes). The request is not authenticated:
+// checking a signature needs the store.
+func notReady(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
+	code, msg := "DependencyTimeoutException", "The service is starting and cannot reach its database yet. You can retry the request."
+	if withoutDependencyTimeout[op] {
+		code = "KMSInternalException"
+	}
+	body := `{"__type":"` + code + `","message":"` + msg + `"}`
+	var id [16]byte
+	rand.Read(id[:])
+	h := w.Header()
+	h.Set("x-amzn-RequestId", hex.EncodeToString(id[:4])+"-"+hex.EncodeToString(id[4:6])+"-"+hex.EncodeToString(id[6:8])+"-"+
+		hex.EncodeToString(id[8:10])+"-"+hex.EncodeToString(id[10:]))
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(wire.Status(code))
+	io.WriteString(w, body)
 }
 
 // Addr returns the address the server listens on.
@@ -141,23 +476,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(deleterDone)
 		s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval)
 	}()
-
-	errc := make(chan error, 1)
-	go func() {
-		var err error
-		if s.http.TLSConfig != nil {
-			err = s.http.ServeTLS(s.ln, "", "")
-		} else {
-			err = s.http.Serve(s.ln)
-		}
-		errc <- err
-	}()
 	s.log.Info("serving the KMS API", "url", s.URL(), "data_dir", s.cfg.DataDir, "account_id", s.cfg.AccountID)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-errc:
+	case serveErr = <-s.served:
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

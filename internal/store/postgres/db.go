@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,20 +23,130 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
+// ErrUnavailable is wrapped by the error [Open] returns when the database
+// could not be reached or is not accepting connections yet: the connection
+// failed before the server answered (refused, timed out, reset), or the
+// server said it is starting up, shutting down or has too many connections.
+// Trying again later may succeed; any other error from Open is a
+// configuration or permission problem. Check with errors.Is.
+var ErrUnavailable = errors.New("postgres: database unavailable")
+
+// connectTimeout bounds one connection attempt when the URL sets no
+// connect_timeout, so an unreachable host fails instead of hanging.
+const connectTimeout = 10 * time.Second
+
 // Open connects to the database at url (a PostgreSQL URL or key=value
-// connection string understood by pgx) and brings its schema up to date. It
-// fails if the schema was written by a newer version of Trent. The caller
+// connection string understood by pgx) and brings its schema up to date.
+//
+// If url sets search_path, the first schema named there is where Trent's
+// tables go: Open creates it (CREATE SCHEMA, owned by the connecting role)
+// when it does not exist yet, and when the role may not create it, the
+// error gives the SQL for an administrator to run. "$user" stands for the
+// connecting role.
+//
+// Open fails if the schema was written by a newer version of Trent, and
+// wraps [ErrUnavailable] when the database cannot be reached. The caller
 // must Close the returned DB.
 func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err) // pgx redacts the password
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	if err := migrate(ctx, pool); err != nil {
+	schema := firstSchema(cfg.ConnConfig.RuntimeParams["search_path"])
+	if err := migrate(ctx, pool, schema); err != nil {
 		pool.Close()
+		if unavailable(err) {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	return &DB{pool: pool}, nil
+}
+
+// unavailable reports whether err means the database could not be reached
+// or is not accepting connections yet.
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+			"53300": // too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08") // connection_exception
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// firstSchema returns the first schema named in a search_path setting, as
+// PostgreSQL reads it: an unquoted name is folded to lower case, a quoted
+// one is taken as written with "" standing for ". It returns "" for an
+// empty setting.
+func firstSchema(searchPath string) string {
+	s := strings.TrimLeft(searchPath, " \t")
+	if strings.HasPrefix(s, `"`) {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			if s[i] == '"' {
+				if i+1 < len(s) && s[i+1] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				break
+			}
+			b.WriteByte(s[i])
+		}
+		return b.String()
+	}
+	name, _, _ := strings.Cut(s, ",")
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+// ensureSchema creates schema if it does not exist. It checks first, so a
+// role that may not create schemas in the database still starts when an
+// administrator has created its schema. It runs under the migration lock,
+// so nodes starting together do not race.
+func ensureSchema(ctx context.Context, tx pgx.Tx, schema string) error {
+	if schema == "" {
+		return nil
+	}
+	var user, db string
+	if err := tx.QueryRow(ctx, `SELECT current_user, current_database()`).Scan(&user, &db); err != nil {
+		return fmt.Errorf("read current user: %w", err)
+	}
+	if schema == "$user" {
+		schema = user
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return fmt.Errorf("look up schema %s: %w", schema, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" { // insufficient_privilege
+			return fmt.Errorf("schema %s (from search_path) does not exist and role %s may not create it; "+
+				"as an administrator, run: CREATE SCHEMA %s AUTHORIZATION %s; "+
+				"(or let Trent create it: GRANT CREATE ON DATABASE %s TO %s;): %w",
+				schema, user, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{user}.Sanitize(),
+				pgx.Identifier{db}.Sanitize(), pgx.Identifier{user}.Sanitize(), err)
+		}
+		return fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	return nil
 }
 
 // Close closes every connection. It waits for connections in use to be
@@ -89,16 +202,29 @@ var migrations = []string{
 // migrationLock is the advisory lock key that serialises schema upgrades.
 const migrationLock = 0x7472656e74 // "trent"
 
-// migrate applies every missing migration in one transaction.
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+// migrate creates schema if needed, then applies every missing migration,
+// in one transaction.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return fmt.Errorf("lock schema: %w", err)
+		}
+		if err := ensureSchema(ctx, tx, schema); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    integer PRIMARY KEY,
 			applied_at timestamptz NOT NULL
 		)`); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "3F000" { // invalid_schema_name
+				return fmt.Errorf("create schema_migrations: no schema to create tables in; "+
+					"name one in the URL, e.g. ?search_path=trent: %w", err)
+			}
+			if errors.As(err, &pe) && pe.Code == "42501" {
+				return fmt.Errorf("create schema_migrations: the role may not create tables in the schema; "+
+					"it must own the schema (ALTER SCHEMA name OWNER TO role;): %w", err)
+			}
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
 		var v int
