@@ -73,16 +73,18 @@ const (
 
 // Messages AWS sends; see verify_test.go for where each was found.
 const (
-	msgMissingToken     = "Request is missing Authentication Token"
-	msgBothAuth         = "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
-	msgMismatch         = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
-	msgUnknownKey       = "The security token included in the request is invalid."
-	msgHostNotSigned    = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-	msgTargetNotSigned  = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
-	msgDateNotSigned    = "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
-	msgInternal         = "The request processing has failed because of an unknown error, exception or failure."
-	defaultSkew         = 5 * time.Minute
-	maxSignatureHexSize = 2 * sha256.Size
+	msgMissingToken = "Request is missing Authentication Token"
+	// msgRepeatedAuthorization is Trent's own wording (inferred).
+	msgRepeatedAuthorization = "The request must carry exactly one Authorization header."
+	msgBothAuth              = "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
+	msgMismatch              = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	msgUnknownKey            = "The security token included in the request is invalid."
+	msgHostNotSigned         = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+	msgTargetNotSigned       = "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+	msgDateNotSigned         = "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
+	msgInternal              = "The request processing has failed because of an unknown error, exception or failure."
+	defaultSkew              = 5 * time.Minute
+	maxSignatureHexSize      = 2 * sha256.Size
 )
 
 func incomplete(msg string) *wire.Error {
@@ -106,6 +108,12 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 }
 
 func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Result, error) {
+	// Two Authorization headers could be read differently by a proxy in
+	// front of Trent and by Trent itself: refuse them. Strict choice; AWS's
+	// answer is not recorded (inferred).
+	if len(r.Header["Authorization"]) > 1 {
+		return Result{}, incomplete(msgRepeatedAuthorization)
+	}
 	authz := r.Header.Get("Authorization")
 	queryAuth := r.URL != nil && strings.Contains(r.URL.RawQuery, "X-Amz-Algorithm=")
 	if authz != "" && queryAuth {

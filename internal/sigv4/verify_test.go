@@ -199,6 +199,9 @@ func TestMessages(t *testing.T) {
 		{"repeated/signature", func(r *http.Request) {
 			replaceAuth(r, func(a string) string { return strings.Replace(a, "Signature=", "Signature=00, Signature=", 1) })
 		}, nil, sigv4.CodeIncompleteSignature, "Authorization header has more than one 'Signature' parameter. (Hashed with SHA-256 and encoded with Base64) Authorization="},
+		{"repeated/authorization-header", func(r *http.Request) {
+			r.Header.Add("Authorization", r.Header.Get("Authorization"))
+		}, nil, sigv4.CodeIncompleteSignature, "The request must carry exactly one Authorization header."},
 		{"repeated/unknown-parameter-allowed", func(r *http.Request) {
 			replaceAuth(r, func(a string) string { return a + ", Foo=1, Foo=2" })
 		}, nil, "", ""},
