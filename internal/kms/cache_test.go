@@ -51,7 +51,7 @@ func (g *gatedStore) GetAlias(ctx context.Context, region, accountID, name strin
 
 // newService returns a Service over a fresh embedded store wrapped in a
 // gatedStore.
-func newService(t *testing.T, cfg kms.Config) (*kms.Service, *gatedStore) {
+func newService(t testing.TB, cfg kms.Config) (*kms.Service, *gatedStore) {
 	t.Helper()
 	dir := t.TempDir()
 	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))

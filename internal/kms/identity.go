@@ -57,7 +57,7 @@ func secretAAD(accessKeyID string) []byte { return []byte("trent/access-key/v1/"
 // there is none.
 func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, error) {
 	s.mu.RLock()
-	id := s.idents[accessKeyID]
+	id, _ := s.idents.get(accessKeyID)
 	s.mu.RUnlock()
 	if id != nil && s.fresh(id.loaded) {
 		return id, nil
@@ -65,7 +65,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	ak, err := s.store.GetAccessKey(ctx, accessKeyID)
 	if errors.Is(err, store.ErrNotFound) {
 		s.mu.Lock()
-		delete(s.idents, accessKeyID)
+		s.idents.del(accessKeyID)
 		s.mu.Unlock()
 		return nil, ErrUnknownAccessKey
 	}
@@ -78,7 +78,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	}
 	id = &Identity{AccessKeyID: ak.ID, AccountID: ak.AccountID, Principal: ak.Principal, secret: string(secret), loaded: s.now()}
 	s.mu.Lock()
-	s.idents[accessKeyID] = id
+	s.idents.put(accessKeyID, id)
 	s.mu.Unlock()
 	return id, nil
 }

@@ -75,7 +75,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if now == nil {
 		now = time.Now
 	}
-	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL})
+	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
+		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS()})
 	if err != nil {
 		return fail(err)
 	}
