@@ -7,9 +7,9 @@ import (
 
 // DefaultKeyCacheSize is the number of entries each of a Service's caches
 // (keys, aliases, access keys) holds unless [Config.KeyCacheSize] says
-// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.3 KiB (see
+// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.1 KiB (see
 // docs/performance.md), so a full key cache of this size stays near
-// 230 MiB.
+// 200 MiB.
 const DefaultKeyCacheSize = 100_000
 
 // lruSample is how many entries eviction compares to pick the least

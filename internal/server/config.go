@@ -38,7 +38,7 @@ type Config struct {
 	// KeyCacheSize bounds how many keys, with their unsealed material, a
 	// node keeps in memory; the least recently used are dropped first and
 	// reloaded from the store when next used. The alias and access key
-	// caches have the same bound. Default: 100000 (about 230 MiB of
+	// caches have the same bound. Default: 100000 (about 200 MiB of
 	// symmetric keys; docs/performance.md).
 	KeyCacheSize int `yaml:"key_cache_size"`
 	// Quotas are the resource quotas, AWS's by default.
