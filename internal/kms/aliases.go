@@ -58,9 +58,11 @@ func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAli
 		return err
 	}
 	now := s.now().UTC()
-	err = s.store.CreateAlias(ctx, store.Alias{
-		Region: c.Region, AccountID: c.AccountID, Name: name, TargetKeyID: ck.meta.KeyID,
-		CreationDate: now, LastUpdatedDate: now,
+	err = s.countedAliasWrite(ctx, c, ck.meta.KeyID, func() error {
+		return s.store.CreateAlias(ctx, store.Alias{
+			Region: c.Region, AccountID: c.AccountID, Name: name, TargetKeyID: ck.meta.KeyID,
+			CreationDate: now, LastUpdatedDate: now,
+		})
 	})
 	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
 	switch {
@@ -93,12 +95,35 @@ func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAli
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	err = s.store.UpdateAlias(ctx, c.Region, c.AccountID, name, ck.meta.KeyID, s.now().UTC())
+	update := func() error {
+		return s.store.UpdateAlias(ctx, c.Region, c.AccountID, name, ck.meta.KeyID, s.now().UTC())
+	}
+	if old.TargetKeyID == ck.meta.KeyID {
+		err = update()
+	} else {
+		// Pointing an alias at another key adds an alias to that key: the
+		// model lists LimitExceededException for UpdateAlias.
+		err = s.countedAliasWrite(ctx, c, ck.meta.KeyID, update)
+	}
 	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
 	if errors.Is(err, store.ErrNotFound) {
 		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
 	}
 	return err
+}
+
+// countedAliasWrite runs write, which adds an alias to keyID, if keyID is
+// below its aliases-per-key quota; see Quotas for how concurrent writes
+// are counted.
+func (s *Service) countedAliasWrite(ctx context.Context, c *Caller, keyID string, write func() error) error {
+	if s.quotas.AliasesPerKey > 0 {
+		s.quotaMu.Lock()
+		defer s.quotaMu.Unlock()
+		if err := s.checkAliasQuota(ctx, c, keyID); err != nil {
+			return err
+		}
+	}
+	return write()
 }
 
 // keyType classifies keys for UpdateAlias: symmetric, HMAC or asymmetric.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,10 @@ import (
 // store, so a test can change the record while a load is in flight.
 type gatedStore struct {
 	store.Store
+	getKeys atomic.Int64 // GetKey calls
+	opens   atomic.Int64 // root key Open calls of the Service
+	root    keystore.Root
+	rand    io.Reader
 	armed   atomic.Bool
 	loaded  chan struct{} // receives when a gated read has finished
 	release chan struct{} // closed to let the gated read return
@@ -38,6 +43,7 @@ func (g *gatedStore) gate() {
 }
 
 func (g *gatedStore) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
+	g.getKeys.Add(1)
 	k, err := g.Store.GetKey(ctx, ref)
 	g.gate()
 	return k, err
@@ -49,9 +55,21 @@ func (g *gatedStore) GetAlias(ctx context.Context, region, accountID, name strin
 	return a, err
 }
 
+// countingRoot counts Open calls: each is an unseal of key material or an
+// access key secret.
+type countingRoot struct {
+	keystore.Root
+	n *atomic.Int64
+}
+
+func (r countingRoot) Open(sealed, aad []byte) ([]byte, error) {
+	r.n.Add(1)
+	return r.Root.Open(sealed, aad)
+}
+
 // newService returns a Service over a fresh embedded store wrapped in a
-// gatedStore.
-func newService(t *testing.T, cfg kms.Config) (*kms.Service, *gatedStore) {
+// gatedStore, whose counters also count the Service's root key Opens.
+func newService(t testing.TB, cfg kms.Config) (*kms.Service, *gatedStore) {
 	t.Helper()
 	dir := t.TempDir()
 	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
@@ -64,7 +82,8 @@ func newService(t *testing.T, cfg kms.Config) (*kms.Service, *gatedStore) {
 	}
 	t.Cleanup(func() { db.Close() })
 	g := newGatedStore(db)
-	cfg.Store, cfg.Root, cfg.Rand = g, root, rand.Reader
+	g.root, g.rand = root, rand.Reader
+	cfg.Store, cfg.Root, cfg.Rand = g, countingRoot{root, &g.opens}, rand.Reader
 	svc, err := kms.New(cfg)
 	if err != nil {
 		t.Fatal(err)

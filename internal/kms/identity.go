@@ -112,7 +112,7 @@ func (s *Service) logIntegrity(ctx context.Context, ak store.AccessKey, err erro
 // ErrUnknownAccessKey) if its row does not match its sealed secret.
 func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, error) {
 	s.mu.RLock()
-	id := s.idents[accessKeyID]
+	id, _ := s.idents.get(accessKeyID)
 	s.mu.RUnlock()
 	if id != nil && s.fresh(id.loaded) {
 		return id, nil
@@ -120,7 +120,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	ak, err := s.store.GetAccessKey(ctx, accessKeyID)
 	if errors.Is(err, store.ErrNotFound) {
 		s.mu.Lock()
-		delete(s.idents, accessKeyID)
+		s.idents.del(accessKeyID)
 		s.mu.Unlock()
 		return nil, ErrUnknownAccessKey
 	}
@@ -136,7 +136,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	}
 	id = &Identity{AccessKeyID: ak.ID, AccountID: ak.AccountID, Principal: ak.Principal, secret: string(secret), loaded: s.now()}
 	s.mu.Lock()
-	s.idents[accessKeyID] = id
+	s.idents.put(accessKeyID, id)
 	s.mu.Unlock()
 	return id, nil
 }

@@ -102,10 +102,12 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	policy := wire.Value(in.Policy)
 	if in.Policy == nil {
 		policy = DefaultKeyPolicy(Partition(c.Region), c.AccountID)
+	} else if err := s.checkPolicySize(policy); err != nil {
+		return nil, err
 	} else if err := checkPolicy(policy); err != nil {
 		return nil, err
 	}
-	tags, err := checkTags(in.Tags)
+	tags, err := checkTags(in.Tags, s.quotas.TagsPerKey)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +139,27 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 		CurrentMaterialID: mat.ID,
 		Materials:         []store.Material{mat},
 	}
-	if err := s.store.CreateKey(ctx, k); err != nil {
-		return nil, fmt.Errorf("create key %s: %w", arn, err)
+	if err := s.createKey(ctx, c, k); err != nil {
+		return nil, err
 	}
 	k.Revision = 1
 	return &wire.CreateKeyResponse{KeyMetadata: s.metadata(&k)}, nil
+}
+
+// createKey stores a new key if the caller's account is below its key
+// quota in the region.
+func (s *Service) createKey(ctx context.Context, c *Caller, k store.Key) error {
+	if s.quotas.KeysPerRegion > 0 {
+		s.quotaMu.Lock()
+		defer s.quotaMu.Unlock()
+		if err := s.checkKeyQuota(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := s.store.CreateKey(ctx, k); err != nil {
+		return fmt.Errorf("create key %s: %w", KeyARN(k.Region, k.AccountID, k.KeyID), err)
+	}
+	return nil
 }
 
 // generateMaterial draws fresh key material for spec and seals it under the
@@ -250,6 +268,8 @@ func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeK
 }
 
 // ListKeys pages through the caller's keys in the region, ordered by id.
+// It reads only key ids from the store: listing never loads or unseals a
+// key's material or policy.
 func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequest) (*wire.ListKeysResponse, error) {
 	limit, after, err := pageArgs(in.Limit, in.Marker, 100)
 	if err != nil {
@@ -268,7 +288,7 @@ func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequ
 		}
 		out.Keys = append(out.Keys, wire.KeyListEntry{
 			KeyId:  wire.Ptr(keys[i].KeyID),
-			KeyArn: wire.Ptr(KeyARN(keys[i].Region, keys[i].AccountID, keys[i].KeyID)),
+			KeyArn: wire.Ptr(KeyARN(keys[i].Region, c.AccountID, keys[i].KeyID)),
 		})
 	}
 	return out, nil

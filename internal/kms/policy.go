@@ -38,6 +38,9 @@ func (s *Service) PutKeyPolicy(ctx context.Context, c *Caller, in *wire.PutKeyPo
 		return err
 	}
 	policy := wire.Value(in.Policy)
+	if err := s.checkPolicySize(policy); err != nil {
+		return err
+	}
 	if err := checkPolicy(policy); err != nil {
 		return err
 	}

@@ -28,6 +28,14 @@ type Config struct {
 	// is reloaded from the store. Zero means until this Service changes it,
 	// which is right when one node owns the store.
 	CacheTTL time.Duration
+	// KeyCacheSize bounds the number of keys with unsealed material kept
+	// in memory; when the cache is full the least recently used key (an
+	// approximation, see lru) is dropped and reloaded from the store on
+	// its next use. The alias and access key caches are bounded by the
+	// same number. Zero means DefaultKeyCacheSize.
+	KeyCacheSize int
+	// Quotas are the resource quotas enforced; nil means DefaultQuotas.
+	Quotas *Quotas
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -60,11 +68,16 @@ type Service struct {
 	log     *slog.Logger
 	regions map[string]bool
 	ttl     time.Duration
+	quotas  Quotas
+	// quotaMu serializes a counted create (count, then create) so that
+	// this node never exceeds a quota; see Quotas.
+	quotaMu sync.Mutex
 
+	// mu guards the caches' maps and gen. Lookups take the read lock only.
 	mu      sync.RWMutex
-	keys    map[store.KeyRef]*cachedKey
-	aliases map[aliasRef]cachedAlias
-	idents  map[string]*Identity
+	keys    *lru[store.KeyRef, *cachedKey]
+	aliases *lru[aliasRef, cachedAlias]
+	idents  *lru[string, *Identity]
 	// gen counts cache invalidations. A load from the store records gen
 	// before it reads and caches its result only if gen is unchanged, so a
 	// read that raced with a write and a forget never puts the old state
@@ -80,7 +93,11 @@ type cachedAlias struct {
 }
 
 // cachedKey is an immutable snapshot of a key with its material unsealed
-// into ready-to-use AEADs.
+// into ready-to-use AEADs. When it is evicted or forgotten the cache drops
+// its reference and the garbage collector frees the material once no
+// request still using it holds it; it is not wiped in place, because a
+// request that resolved the key a moment earlier may still be sealing
+// with it (and crypto/cipher offers no way to wipe an AES key schedule).
 type cachedKey struct {
 	meta      store.Key
 	arn       string
@@ -103,9 +120,17 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		ttl:     cfg.CacheTTL,
 		regions: map[string]bool{},
-		keys:    map[store.KeyRef]*cachedKey{},
-		aliases: map[aliasRef]cachedAlias{},
-		idents:  map[string]*Identity{},
+	}
+	size := cfg.KeyCacheSize
+	if size <= 0 {
+		size = DefaultKeyCacheSize
+	}
+	s.keys = newLRU[store.KeyRef, *cachedKey](size)
+	s.aliases = newLRU[aliasRef, cachedAlias](size)
+	s.idents = newLRU[string, *Identity](size)
+	s.quotas = DefaultQuotas
+	if cfg.Quotas != nil {
+		s.quotas = *cfg.Quotas
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -145,7 +170,8 @@ func (s *Service) fresh(t time.Time) bool {
 // miss. It returns store.ErrNotFound unchanged.
 func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
 	s.mu.RLock()
-	ck, gen := s.keys[ref], s.gen
+	ck, _ := s.keys.get(ref)
+	gen := s.gen
 	s.mu.RUnlock()
 	if ck != nil && s.fresh(ck.loaded) {
 		return ck, nil
@@ -161,8 +187,8 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 	s.mu.Lock()
 	// Keep the newer of two racing loads, and nothing read before the
 	// latest invalidation: that read may predate a write this node made.
-	if old := s.keys[ref]; s.gen == gen && (old == nil || old.meta.Revision <= ck.meta.Revision) {
-		s.keys[ref] = ck
+	if old, _ := s.keys.peek(ref); s.gen == gen && (old == nil || old.meta.Revision <= ck.meta.Revision) {
+		s.keys.put(ref, ck)
 	}
 	s.mu.Unlock()
 	return ck, nil
@@ -216,7 +242,7 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 func (s *Service) forgetKey(ref store.KeyRef) {
 	s.mu.Lock()
 	s.gen++
-	delete(s.keys, ref)
+	s.keys.del(ref)
 	s.mu.Unlock()
 }
 
@@ -224,7 +250,7 @@ func (s *Service) forgetKey(ref store.KeyRef) {
 func (s *Service) forgetAlias(a aliasRef) {
 	s.mu.Lock()
 	s.gen++
-	delete(s.aliases, a)
+	s.aliases.del(a)
 	s.mu.Unlock()
 }
 
@@ -232,9 +258,9 @@ func (s *Service) forgetAlias(a aliasRef) {
 func (s *Service) forgetAliasesOf(keyID string) {
 	s.mu.Lock()
 	s.gen++
-	for a, ca := range s.aliases {
-		if ca.keyID == keyID {
-			delete(s.aliases, a)
+	for a, e := range s.aliases.m {
+		if e.v.keyID == keyID {
+			s.aliases.del(a)
 		}
 	}
 	s.mu.Unlock()
@@ -280,7 +306,7 @@ func (s *Service) resolve(ctx context.Context, c *Caller, id string, allowAlias 
 func (s *Service) aliasTarget(ctx context.Context, region, accountID, name string) (string, error) {
 	ar := aliasRef{region, accountID, name}
 	s.mu.RLock()
-	ca, ok := s.aliases[ar]
+	ca, ok := s.aliases.get(ar)
 	gen := s.gen
 	s.mu.RUnlock()
 	if ok && s.fresh(ca.loaded) {
@@ -292,7 +318,7 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 	}
 	s.mu.Lock()
 	if s.gen == gen {
-		s.aliases[ar] = cachedAlias{keyID: a.TargetKeyID, loaded: s.now()}
+		s.aliases.put(ar, cachedAlias{keyID: a.TargetKeyID, loaded: s.now()})
 	}
 	s.mu.Unlock()
 	return a.TargetKeyID, nil

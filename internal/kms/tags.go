@@ -10,12 +10,10 @@ import (
 	"github.com/trent-kms/trent/internal/wire"
 )
 
-// maxTags is AWS's limit on tags per KMS key.
-const maxTags = 50
-
 // checkTags validates tags given to CreateKey or TagResource: no tag key
-// in the reserved "aws:" namespace and no key twice in one request.
-func checkTags(in []wire.Tag) ([]store.Tag, error) {
+// in the reserved "aws:" namespace, no key twice in one request and no
+// more than limit tags (0: no limit).
+func checkTags(in []wire.Tag, limit int) ([]store.Tag, error) {
 	// AWS checks duplicates first, then the count, then each tag.
 	out := make([]store.Tag, 0, len(in))
 	for _, t := range in {
@@ -25,7 +23,10 @@ func checkTags(in []wire.Tag) ([]store.Tag, error) {
 		}
 		out = append(out, store.Tag{Key: k, Value: wire.Value(t.TagValue)})
 	}
-	if len(out) > maxTags {
+	if limit > 0 && len(out) > limit {
+		// AWS answers a request with more tags than a key may have with
+		// TagException "Too many tags" (LocalStack's AWS-validated tag
+		// tests, localstack/localstack pull request #12142).
 		return nil, wire.Errorf("TagException", "Too many tags")
 	}
 	for _, t := range out {
@@ -38,7 +39,8 @@ func checkTags(in []wire.Tag) ([]store.Tag, error) {
 
 // TagResource adds tags to a key or replaces the values of existing tag keys.
 func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResourceRequest) error {
-	tags, err := checkTags(in.Tags)
+	limit := s.quotas.TagsPerKey
+	tags, err := checkTags(in.Tags, limit)
 	if err != nil {
 		return err
 	}
@@ -47,6 +49,7 @@ func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResour
 		return err
 	}
 	return s.updateLive(ctx, ck, func(k *store.Key) error {
+		before := len(k.Tags)
 		for _, t := range tags {
 			i := slices.IndexFunc(k.Tags, func(o store.Tag) bool { return o.Key == t.Key })
 			if i >= 0 {
@@ -55,8 +58,13 @@ func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResour
 				k.Tags = append(k.Tags, t)
 			}
 		}
-		if len(k.Tags) > maxTags {
-			return wire.Errorf("TagException", "Too many tags")
+		if limit > 0 && len(k.Tags) > limit {
+			// Tags that fit in the request but not on the key exceed the
+			// tags-per-key quota: LimitExceededException, which the model
+			// lists for TagResource ("a length constraint or quota was
+			// exceeded"). The message is inferred, in the form of AWS's
+			// aliases-per-key message (see checkAliasQuota).
+			return limitExceeded("Tags per key quota for this account in this region is %d, current usage is %d.", limit, before)
 		}
 		return nil
 	})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/trent-kms/trent/internal/kms"
 )
 
 // Config is the server's configuration, loaded from a versioned YAML file
@@ -43,6 +45,14 @@ type Config struct {
 	// alias that another node may have changed. Default: 0 (forever) with
 	// the embedded store, 2s with PostgreSQL.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// KeyCacheSize bounds how many keys, with their unsealed material, a
+	// node keeps in memory; the least recently used are dropped first and
+	// reloaded from the store when next used. The alias and access key
+	// caches have the same bound. Default: 100000 (about 200 MiB of
+	// symmetric keys; docs/performance.md).
+	KeyCacheSize int `yaml:"key_cache_size"`
+	// Quotas are the resource quotas, AWS's by default.
+	Quotas Quotas `yaml:"quotas"`
 
 	AccountID string   `yaml:"account_id"` // the default account, created at first start
 	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
@@ -60,6 +70,35 @@ type Config struct {
 	Now func() time.Time `yaml:"-"`
 
 	lines map[string]int // field name -> line in the file, for errors
+}
+
+// Quotas are the resource quotas a node enforces (see [kms.Quotas]). An
+// unset quota is AWS's default; 0 means unlimited.
+type Quotas struct {
+	KeysPerRegion *int `yaml:"keys_per_region"` // keys per account and region; default 100000
+	AliasesPerKey *int `yaml:"aliases_per_key"` // default 50
+	KeyPolicySize *int `yaml:"key_policy_size"` // characters; default 32768
+	TagsPerKey    *int `yaml:"tags_per_key"`    // default 50
+}
+
+// KMS returns the quotas for [kms.Config], with AWS's default for each
+// unset one.
+func (q Quotas) KMS() *kms.Quotas {
+	out := kms.DefaultQuotas
+	for _, f := range []struct {
+		from *int
+		to   *int
+	}{
+		{q.KeysPerRegion, &out.KeysPerRegion},
+		{q.AliasesPerKey, &out.AliasesPerKey},
+		{q.KeyPolicySize, &out.KeyPolicySize},
+		{q.TagsPerKey, &out.TagsPerKey},
+	} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	return &out
 }
 
 // Defaults fills unset fields with their default values.
@@ -81,6 +120,9 @@ func (c *Config) Defaults() {
 	}
 	if c.DeletionInterval == 0 {
 		c.DeletionInterval = time.Minute
+	}
+	if c.KeyCacheSize == 0 {
+		c.KeyCacheSize = kms.DefaultKeyCacheSize
 	}
 	if c.CacheTTL == 0 && c.DatabaseURL != "" {
 		c.CacheTTL = 2 * time.Second
@@ -117,7 +159,13 @@ func LoadConfig(path string) (*Config, error) {
 	if len(node.Content) > 0 {
 		root := node.Content[0]
 		for i := 0; i+1 < len(root.Content); i += 2 {
-			c.lines[root.Content[i].Value] = root.Content[i].Line
+			name, val := root.Content[i].Value, root.Content[i+1]
+			c.lines[name] = root.Content[i].Line
+			if val.Kind == yaml.MappingNode { // e.g. quotas.keys_per_region
+				for j := 0; j+1 < len(val.Content); j += 2 {
+					c.lines[name+"."+val.Content[j].Value] = val.Content[j].Line
+				}
+			}
 		}
 		dec := yaml.NewDecoder(strings.NewReader(text))
 		dec.KnownFields(true)
@@ -175,6 +223,22 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheTTL < 0 {
 		bad("cache_ttl", "cache_ttl: must not be negative")
+	}
+	if c.KeyCacheSize < 0 {
+		bad("key_cache_size", "key_cache_size: must be at least 1")
+	}
+	for _, q := range []struct {
+		name string
+		v    *int
+	}{
+		{"keys_per_region", c.Quotas.KeysPerRegion},
+		{"aliases_per_key", c.Quotas.AliasesPerKey},
+		{"key_policy_size", c.Quotas.KeyPolicySize},
+		{"tags_per_key", c.Quotas.TagsPerKey},
+	} {
+		if q.v != nil && *q.v < 0 {
+			bad("quotas."+q.name, "quotas.%s: must not be negative (0 means unlimited)", q.name)
+		}
 	}
 	if c.DeletionInterval < time.Second {
 		bad("deletion_interval", "deletion_interval: must be at least 1s")

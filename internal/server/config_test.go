@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/server"
 )
 
@@ -96,5 +97,64 @@ tls_key: /etc/trent/tls.key
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
 		}
+	}
+}
+
+func TestLoadConfigCacheAndQuotas(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+key_cache_size: 5000
+quotas:
+  keys_per_region: 10
+  aliases_per_key: 0
+  tags_per_key: 7
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KeyCacheSize != 5000 {
+		t.Errorf("KeyCacheSize = %d, want 5000", cfg.KeyCacheSize)
+	}
+	// Unset quotas keep AWS's default; 0 is kept as unlimited.
+	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7}
+	if got := *cfg.Quotas.KMS(); got != want {
+		t.Errorf("quotas = %+v, want %+v", got, want)
+	}
+
+	cfg, err = server.LoadConfig(writeConfig(t, "version: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if cfg.KeyCacheSize != kms.DefaultKeyCacheSize || *cfg.Quotas.KMS() != kms.DefaultQuotas {
+		t.Errorf("defaults: key_cache_size %d, quotas %+v", cfg.KeyCacheSize, *cfg.Quotas.KMS())
+	}
+}
+
+func TestValidateCacheAndQuotas(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+key_cache_size: -1
+quotas:
+  keys_per_region: -5
+  key_policy_size: -1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	for _, want := range []string{"line 2: key_cache_size", "line 4: quotas.keys_per_region", "line 5: quotas.key_policy_size"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, missing %q", err, want)
+		}
+	}
+	if _, err := server.LoadConfig(writeConfig(t, "version: 1\nquotas:\n  grants_per_key: 3\n")); err == nil || !strings.Contains(err.Error(), "grants_per_key") {
+		t.Errorf("unknown quota: err = %v", err)
 	}
 }

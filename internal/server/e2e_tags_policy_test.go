@@ -149,7 +149,7 @@ func TestTagErrors(t *testing.T) {
 	// overwriting one of the fifty does.
 	mustOK(t, "TagResource 50", second(c.TagResource(ctx, &kms.TagResourceInput{KeyId: &id, Tags: tagsOf(fifty...)})))
 	_, err := c.TagResource(ctx, &kms.TagResourceInput{KeyId: &id, Tags: tagsOf("k50", "v")})
-	wantAPIError(t, err, "TagException", "*")
+	wantAPIError(t, err, "LimitExceededException", "Tags per key quota for this account in this region is 50, current usage is 50.")
 	mustOK(t, "TagResource overwrite", second(c.TagResource(ctx, &kms.TagResourceInput{KeyId: &id, Tags: tagsOf("k07", "new")})))
 	got := listTags(t, c, id, 0)
 	if len(got) != 50 || got["k07"] != "new" {

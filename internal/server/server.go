@@ -149,7 +149,8 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if now == nil {
 		now = time.Now
 	}
-	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL})
+	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
+		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS()})
 	if err != nil {
 		return fail(err)
 	}

@@ -73,10 +73,15 @@ type Store interface {
 	CreateKey(ctx context.Context, k Key) error
 	// GetKey returns the key, materials included, or ErrNotFound.
 	GetKey(ctx context.Context, ref KeyRef) (Key, error)
-	// ListKeys returns up to limit keys of the account in the region whose
-	// KeyID sorts after the given one ("" starts at the beginning), ordered
-	// by KeyID. limit <= 0 means no limit.
-	ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]Key, error)
+	// ListKeys returns the refs of up to limit keys of the account in the
+	// region whose KeyID sorts after the given one ("" starts at the
+	// beginning), ordered by KeyID. limit <= 0 means no limit. It reads
+	// only the key's address, never its document: no policy, tags or
+	// sealed material is loaded to list keys.
+	ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]KeyRef, error)
+	// CountKeys returns how many keys the account has in the region, in
+	// any state.
+	CountKeys(ctx context.Context, region, accountID string) (int, error)
 	// UpdateKey loads the key, calls fn with it and saves what fn left in it,
 	// all in one transaction; Revision is incremented on save. If fn returns
 	// an error nothing is saved and that error is returned unchanged. The
@@ -115,7 +120,11 @@ type Store interface {
 	// whose Name sorts after the given one, ordered by Name. A non-empty
 	// targetKeyID keeps only aliases pointing to that key. limit <= 0 means
 	// no limit.
+	// It reads only the aliases table, never a key.
 	ListAliases(ctx context.Context, region, accountID, targetKeyID, after string, limit int) ([]Alias, error)
+	// CountAliases returns how many aliases of the account in the region
+	// point to targetKeyID.
+	CountAliases(ctx context.Context, region, accountID, targetKeyID string) (int, error)
 
 	// Close releases the backend's resources.
 	Close() error

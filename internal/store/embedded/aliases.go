@@ -132,3 +132,15 @@ func (db *DB) ListAliases(ctx context.Context, region, accountID, targetKeyID, a
 	}
 	return out, nil
 }
+
+// CountAliases returns how many aliases of the account in the region point
+// to targetKeyID.
+func (db *DB) CountAliases(ctx context.Context, region, accountID, targetKeyID string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM aliases
+		WHERE region = ? AND target_key_id = ? AND account_id = ?`, region, targetKeyID, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("embedded: count aliases: %w", err)
+	}
+	return n, nil
+}

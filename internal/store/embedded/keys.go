@@ -59,32 +59,44 @@ func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
 	return k, nil
 }
 
-// ListKeys returns up to limit keys (all if limit <= 0) of the account in
-// the region whose KeyID sorts after the given one, ordered by KeyID
-// bytewise. The keys are complete, materials included.
-func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.Key, error) {
+// ListKeys returns the refs of up to limit keys (all if limit <= 0) of the
+// account in the region whose KeyID sorts after the given one, ordered by
+// KeyID bytewise. It reads only the indexed address columns, never the key
+// document with its policy and sealed material.
+func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.KeyRef, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys
+	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
 		WHERE region = ? AND account_id = ? AND key_id > ? ORDER BY key_id LIMIT ?`,
 		region, accountID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: list keys: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Key
+	var out []store.KeyRef
 	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
+		var r store.KeyRef
+		if err := rows.Scan(&r.Region, &r.KeyID); err != nil {
 			return nil, fmt.Errorf("embedded: list keys: %w", err)
 		}
-		out = append(out, k)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("embedded: list keys: %w", err)
 	}
 	return out, nil
+}
+
+// CountKeys returns how many keys the account has in the region.
+func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE region = ? AND account_id = ?`,
+		region, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("embedded: count keys: %w", err)
+	}
+	return n, nil
 }
 
 // UpdateKey loads the key, calls fn with it and saves what fn left in it with

@@ -114,3 +114,15 @@ func (db *DB) ListAliases(ctx context.Context, region, accountID, targetKeyID, a
 	}
 	return out, nil
 }
+
+// CountAliases returns how many aliases of the account in the region point
+// to targetKeyID.
+func (db *DB) CountAliases(ctx context.Context, region, accountID, targetKeyID string) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM aliases
+		WHERE region = $1 AND target_key_id = $2 AND account_id = $3`, region, targetKeyID, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count aliases: %w", err)
+	}
+	return n, nil
+}

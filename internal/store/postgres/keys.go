@@ -61,22 +61,38 @@ func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
 	return k, nil
 }
 
-// ListKeys returns up to limit keys (all if limit <= 0) of the account in
-// the region whose KeyID sorts after the given one, ordered by KeyID
-// bytewise. The keys are complete, materials included.
-func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.Key, error) {
+// ListKeys returns the refs of up to limit keys (all if limit <= 0) of the
+// account in the region whose KeyID sorts after the given one, ordered by
+// KeyID bytewise. It reads only the indexed address columns, never the key
+// document with its policy and sealed material.
+func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]store.KeyRef, error) {
 	var lim any // NULL: no limit
 	if limit > 0 {
 		lim = limit
 	}
-	rows, _ := db.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys
+	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
 		WHERE region = $1 AND account_id = $2 AND key_id > $3 ORDER BY key_id LIMIT $4`,
 		region, accountID, after, lim)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return scanKey(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
+		var ref store.KeyRef
+		err := r.Scan(&ref.Region, &ref.KeyID)
+		return ref, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list keys: %w", err)
 	}
 	return out, nil
+}
+
+// CountKeys returns how many keys the account has in the region.
+func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM keys WHERE region = $1 AND account_id = $2`,
+		region, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count keys: %w", err)
+	}
+	return n, nil
 }
 
 // UpdateKey loads and locks the key (SELECT ... FOR UPDATE), calls fn with

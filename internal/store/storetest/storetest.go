@@ -14,7 +14,8 @@
 //     KeyID or AccountID; a change fn makes to Revision is ignored.
 //   - An alias may only target a key in its own region and account; any
 //     other target is [store.ErrNotFound].
-//   - ListKeys returns complete keys, materials included, like GetKey.
+//   - ListKeys returns only refs (region and key id): listing never loads a
+//     key's policy, tags or sealed material.
 package storetest
 
 import (
@@ -518,7 +519,7 @@ func mustGetKey(t *testing.T, s store.Store, region, id string) store.Key {
 	return k
 }
 
-func keyIDs(ks []store.Key) []string {
+func keyIDs(ks []store.KeyRef) []string {
 	ids := []string{}
 	for _, k := range ks {
 		ids = append(ids, k.KeyID)
@@ -607,10 +608,9 @@ var keyTests = []test{
 			if ids := keyIDs(got); !slices.Equal(ids, want) {
 				t.Fatalf("ListKeys(limit %d) = %q, want %q", limit, ids, want)
 			}
-			for _, k := range got {
-				checkKey(t, k, plainKey(region1, account1, k.KeyID))
-				if k.Revision != 1 {
-					t.Errorf("listed key %s: Revision = %d, want 1", k.KeyID, k.Revision)
+			for _, r := range got {
+				if r.Region != region1 {
+					t.Errorf("listed key %s: Region = %q, want %q", r.KeyID, r.Region, region1)
 				}
 			}
 		}
@@ -679,6 +679,32 @@ var keyTests = []test{
 		if len(got) != 0 {
 			t.Errorf("ListKeys(unknown region) = %q, want none", keyIDs(got))
 		}
+	}},
+	{"count", func(t *testing.T, s store.Store) {
+		count := func(region, account string, want int) {
+			t.Helper()
+			n, err := s.CountKeys(t.Context(), region, account)
+			must(t, "CountKeys", err)
+			if n != want {
+				t.Errorf("CountKeys(%s, %s) = %d, want %d", region, account, n, want)
+			}
+		}
+		count(region1, account1, 0)
+		setupListKeys(t, s)
+		count(region1, account1, len(listKeyIDs))
+		count(region1, account2, 1)
+		count(region2, account1, 2)
+		count("ap-south-1", account1, 0)
+		// A key pending deletion still counts: AWS's key quota applies to
+		// keys in every state.
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}, func(k *store.Key) error {
+			k.KeyState, k.DeletionDate = "PendingDeletion", at(time.Hour)
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		count(region1, account1, len(listKeyIDs))
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}))
+		count(region1, account1, len(listKeyIDs)-1)
 	}},
 	{"update/saves-and-increments-revision", func(t *testing.T, s store.Store) {
 		k := plainKey(region1, account1, "k1")
@@ -1117,6 +1143,40 @@ var aliasTests = []test{
 		_, err = s.GetAlias(t.Context(), region1, account1, "alias/y")
 		must(t, "GetAlias of the other alias", err)
 		mustGetKey(t, s, region1, "k1") // deleting an alias leaves its key alone
+	}},
+	{"count", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k1x"))
+		mustCreateKey(t, s, plainKey(region2, account1, "k1"))
+		count := func(region, account, target string, want int) {
+			t.Helper()
+			n, err := s.CountAliases(t.Context(), region, account, target)
+			must(t, "CountAliases", err)
+			if n != want {
+				t.Errorf("CountAliases(%s, %s, %s) = %d, want %d", region, account, target, n, want)
+			}
+		}
+		count(region1, account1, "k1", 0)
+		for _, a := range []store.Alias{
+			alias(region1, account1, "alias/a", "k1"),
+			alias(region1, account1, "alias/b", "k1"),
+			alias(region1, account1, "alias/c", "k2"),
+			alias(region1, account2, "alias/a", "k1x"),
+			alias(region2, account1, "alias/a", "k1"),
+		} {
+			must(t, "CreateAlias", s.CreateAlias(t.Context(), a))
+		}
+		count(region1, account1, "k1", 2)
+		count(region1, account1, "k2", 1)
+		count(region1, account1, "nope", 0)
+		count(region2, account1, "k1", 1)
+		count(region1, account2, "k1x", 1)
+		must(t, "UpdateAlias", s.UpdateAlias(t.Context(), region1, account1, "alias/b", "k2", at(time.Hour)))
+		count(region1, account1, "k1", 1)
+		count(region1, account1, "k2", 2)
+		must(t, "DeleteAlias", s.DeleteAlias(t.Context(), region1, account1, "alias/c"))
+		count(region1, account1, "k2", 1)
 	}},
 	{"list", func(t *testing.T, s store.Store) {
 		mustCreateKey(t, s, plainKey(region1, account1, "k1"))

@@ -1,0 +1,9 @@
+package kms
+
+// CacheLens returns the number of entries in the key, alias and access
+// key caches.
+func (s *Service) CacheLens() (keys, aliases, idents int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keys.len(), s.aliases.len(), s.idents.len()
+}
