@@ -130,7 +130,7 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 	secret, err := s.openSecret(ctx, ak)
 	if err != nil {
 		s.mu.Lock()
-		delete(s.idents, accessKeyID)
+		s.idents.del(accessKeyID)
 		s.mu.Unlock()
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func (s *Service) resealAccessKey(ctx context.Context, id string) (bool, error) 
 	switch {
 	case err == nil:
 		s.mu.Lock()
-		delete(s.idents, id)
+		s.idents.del(id)
 		s.mu.Unlock()
 		return true, nil
 	case errors.Is(err, errSealedV2), errors.Is(err, store.ErrNotFound):
