@@ -91,3 +91,11 @@ func mustParse(t testing.TB, doc string, k policy.Kind) *policy.Policy {
 	}
 	return p
 }
+
+func errAs(err error, target **policy.Error) bool {
+	e, ok := err.(*policy.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
