@@ -107,7 +107,7 @@ type cond struct {
 	vals     []condValue
 	// match compares one request value with the policy values (OR'ed),
 	// before negation.
-	match func(c *cond, v *Values, i int, r *Request) (matched, ok bool)
+	match func(c *cond, v Values, i int, r *Request) (matched, ok bool)
 	// Null: which answers the policy accepts.
 	nullTrue, nullFalse bool
 }
@@ -168,7 +168,7 @@ func (c *cond) eval(r *Request) (result, ok bool) {
 	switch c.set {
 	case setForAll:
 		for i := 0; i < n; i++ {
-			m, ok := c.match(c, &v, i, r)
+			m, ok := c.match(c, v, i, r)
 			if !ok {
 				return false, false
 			}
@@ -179,7 +179,7 @@ func (c *cond) eval(r *Request) (result, ok bool) {
 		return true, true
 	case setForAny:
 		for i := 0; i < n; i++ {
-			m, ok := c.match(c, &v, i, r)
+			m, ok := c.match(c, v, i, r)
 			if !ok {
 				return false, false
 			}
@@ -191,7 +191,7 @@ func (c *cond) eval(r *Request) (result, ok bool) {
 	}
 	any := false
 	for i := 0; i < n && !any; i++ {
-		m, ok := c.match(c, &v, i, r)
+		m, ok := c.match(c, v, i, r)
 		if !ok {
 			return false, false
 		}
@@ -200,7 +200,7 @@ func (c *cond) eval(r *Request) (result, ok bool) {
 	return any != c.info.negate, true
 }
 
-func matchString(c *cond, v *Values, i int, r *Request) (bool, bool) {
+func matchString(c *cond, v Values, i int, r *Request) (bool, bool) {
 	s := v.str(i)
 	for j := range c.vals {
 		m, ok := c.vals[j].pat.match(s, c.info.fold, r)
@@ -214,7 +214,7 @@ func matchString(c *cond, v *Values, i int, r *Request) (bool, bool) {
 	return false, true
 }
 
-func matchARN(c *cond, v *Values, i int, r *Request) (bool, bool) {
+func matchARN(c *cond, v Values, i int, r *Request) (bool, bool) {
 	s := v.str(i)
 	for j := range c.vals {
 		if !c.vals[j].valid {
@@ -245,7 +245,7 @@ func compareFloat(a, b float64, op cmp) bool {
 	return a == b
 }
 
-func matchNumeric(c *cond, v *Values, i int, _ *Request) (bool, bool) {
+func matchNumeric(c *cond, v Values, i int, _ *Request) (bool, bool) {
 	if v.kind != vString && v.kind != vList {
 		return false, true
 	}
@@ -261,7 +261,7 @@ func matchNumeric(c *cond, v *Values, i int, _ *Request) (bool, bool) {
 	return false, true
 }
 
-func matchDate(c *cond, v *Values, i int, _ *Request) (bool, bool) {
+func matchDate(c *cond, v Values, i int, _ *Request) (bool, bool) {
 	var t time.Time
 	if v.kind == vTime {
 		t = v.t
@@ -293,7 +293,7 @@ func compareTime(a, b time.Time, op cmp) bool {
 	return a.Equal(b)
 }
 
-func matchBool(c *cond, v *Values, i int, _ *Request) (bool, bool) {
+func matchBool(c *cond, v Values, i int, _ *Request) (bool, bool) {
 	var b bool
 	switch {
 	case v.kind == vBool:
@@ -313,7 +313,7 @@ func matchBool(c *cond, v *Values, i int, _ *Request) (bool, bool) {
 	return false, true
 }
 
-func matchBinary(c *cond, v *Values, i int, _ *Request) (bool, bool) {
+func matchBinary(c *cond, v Values, i int, _ *Request) (bool, bool) {
 	if v.kind != vString && v.kind != vList {
 		return false, true
 	}
@@ -326,7 +326,7 @@ func matchBinary(c *cond, v *Values, i int, _ *Request) (bool, bool) {
 	return false, true
 }
 
-func matchIP(c *cond, v *Values, i int, _ *Request) (bool, bool) {
+func matchIP(c *cond, v Values, i int, _ *Request) (bool, bool) {
 	var a netip.Addr
 	if v.kind == vIP {
 		a = v.ip
@@ -451,7 +451,7 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-func matcherFor(f opFamily) func(*cond, *Values, int, *Request) (bool, bool) {
+func matcherFor(f opFamily) func(*cond, Values, int, *Request) (bool, bool) {
 	switch f {
 	case famString:
 		return matchString
