@@ -16,8 +16,8 @@ type condCase struct {
 	want bool // whether the Allow statement applies
 }
 
-func s(v string) policy.Values     { return policy.String(v) }
-func l(v ...string) policy.Values  { return policy.Strings(v) }
+func s(v string) policy.Values    { return policy.String(v) }
+func l(v ...string) policy.Values { return policy.Strings(v) }
 func m(kv ...any) func(*policy.Request) {
 	mm := map[string]policy.Values{}
 	for i := 0; i < len(kv); i += 2 {
