@@ -134,9 +134,9 @@ func (ps *principalSet) excludes(p *Principal) bool {
 }
 
 // applies reports whether s applies to r and, for resource-based
-// documents, how its principal matched. ok is false when a policy
-// variable did not resolve in a condition; the statement then does not
-// apply.
+// documents, how its principal matched (pmDirect for identity policies).
+// A condition whose policy variable does not resolve makes the statement
+// not apply.
 func (s *statement) applies(r *Request) principalMatch {
 	pm := pmDirect
 	if s.principal != nil {
