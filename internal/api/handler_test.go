@@ -59,8 +59,15 @@ func newHandler(t testing.TB) (*api.Handler, string) {
 
 // signed returns a request for the operation signed with the test key.
 func signed(t testing.TB, op, body string) *http.Request {
+	return signedWithType(t, op, body, "application/x-amz-json-1.1")
+}
+
+// signedWithType is signed with the given Content-Type ("" for none).
+func signedWithType(t testing.TB, op, body, contentType string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
 	r.Header.Set("X-Amz-Target", "TrentService."+op)
 	sum := sha256.Sum256([]byte(body))
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret},
