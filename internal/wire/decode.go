@@ -220,16 +220,46 @@ func (d *decoder) duplicate() error {
 	return d.syntax("duplicate member name")
 }
 
+// nameSet holds the unknown member names seen in one object. A few names
+// are compared in a list; past that a map keeps a body with many members
+// linear (a 1 MiB policy body could otherwise make the check quadratic).
+type nameSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+// add records name and reports whether it was new.
+func (s *nameSet) add(name []byte) bool {
+	if s.set != nil {
+		if _, dup := s.set[string(name)]; dup {
+			return false
+		}
+		s.set[string(name)] = struct{}{}
+		return true
+	}
+	for _, n := range s.list {
+		if n == string(name) {
+			return false
+		}
+	}
+	s.list = append(s.list, string(name))
+	if len(s.list) == 16 {
+		s.set = make(map[string]struct{}, 32)
+		for _, n := range s.list {
+			s.set[n] = struct{}{}
+		}
+		s.list = nil
+	}
+	return true
+}
+
 // unknown skips the value of a member that the shape does not have, as AWS
 // ignores unknown members. names holds the unknown names seen so far in the
 // object, so that a repeated unknown name is refused too.
-func (d *decoder) unknown(names *[]string, name []byte) error {
-	for _, n := range *names {
-		if n == string(name) {
-			return d.duplicate()
-		}
+func (d *decoder) unknown(names *nameSet, name []byte) error {
+	if !names.add(name) {
+		return d.duplicate()
 	}
-	*names = append(*names, string(name))
 	return d.skip()
 }
 
@@ -458,7 +488,7 @@ func (d *decoder) skip() error {
 		if err := d.push(); err != nil {
 			return err
 		}
-		var names []string
+		var names nameSet
 		for first := true; ; first = false {
 			name, ok, err := d.member(first)
 			if err != nil {

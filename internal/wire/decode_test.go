@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -433,5 +434,27 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeManyUnknownMembers checks that duplicate detection stays linear
+// and exact past the point where it switches from a list to a map.
+func TestDecodeManyUnknownMembers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"x":{`)
+	for i := range 50000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"m` + strconv.Itoa(i) + `":1`)
+	}
+	body := b.String()
+	if _, err := decodeAs[wire.EncryptRequest](body + `}}`); err != nil {
+		t.Fatalf("distinct names: %v", err)
+	}
+	for _, dup := range []string{"m3", "m20", "m49999"} {
+		if _, err := decodeAs[wire.EncryptRequest](body + `,"` + dup + `":2}}`); err == nil {
+			t.Errorf("duplicate %s accepted", dup)
+		}
 	}
 }

@@ -19,7 +19,7 @@ func (x *CancelKeyDeletionRequest) DecodeJSON(body []byte) error {
 
 func (x *CancelKeyDeletionRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -56,7 +56,7 @@ func (x *ConnectCustomKeyStoreRequest) DecodeJSON(body []byte) error {
 
 func (x *ConnectCustomKeyStoreRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -93,7 +93,7 @@ func (x *CreateAliasRequest) DecodeJSON(body []byte) error {
 
 func (x *CreateAliasRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -134,7 +134,7 @@ func (x *CreateCustomKeyStoreRequest) DecodeJSON(body []byte) error {
 
 func (x *CreateCustomKeyStoreRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -211,7 +211,7 @@ func (x *CreateGrantRequest) DecodeJSON(body []byte) error {
 
 func (x *CreateGrantRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -284,7 +284,7 @@ func (x *CreateKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *CreateKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -361,7 +361,7 @@ func (x *DecapsulateRequest) DecodeJSON(body []byte) error {
 
 func (x *DecapsulateRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -414,7 +414,7 @@ func (x *DecryptRequest) DecodeJSON(body []byte) error {
 
 func (x *DecryptRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -479,7 +479,7 @@ func (x *DeleteAliasRequest) DecodeJSON(body []byte) error {
 
 func (x *DeleteAliasRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -516,7 +516,7 @@ func (x *DeleteCustomKeyStoreRequest) DecodeJSON(body []byte) error {
 
 func (x *DeleteCustomKeyStoreRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -553,7 +553,7 @@ func (x *DeleteImportedKeyMaterialRequest) DecodeJSON(body []byte) error {
 
 func (x *DeleteImportedKeyMaterialRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -594,7 +594,7 @@ func (x *DeriveSharedSecretRequest) DecodeJSON(body []byte) error {
 
 func (x *DeriveSharedSecretRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -651,7 +651,7 @@ func (x *DescribeCustomKeyStoresRequest) DecodeJSON(body []byte) error {
 
 func (x *DescribeCustomKeyStoresRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -700,7 +700,7 @@ func (x *DescribeKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *DescribeKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -741,7 +741,7 @@ func (x *DisableKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *DisableKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -778,7 +778,7 @@ func (x *DisableKeyRotationRequest) DecodeJSON(body []byte) error {
 
 func (x *DisableKeyRotationRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -815,7 +815,7 @@ func (x *DisconnectCustomKeyStoreRequest) DecodeJSON(body []byte) error {
 
 func (x *DisconnectCustomKeyStoreRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -852,7 +852,7 @@ func (x *EnableKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *EnableKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -889,7 +889,7 @@ func (x *EnableKeyRotationRequest) DecodeJSON(body []byte) error {
 
 func (x *EnableKeyRotationRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -930,7 +930,7 @@ func (x *EncapsulateRequest) DecodeJSON(body []byte) error {
 
 func (x *EncapsulateRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -979,7 +979,7 @@ func (x *EncryptRequest) DecodeJSON(body []byte) error {
 
 func (x *EncryptRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1036,7 +1036,7 @@ func (x *GenerateDataKeyPairRequest) DecodeJSON(body []byte) error {
 
 func (x *GenerateDataKeyPairRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1093,7 +1093,7 @@ func (x *GenerateDataKeyPairWithoutPlaintextRequest) DecodeJSON(body []byte) err
 
 func (x *GenerateDataKeyPairWithoutPlaintextRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1146,7 +1146,7 @@ func (x *GenerateDataKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *GenerateDataKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1207,7 +1207,7 @@ func (x *GenerateDataKeyWithoutPlaintextRequest) DecodeJSON(body []byte) error {
 
 func (x *GenerateDataKeyWithoutPlaintextRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1264,7 +1264,7 @@ func (x *GenerateMacRequest) DecodeJSON(body []byte) error {
 
 func (x *GenerateMacRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1317,7 +1317,7 @@ func (x *GenerateRandomRequest) DecodeJSON(body []byte) error {
 
 func (x *GenerateRandomRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1362,7 +1362,7 @@ func (x *GetKeyLastUsageRequest) DecodeJSON(body []byte) error {
 
 func (x *GetKeyLastUsageRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1399,7 +1399,7 @@ func (x *GetKeyPolicyRequest) DecodeJSON(body []byte) error {
 
 func (x *GetKeyPolicyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1440,7 +1440,7 @@ func (x *GetKeyRotationStatusRequest) DecodeJSON(body []byte) error {
 
 func (x *GetKeyRotationStatusRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1477,7 +1477,7 @@ func (x *GetParametersForImportRequest) DecodeJSON(body []byte) error {
 
 func (x *GetParametersForImportRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1522,7 +1522,7 @@ func (x *GetPublicKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *GetPublicKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1548,7 +1548,7 @@ func (x *GetPublicKeyRequest) decodeObject(d *decoder, path string) error {
 
 func (x *GrantConstraints) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1593,7 +1593,7 @@ func (x *ImportKeyMaterialRequest) DecodeJSON(body []byte) error {
 
 func (x *ImportKeyMaterialRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1658,7 +1658,7 @@ func (x *ListAliasesRequest) DecodeJSON(body []byte) error {
 
 func (x *ListAliasesRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1703,7 +1703,7 @@ func (x *ListGrantsRequest) DecodeJSON(body []byte) error {
 
 func (x *ListGrantsRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1760,7 +1760,7 @@ func (x *ListKeyPoliciesRequest) DecodeJSON(body []byte) error {
 
 func (x *ListKeyPoliciesRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1805,7 +1805,7 @@ func (x *ListKeyRotationsRequest) DecodeJSON(body []byte) error {
 
 func (x *ListKeyRotationsRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1854,7 +1854,7 @@ func (x *ListKeysRequest) DecodeJSON(body []byte) error {
 
 func (x *ListKeysRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1895,7 +1895,7 @@ func (x *ListResourceTagsRequest) DecodeJSON(body []byte) error {
 
 func (x *ListResourceTagsRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1940,7 +1940,7 @@ func (x *ListRetirableGrantsRequest) DecodeJSON(body []byte) error {
 
 func (x *ListRetirableGrantsRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -1989,7 +1989,7 @@ func (x *PutKeyPolicyRequest) DecodeJSON(body []byte) error {
 
 func (x *PutKeyPolicyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2038,7 +2038,7 @@ func (x *ReEncryptRequest) DecodeJSON(body []byte) error {
 
 func (x *ReEncryptRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2096,7 +2096,7 @@ func (x *ReEncryptRequest) decodeObject(d *decoder, path string) error {
 
 func (x *RecipientInfo) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2137,7 +2137,7 @@ func (x *ReplicateKeyRequest) DecodeJSON(body []byte) error {
 
 func (x *ReplicateKeyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2194,7 +2194,7 @@ func (x *RetireGrantRequest) DecodeJSON(body []byte) error {
 
 func (x *RetireGrantRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2243,7 +2243,7 @@ func (x *RevokeGrantRequest) DecodeJSON(body []byte) error {
 
 func (x *RevokeGrantRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2288,7 +2288,7 @@ func (x *RotateKeyOnDemandRequest) DecodeJSON(body []byte) error {
 
 func (x *RotateKeyOnDemandRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2325,7 +2325,7 @@ func (x *ScheduleKeyDeletionRequest) DecodeJSON(body []byte) error {
 
 func (x *ScheduleKeyDeletionRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2366,7 +2366,7 @@ func (x *SignRequest) DecodeJSON(body []byte) error {
 
 func (x *SignRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2408,7 +2408,7 @@ func (x *SignRequest) decodeObject(d *decoder, path string) error {
 
 func (x *Tag) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2449,7 +2449,7 @@ func (x *TagResourceRequest) DecodeJSON(body []byte) error {
 
 func (x *TagResourceRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2490,7 +2490,7 @@ func (x *UntagResourceRequest) DecodeJSON(body []byte) error {
 
 func (x *UntagResourceRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2531,7 +2531,7 @@ func (x *UpdateAliasRequest) DecodeJSON(body []byte) error {
 
 func (x *UpdateAliasRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2572,7 +2572,7 @@ func (x *UpdateCustomKeyStoreRequest) DecodeJSON(body []byte) error {
 
 func (x *UpdateCustomKeyStoreRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2645,7 +2645,7 @@ func (x *UpdateKeyDescriptionRequest) DecodeJSON(body []byte) error {
 
 func (x *UpdateKeyDescriptionRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2686,7 +2686,7 @@ func (x *UpdatePrimaryRegionRequest) DecodeJSON(body []byte) error {
 
 func (x *UpdatePrimaryRegionRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2727,7 +2727,7 @@ func (x *VerifyMacRequest) DecodeJSON(body []byte) error {
 
 func (x *VerifyMacRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2784,7 +2784,7 @@ func (x *VerifyRequest) DecodeJSON(body []byte) error {
 
 func (x *VerifyRequest) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {
@@ -2830,7 +2830,7 @@ func (x *VerifyRequest) decodeObject(d *decoder, path string) error {
 
 func (x *XksProxyAuthenticationCredentialType) decodeObject(d *decoder, path string) error {
 	var seen uint64
-	var other []string
+	var other nameSet
 	for first := true; ; first = false {
 		name, ok, err := d.member(first)
 		if err != nil || !ok {

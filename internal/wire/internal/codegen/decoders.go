@@ -41,7 +41,7 @@ func (g *gen) decoders() error {
 		if len(s.MemberOrder) > 0 {
 			g.p("var seen uint64\n")
 		}
-		g.p("var other []string\n")
+		g.p("var other nameSet\n")
 		g.p("for first := true; ; first = false {\n")
 		g.p("name, ok, err := d.member(first)\nif err != nil || !ok {\nreturn err\n}\n")
 		g.p("switch string(name) {\n")
