@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,6 +107,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client went away
 	}
 	body := buf.Bytes()
+	if len(body) > 0 && !isAWSJSON(r.Header.Get("Content-Type")) {
+		// A body that is not declared awsJson1.1 is not parsed at all.
+		h.writeJSON(w, http.StatusNotFound, errorBody{Type: "UnknownOperationException"})
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
 	defer cancel()
@@ -167,26 +173,47 @@ var securityCodes = map[string]bool{
 	"AccessDeniedException":              true,
 }
 
+// isAWSJSON reports whether a Content-Type header names awsJson1.1,
+// "application/x-amz-json-1.1", which every AWS SDK and the AWS CLI send for
+// KMS. Parameters ("; charset=utf-8") are ignored and the media type is
+// matched without regard to case (RFC 9110, section 8.3.1).
+//
+// AWS's answer to another content type is not documented for KMS. For
+// DynamoDB, an awsJson service on the same stack, a request with the other
+// awsJson version's content type gets HTTP 404 ("DynamoDB requests fail with
+// 404 — application/x-amz-json-1.1 Content-Type hardcoded for all JSON
+// services", https://github.com/huseyinbabal/taws/issues/165; also
+// https://github.com/rusoto/rusoto/issues/215), and dynalite, which mirrors
+// DynamoDB's responses, answers a non-empty body of another content type with
+// 404 UnknownOperationException before parsing it (architect/dynalite,
+// index.js: "res.statusCode = 404 ... '<UnknownOperationException/>'").
+// Trent answers the same, 404 UnknownOperationException, in its JSON error
+// shape (inferred for KMS). Dynalite also accepts "application/json"; for
+// KMS that is unconfirmed, so Trent takes the strict answer and refuses it.
+func isAWSJSON(ct string) bool {
+	const want = "application/x-amz-json-1.1"
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), want)
+}
+
 func errTooLarge(limit int64) error {
 	return wire.Errorf("RequestEntityTooLargeException", "Request body exceeds the maximum of %d bytes.", limit)
 }
 
-// decode parses a JSON request body into in. An empty body is an empty
-// object. Malformed JSON and values of the wrong type are
-// SerializationException, as AWS reports them.
-func decode(body []byte, in any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, in); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return &wire.Error{Code: "SerializationException", Message: fmt.Sprintf("Unexpected value at '%s'", te.Field), Err: err}
-		}
-		return &wire.Error{Code: "SerializationException", Err: err}
-	}
-	return nil
+// decode parses a JSON request body into in with the strict decoder
+// generated from the model (internal/wire/decoders.go): member names match
+// exactly, and a repeated member, invalid UTF-8 or an unpaired surrogate
+// escape is refused, so that Trent acts on the same request that any proxy in
+// front of it reads. An empty body is an empty object. Malformed JSON and
+// values of the wrong type are SerializationException, as AWS reports them.
+func decode(body []byte, in jsonDecoder) error {
+	return in.DecodeJSON(body)
 }
+
+// jsonDecoder is implemented by every generated input shape.
+type jsonDecoder interface{ DecodeJSON(body []byte) error }
 
 // errorBody is the awsJson1.1 error document.
 type errorBody struct {

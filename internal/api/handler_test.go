@@ -77,10 +77,22 @@ func signed(t testing.TB, op, body string) *http.Request {
 	return signedAs(t, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, "us-east-1", op, body)
 }
 
+// signedWithType is signed with the given Content-Type ("" for none).
+func signedWithType(t testing.TB, op, body, contentType string) *http.Request {
+	return signedAsWithType(t, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, "us-east-1", op, body, contentType)
+}
+
 // signedAs returns a request for the operation signed with creds for region.
 func signedAs(t testing.TB, creds aws.Credentials, region, op, body string) *http.Request {
+	return signedAsWithType(t, creds, region, op, body, "application/x-amz-json-1.1")
+}
+
+// signedAsWithType is signedAs with the given Content-Type ("" for none).
+func signedAsWithType(t testing.TB, creds aws.Credentials, region, op, body, contentType string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
 	r.Header.Set("X-Amz-Target", "TrentService."+op)
 	sum := sha256.Sum256([]byte(body))
 	err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "kms", region, time.Now())

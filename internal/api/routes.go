@@ -72,6 +72,7 @@ type validator interface{ Validate() error }
 func op[In any, PIn interface {
 	*In
 	validator
+	jsonDecoder
 }, Out any](f func(*kms.Service, context.Context, *kms.Caller, PIn) (Out, error)) handler {
 	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
 		in := PIn(new(In))
@@ -89,6 +90,7 @@ func op[In any, PIn interface {
 func opNoOutput[In any, PIn interface {
 	*In
 	validator
+	jsonDecoder
 }](f func(*kms.Service, context.Context, *kms.Caller, PIn) error) handler {
 	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
 		in := PIn(new(In))

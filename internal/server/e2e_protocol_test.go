@@ -34,6 +34,7 @@ type rawRequest struct {
 	akid   string // "" means the test access key
 	secret string // "" means the test secret
 	noAuth bool   // send no Authorization header
+	ctype  string // Content-Type; "" means application/x-amz-json-1.1
 }
 
 // rawResponse is what came back.
@@ -75,7 +76,10 @@ func (n *node) do(t *testing.T, rr rawRequest) rawResponse {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if rr.ctype == "" {
+		rr.ctype = "application/x-amz-json-1.1"
+	}
+	req.Header.Set("Content-Type", rr.ctype)
 	if rr.target != "" {
 		req.Header.Set("X-Amz-Target", rr.target)
 	}
@@ -161,7 +165,12 @@ func TestProtocolErrors(t *testing.T) {
 		{"get-method", rawRequest{method: http.MethodGet, target: "TrentService.ListKeys"}, 400, "UnknownOperationException", ""},
 		{"malformed-json", rawRequest{target: "TrentService.DescribeKey", body: `{"KeyId":`}, 400, "SerializationException", "*"},
 		{"json-array", rawRequest{target: "TrentService.ListKeys", body: `[]`}, 400, "SerializationException", "*"},
-		{"wrong-member-type", rawRequest{target: "TrentService.GenerateRandom", body: `{"NumberOfBytes":"12"}`}, 400, "SerializationException", "*"},
+		{"wrong-member-type", rawRequest{target: "TrentService.GenerateRandom", body: `{"NumberOfBytes":"12"}`}, 400, "SerializationException", "Unexpected value at 'NumberOfBytes'"},
+		{"duplicate-member", rawRequest{target: "TrentService.DescribeKey", body: `{"KeyId":"alias/a","KeyId":"` + *md.KeyId + `"}`}, 400, "SerializationException", ""},
+		{"duplicate-context-key", rawRequest{target: "TrentService.Encrypt", body: `{"KeyId":"` + *md.KeyId + `","Plaintext":"aGVsbG8=","EncryptionContext":{"a":"1","a":"1"}}`}, 400, "SerializationException", ""},
+		{"unpaired-surrogate", rawRequest{target: "TrentService.Encrypt", body: `{"KeyId":"` + *md.KeyId + `","Plaintext":"aGVsbG8=","EncryptionContext":{"a":"\udfff"}}`}, 400, "SerializationException", ""},
+		{"plain-json-content-type", rawRequest{target: "TrentService.ListKeys", body: "{}", ctype: "application/json"}, 404, "UnknownOperationException", ""},
+		{"text-content-type", rawRequest{target: "TrentService.ListKeys", body: "{}", ctype: "text/plain"}, 404, "UnknownOperationException", ""},
 		{"missing-required", rawRequest{target: "TrentService.DescribeKey", body: `{}`}, 400, "ValidationException",
 			"1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"},
 		{"missing-description", rawRequest{target: "TrentService.UpdateKeyDescription", body: keyBody(*md.KeyId)}, 400, "ValidationException",

@@ -4,13 +4,25 @@
 //
 // # Generated code
 //
-// shapes.go is generated from model/kms-api-model.json (botocore 1.43.12)
+// shapes.go and decoders.go are generated from model/kms-api-model.json (botocore 1.43.12)
 // merged with model/supplement.json (what aws-sdk-go-v2 service/kms v1.62.6
-// adds) by go generate; TestShapesUpToDate fails when it drifts. Each
+// adds) by go generate; TestShapesUpToDate fails when they drift. Each
 // structure shape becomes a struct whose fields carry the model member names
 // as JSON keys: strings and enums are *string, integers *int32, booleans
 // *bool, timestamps *[Timestamp], blobs []byte (base64 on the wire), lists
 // []string or []Struct, and maps map[string]string.
+//
+// # Decoding requests
+//
+// Each operation input has a DecodeJSON method, generated into decoders.go
+// from the same model, over the strict JSON scanner in decode.go. Member
+// names match the model byte for byte (a case variant is an unknown member,
+// ignored); a repeated member name anywhere (also a repeated map key),
+// invalid UTF-8, an unpaired surrogate escape, nesting deeper than
+// [MaxDepth] and malformed JSON are SerializationException without a
+// message; a value of the wrong JSON type is "Unexpected value at
+// 'Tags.TagKey'". FuzzDecodeJSON checks it against encoding/json wherever
+// encoding/json is not misled by case.
 //
 // # Validation messages
 //

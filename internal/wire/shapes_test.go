@@ -8,8 +8,8 @@ import (
 	"github.com/trent-kms/trent/internal/wire/internal/codegen"
 )
 
-// TestShapesUpToDate fails when shapes.go differs from what the generator
-// produces from model/ now. Fix it with: go generate ./internal/wire
+// TestShapesUpToDate fails when shapes.go or decoders.go differs from what
+// the generator produces from model/ now. Fix it with: go generate ./internal/wire
 func TestShapesUpToDate(t *testing.T) {
 	model, err := os.ReadFile("model/kms-api-model.json")
 	if err != nil {
@@ -29,5 +29,16 @@ func TestShapesUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("shapes.go is stale; run go generate ./internal/wire")
+	}
+	want, err = codegen.GenerateDecoders(model, sup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = os.ReadFile("decoders.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("decoders.go is stale; run go generate ./internal/wire")
 	}
 }

@@ -86,6 +86,6 @@ type Operation struct {
 	Errors []string // error shapes the model lists for the operation
 
 	// NewInput returns a new, empty value of the input shape, ready for
-	// json.Unmarshal.
+	// its DecodeJSON method.
 	NewInput func() Validator
 }

@@ -1,4 +1,4 @@
-// Command gen writes shapes.go for package wire from the AWS KMS model in
+// Command gen writes shapes.go and decoders.go for package wire from the AWS KMS model in
 // model/kms-api-model.json and the hand-written model/supplement.json. Run it
 // with go generate from internal/wire.
 package main
@@ -14,7 +14,8 @@ import (
 func main() {
 	model := flag.String("model", "model/kms-api-model.json", "botocore service-2 model")
 	sup := flag.String("supplement", "model/supplement.json", "hand-written supplement merged over the model")
-	out := flag.String("o", "shapes.go", "output file")
+	out := flag.String("o", "shapes.go", "output file for the shapes")
+	decOut := flag.String("decoders", "decoders.go", "output file for the request decoders")
 	flag.Parse()
 
 	m, err := os.ReadFile(*model)
@@ -30,6 +31,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	dec, err := codegen.GenerateDecoders(m, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*decOut, dec, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -165,8 +165,19 @@ func Merge(m, sup *Model) {
 }
 
 // Generate merges supplement over model and returns gofmt'ed Go source for
-// package wire.
+// package wire: shapes.go.
 func Generate(model, supplement []byte) ([]byte, error) {
+	return generate(model, supplement, (*gen).run)
+}
+
+// GenerateDecoders merges supplement over model and returns gofmt'ed Go
+// source for package wire: decoders.go, the strict JSON decoder of every
+// input shape.
+func GenerateDecoders(model, supplement []byte) ([]byte, error) {
+	return generate(model, supplement, (*gen).decoders)
+}
+
+func generate(model, supplement []byte, run func(*gen) error) ([]byte, error) {
 	m, err := Parse(model)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -177,7 +188,12 @@ func Generate(model, supplement []byte) ([]byte, error) {
 	}
 	Merge(m, s)
 	g := &gen{m: m, inputs: map[string]bool{}}
-	if err := g.run(); err != nil {
+	for _, name := range sortedKeys(g.m.Operations) {
+		if in := g.m.Operations[name].Input; in != nil {
+			g.markInput(in.Shape)
+		}
+	}
+	if err := run(g); err != nil {
 		return nil, err
 	}
 	out, err := format.Source(g.buf.Bytes())
@@ -226,11 +242,6 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (g *gen) run() error {
-	for _, name := range sortedKeys(g.m.Operations) {
-		if in := g.m.Operations[name].Input; in != nil {
-			g.markInput(in.Shape)
-		}
-	}
 	// Every shape a structure refers to must exist.
 	for _, name := range sortedKeys(g.m.Shapes) {
 		s := g.m.Shapes[name]
