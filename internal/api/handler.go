@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -149,7 +150,12 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte
 	if err != nil {
 		return nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
-	return &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region}, nil
+	c := &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
+		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.SourceIP = ap.Addr().Unmap()
+	}
+	return c, nil
 }
 
 // sourcedError is a failed request's error with who sent the request, for

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
 )
 
@@ -47,6 +48,12 @@ type Identity struct {
 	Principal   string
 	secret      string
 	loaded      time.Time // when it was read from the store
+}
+
+// PolicyPrincipal returns the principal of the access key as policies see
+// it. Every access key belongs to an account's root user today.
+func (id *Identity) PolicyPrincipal() policy.Principal {
+	return policy.Principal{Type: policy.PrincipalAccount, ARN: id.Principal, Account: id.AccountID, UserID: id.AccountID}
 }
 
 // Secret returns the secret access key, for SigV4 verification only.

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keyspec"
 	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -50,13 +52,28 @@ var DefaultRegions = []string{
 	"cn-north-1", "cn-northwest-1",
 }
 
-// Caller is the authenticated principal of a request and the region its
-// signature was scoped to.
+// Caller is the authenticated principal of a request, the region its
+// signature was scoped to, and what the authorization engine needs to know
+// about the request's origin. The api layer builds it once per request.
 type Caller struct {
 	AccountID   string
-	Principal   string // IAM principal ARN
+	Principal   string // principal ARN as AWS reports it in errors (Identity.ARN)
 	AccessKeyID string
 	Region      string
+
+	// Identity is the principal as policies see it: its type (root,
+	// user, assumed role), ARN, account, role ARN, user id, user name and
+	// tags (principal tags, overridden by session tags for a role
+	// session).
+	Identity policy.Principal
+	// SessionName is the role session name of an assumed-role caller.
+	SessionName string
+	// SourceIP is the address the request came from (aws:SourceIp); the
+	// zero value means unknown.
+	SourceIP netip.Addr
+	// SecureTransport reports whether the request came over TLS
+	// (aws:SecureTransport).
+	SecureTransport bool
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
