@@ -175,6 +175,43 @@ func TestEndpointOverTLS(t *testing.T) {
 		created := runAndCheck(t, o, &log)
 		checkPendingDeletion(t, d, "ap-southeast-2", created)
 	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		// Ctrl-C cancels the context mid-measurement; the keys made so
+		// far are still scheduled for deletion.
+		isolateAWSConfig(t)
+		t.Setenv("AWS_CA_BUNDLE", d.caFile)
+		t.Setenv("AWS_ACCESS_KEY_ID", tlsAccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", tlsSecret)
+		t.Setenv("AWS_REGION", "ca-central-1")
+		var log strings.Builder
+		o := opts()
+		o.Log, o.Duration = &log, time.Minute
+		// Cancel once the run's first key exists, i.e. during the
+		// (minute-long) Encrypt measurement.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		watcher, err := bench.NewClient(ctx, bench.Options{Endpoint: d.url, Region: "ca-central-1", Concurrency: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for ctx.Err() == nil {
+				if lk, err := watcher.ListKeys(ctx, &kms.ListKeysInput{}); err == nil && len(lk.Keys) > 0 {
+					cancel()
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		if _, err := bench.Run(ctx, o); err == nil {
+			t.Fatal("an interrupted run reported success")
+		}
+		if n := strings.Count(log.String(), "scheduled deletion of key "); n != 1 {
+			t.Fatalf("%d keys scheduled for deletion, want the Encrypt key: %q", n, log.String())
+		}
+		checkPendingDeletion(t, d, "ca-central-1", []string{strings.Fields(log.String())[4]})
+	})
 }
 
 // runAndCheck runs o, checks that every operation was measured and returns
