@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -27,8 +30,16 @@ import (
 
 // Options says what to measure.
 type Options struct {
-	Endpoint        string
-	Region          string
+	Endpoint string
+	// Region signs the requests; "" takes it from the standard AWS
+	// configuration (AWS_REGION, the profile's region), else us-east-1.
+	Region string
+	// AccessKeyID and SecretAccessKey are used when set; otherwise the
+	// credentials come from the standard AWS chain: the environment
+	// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), then
+	// the shared credentials and config files (~/.aws/credentials,
+	// ~/.aws/config, or AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE)
+	// for the profile AWS_PROFILE names, or "default".
 	AccessKeyID     string
 	SecretAccessKey string
 	Ops             []string      // Encrypt, Decrypt, GenerateDataKey, Sign:<KeySpec>
@@ -36,12 +47,26 @@ type Options struct {
 	Duration        time.Duration // per operation, after a warm-up of Duration/5
 	PlaintextSize   int           // bytes encrypted by Encrypt
 	ServerPID       int           // 0: do not measure server CPU
-	// KeyID is used as is when set; otherwise a key is created.
+	// KeyID is used as is when set; otherwise a key is created, and
+	// scheduled for deletion (after the minimum waiting period of
+	// [DeletionWindowDays]) when the run ends, as is every Sign key.
 	KeyID string
+	// Label names the server in every result line, e.g. "baseline".
+	Label string
+	// Log receives one line per key the run scheduled for deletion; nil
+	// discards.
+	Log io.Writer
 }
+
+// DeletionWindowDays is the waiting period of the keys a run created when it
+// schedules their deletion: 7 days, the minimum AWS KMS allows (KMS model,
+// ScheduleKeyDeletionRequest.PendingWindowInDays: "If you include a value,
+// it must be between 7 and 30, inclusive").
+const DeletionWindowDays = 7
 
 // Result is the measurement of one operation.
 type Result struct {
+	Label       string // the server, from Options.Label; may be empty
 	Op          string
 	Requests    int
 	Errors      int
@@ -63,7 +88,11 @@ func (r Result) CPUPerRequest() time.Duration {
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%-16s c=%-3d %8.0f ops/s  p50 %7.1fµs  p99 %7.1fµs  errors %d",
+	s := ""
+	if r.Label != "" {
+		s = r.Label + " "
+	}
+	s += fmt.Sprintf("%-16s c=%-3d %8.0f ops/s  p50 %7.1fµs  p99 %7.1fµs  errors %d",
 		r.Op, r.Concurrency, r.OpsPerSec(), us(r.P50), us(r.P99), r.Errors)
 	if r.ServerCPU > 0 {
 		s += fmt.Sprintf("  server CPU %5.1fµs/req", us(r.CPUPerRequest()))
@@ -73,24 +102,50 @@ func (r Result) String() string {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// NewClient returns an SDK client for the endpoint with a connection pool
-// sized for the concurrency. Retries stay on: the SDK has a known race on
-// plain-HTTP connection reuse (aws-sdk-go-v2 issues 1825 and 2737).
-func NewClient(o Options) *kms.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 2 * o.Concurrency
-	tr.MaxIdleConnsPerHost = 2 * o.Concurrency
-	return kms.New(kms.Options{
-		Region:       o.Region,
-		BaseEndpoint: aws.String(o.Endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, ""),
-		HTTPClient:   &http.Client{Transport: tr, Timeout: 30 * time.Second},
+// NewClient returns an SDK client for the endpoint, configured through the
+// SDK's standard configuration loader: credentials from Options or the
+// standard chain, the region from Options or the configuration, and the
+// trusted CAs from AWS_CA_BUNDLE when it is set (that file then replaces
+// the system's roots). The connection pool is sized for the concurrency.
+// Retries stay on: the SDK has a known race on plain-HTTP connection reuse
+// (aws-sdk-go-v2 issues 1825 and 2737).
+func NewClient(ctx context.Context, o Options) (*kms.Client, error) {
+	// The loader adds AWS_CA_BUNDLE's roots only to a BuildableClient; a
+	// plain *http.Client makes it fail ("unable to add custom RootCAs
+	// HTTPClient, has no WithTransportOptions", config/resolve.go).
+	hc := awshttp.NewBuildableClient().WithTimeout(30 * time.Second).WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 2 * o.Concurrency
+		tr.MaxIdleConnsPerHost = 2 * o.Concurrency
 	})
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc)}
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	if o.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return kms.NewFromConfig(cfg, func(ko *kms.Options) { ko.BaseEndpoint = aws.String(o.Endpoint) }), nil
 }
 
-// Run measures each operation in turn.
-func Run(ctx context.Context, o Options) ([]Result, error) {
-	c := NewClient(o)
+// Run measures each operation in turn. Every key it creates is scheduled
+// for deletion before it returns, whether the measurement succeeded or
+// not; a failure to schedule is part of the returned error.
+func Run(ctx context.Context, o Options) (results []Result, err error) {
+	c, err := NewClient(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	var created []string
+	defer func() {
+		err = errors.Join(err, scheduleDeletion(ctx, c, created, o.Log))
+	}()
 	keyID := o.KeyID
 	if keyID == "" {
 		ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("trent bench")})
@@ -98,6 +153,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			return nil, fmt.Errorf("create key: %w", err)
 		}
 		keyID = *ck.KeyMetadata.KeyId
+		created = append(created, keyID)
 	}
 	pt := make([]byte, o.PlaintextSize)
 	rand.Read(pt)
@@ -130,8 +186,15 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			if !ok {
 				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt, GenerateDataKey or Sign:<KeySpec>)", op)
 			}
-			var err error
-			if call, err = signer(ctx, c, spec); err != nil {
+			var (
+				err   error
+				keyID string
+			)
+			call, keyID, err = signer(ctx, c, spec)
+			if keyID != "" {
+				created = append(created, keyID)
+			}
+			if err != nil {
 				return out, err
 			}
 		}
@@ -139,14 +202,39 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		if err != nil {
 			return out, err
 		}
+		r.Label = o.Label
 		out = append(out, r)
 	}
 	return out, nil
 }
 
+// scheduleDeletion schedules the deletion of each key after
+// DeletionWindowDays. It runs even when ctx was cancelled (the run was
+// interrupted), with a bounded time of its own.
+func scheduleDeletion(ctx context.Context, c *kms.Client, keyIDs []string, log io.Writer) error {
+	if len(keyIDs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if log == nil {
+		log = io.Discard
+	}
+	var errs []error
+	for _, id := range keyIDs {
+		out, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(DeletionWindowDays)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule deletion of key %s (delete it yourself): %w", id, err))
+			continue
+		}
+		fmt.Fprintf(log, "scheduled deletion of key %s on %s\n", id, aws.ToTime(out.DeletionDate).UTC().Format(time.RFC3339))
+	}
+	return errors.Join(errs...)
+}
+
 // signer creates a SIGN_VERIFY key of spec and returns a call that signs a
-// 32-byte digest with it.
-func signer(ctx context.Context, c *kms.Client, spec string) (func(context.Context) error, error) {
+// 32-byte digest with it, and the id of the key.
+func signer(ctx context.Context, c *kms.Client, spec string) (func(context.Context) error, string, error) {
 	algs := map[string]types.SigningAlgorithmSpec{
 		"ECC_NIST_P256": types.SigningAlgorithmSpecEcdsaSha256, "ECC_SECG_P256K1": types.SigningAlgorithmSpecEcdsaSha256,
 		"RSA_2048": types.SigningAlgorithmSpecRsassaPssSha256, "RSA_3072": types.SigningAlgorithmSpecRsassaPssSha256,
@@ -154,18 +242,18 @@ func signer(ctx context.Context, c *kms.Client, spec string) (func(context.Conte
 	}
 	alg, ok := algs[spec]
 	if !ok {
-		return nil, fmt.Errorf("bench: Sign supports %v", slices.Sorted(maps.Keys(algs)))
+		return nil, "", fmt.Errorf("bench: Sign supports %v", slices.Sorted(maps.Keys(algs)))
 	}
-	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpec(spec), KeyUsage: types.KeyUsageTypeSignVerify})
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("trent bench"), KeySpec: types.KeySpec(spec), KeyUsage: types.KeyUsageTypeSignVerify})
 	if err != nil {
-		return nil, fmt.Errorf("create %s key: %w", spec, err)
+		return nil, "", fmt.Errorf("create %s key: %w", spec, err)
 	}
 	digest := make([]byte, 32)
 	rand.Read(digest)
 	return func(ctx context.Context) error {
 		_, err := c.Sign(ctx, &kms.SignInput{KeyId: ck.KeyMetadata.KeyId, Message: digest, MessageType: types.MessageTypeDigest, SigningAlgorithm: alg})
 		return err
-	}, nil
+	}, *ck.KeyMetadata.KeyId, nil
 }
 
 // measure runs call from o.Concurrency workers: a warm-up, then the timed
