@@ -151,7 +151,7 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte
 		return nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
 	c := &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
-		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}
+		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil, Authz: new(kms.Authorization)}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		c.SourceIP = ap.Addr().Unmap()
 	}
