@@ -226,10 +226,10 @@ func TestAuthorizeDecisions(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		pol      *string            // key policy; nil: default
-		tags     []wire.Tag         // of the key
-		alias    string             // an alias of the key
-		identity map[string]string  // caller ARN -> identity policy
+		pol      *string           // key policy; nil: default
+		tags     []wire.Tag        // of the key
+		alias    string            // an alias of the key
+		identity map[string]string // caller ARN -> identity policy
 		call     func(c *kms.Caller) func(env) error
 		caller   *kms.Caller
 		want     string // "" allowed, else the AccessDenied message with KEY for the key ARN
@@ -279,8 +279,10 @@ func TestAuthorizeDecisions(t *testing.T) {
 		{name: "cond/encryption-algorithm-default", caller: rootOf(acctA),
 			pol: keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionAlgorithm":"SYMMETRIC_DEFAULT","kms:KeySpec":"SYMMETRIC_DEFAULT","kms:KeyUsage":"ENCRYPT_DECRYPT","kms:KeyOrigin":"AWS_KMS","kms:CallerAccount":"111122223333"},"Bool":{"kms:MultiRegion":"false"}}}`)},
 		{name: "cond/request-alias-used", caller: rootOf(acctA), alias: "alias/finance",
-			pol:  keyPolicy(aliasAdmin, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:RequestAlias":"alias/finance"}}}`),
-			call: func(c *kms.Caller) func(env) error { return encrypt(c, "arn:aws:kms:us-east-1:111122223333:alias/finance", nil) }},
+			pol: keyPolicy(aliasAdmin, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:RequestAlias":"alias/finance"}}}`),
+			call: func(c *kms.Caller) func(env) error {
+				return encrypt(c, "arn:aws:kms:us-east-1:111122223333:alias/finance", nil)
+			}},
 		{name: "cond/request-alias-key-id", caller: rootOf(acctA), alias: "alias/finance",
 			pol:  keyPolicy(aliasAdmin, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:RequestAlias":"alias/finance"}}}`),
 			want: "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:Encrypt on resource: KEY because no resource-based policy allows the kms:Encrypt action"},
