@@ -48,6 +48,10 @@ type Authorization struct {
 	identity       []*policy.Policy // the caller's identity policies
 	identityLoaded bool
 	keys           condKeys
+	// req is the request being evaluated: policy.Evaluate's conditions
+	// make a *policy.Request escape, so it lives here rather than on the
+	// stack.
+	req policy.Request
 }
 
 // Checks returns the checks made so far. When an operation makes more
@@ -221,7 +225,8 @@ func (s *Service) authorize(ctx context.Context, c *Caller, action, resource str
 	} else {
 		k.req = condReq{}
 	}
-	r := policy.Request{
+	r := &a.req
+	*r = policy.Request{
 		Action:          action,
 		Resource:        resource,
 		Principal:       identity(c),
@@ -240,8 +245,9 @@ func (s *Service) authorize(ctx context.Context, c *Caller, action, resource str
 			}
 		}
 	}
-	d := policy.Evaluate(&r, kp, idp...)
+	d := policy.Evaluate(r, kp, idp...)
 	k.key, k.req = nil, condReq{} // drop references to the request
+	r.Keys = nil
 	a.record(Check{Action: action, Resource: resource, Decision: d})
 	if d.Allowed {
 		return nil
