@@ -150,8 +150,14 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte
 	if err != nil {
 		return nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
-	c := &kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
-		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}
+	// The caller and its request's Authorization in one allocation.
+	ca := &struct {
+		c kms.Caller
+		a kms.Authorization
+	}{c: kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
+		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}}
+	c := &ca.c
+	c.Authz = &ca.a
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		c.SourceIP = ap.Addr().Unmap()
 	}

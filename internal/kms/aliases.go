@@ -30,17 +30,33 @@ func errReservedAlias() error {
 	return &wire.Error{Code: "NotAuthorizedException"}
 }
 
-// aliasArgs checks the AliasName of CreateAlias and UpdateAlias and
-// resolves their TargetKeyId: a key id or key ARN of a key in the caller's
-// account that is not pending deletion.
-func (s *Service) aliasArgs(ctx context.Context, c *Caller, name, target string) (*cachedKey, error) {
+// checkAlias checks an AliasName and authorizes the alias operation o on
+// the alias itself. An alias has no resource policy: the permission comes
+// from the caller's identity policies ("kms:CreateAlias on the alias (IAM
+// policy)", the model's "Required permissions"), and the resource is the
+// alias ARN ("is not authorized to perform: kms:CreateAlias on resource:
+// arn:aws:kms:eu-west-1:***:alias/***", awsdocs/iam-user-guide#119).
+func (s *Service) checkAlias(ctx context.Context, c *Caller, o keyOp, name string) error {
 	if err := checkAliasName(name); err != nil {
-		return nil, err
+		return err
 	}
 	if reservedAlias(name) {
-		return nil, errReservedAlias()
+		return errReservedAlias()
 	}
-	ck, err := s.resolve(ctx, c, target, false)
+	arn := AliasARN(c.Region, c.AccountID, name)
+	return s.authorize(ctx, c, o.action, arn, nil, nil, arn)
+}
+
+// aliasArgs checks the AliasName of CreateAlias and UpdateAlias and
+// resolves their TargetKeyId: a key id or key ARN of a key in the caller's
+// account that is not pending deletion. The operation is authorized on
+// the alias and on the key ("kms:CreateAlias on the KMS key (key
+// policy)").
+func (s *Service) aliasArgs(ctx context.Context, c *Caller, o keyOp, name, target string) (*cachedKey, error) {
+	if err := s.checkAlias(ctx, c, o, name); err != nil {
+		return nil, err
+	}
+	ck, err := s.resolve(ctx, c, target, o, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +69,7 @@ func (s *Service) aliasArgs(ctx context.Context, c *Caller, name, target string)
 // CreateAlias gives a key a friendly name, unique in the account and region.
 func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAliasRequest) error {
 	name := wire.Value(in.AliasName)
-	ck, err := s.aliasArgs(ctx, c, name, wire.Value(in.TargetKeyId))
+	ck, err := s.aliasArgs(ctx, c, opCreateAlias, name, wire.Value(in.TargetKeyId))
 	if err != nil {
 		return err
 	}
@@ -65,6 +81,7 @@ func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAli
 		})
 	})
 	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	s.forgetKey(ck.meta.Ref()) // its kms:ResourceAliases changed
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return wire.Errorf("AlreadyExistsException", "An alias with the name %s already exists", AliasARN(c.Region, c.AccountID, name))
@@ -75,9 +92,11 @@ func (s *Service) CreateAlias(ctx context.Context, c *Caller, in *wire.CreateAli
 }
 
 // UpdateAlias points an alias at another key of the same type and usage.
+// It needs kms:UpdateAlias on the alias, on the key the alias points to
+// and on the new key (the model's "Required permissions").
 func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAliasRequest) error {
 	name := wire.Value(in.AliasName)
-	ck, err := s.aliasArgs(ctx, c, name, wire.Value(in.TargetKeyId))
+	ck, err := s.aliasArgs(ctx, c, opUpdateAlias, name, wire.Value(in.TargetKeyId))
 	if err != nil {
 		return err
 	}
@@ -89,6 +108,9 @@ func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAli
 		return err
 	}
 	if cur, err := s.loadKey(ctx, store.KeyRef{Region: c.Region, KeyID: old.TargetKeyID}); err == nil {
+		if err := s.authorizeFound(ctx, c, opUpdateAlias, cur, "", nil); err != nil {
+			return err
+		}
 		if keyType(&cur.meta) != keyType(&ck.meta) || cur.meta.KeyUsage != ck.meta.KeyUsage {
 			return validationError(fmt.Sprintf("%s and %s are not the same key type or do not have the same key usage.", cur.arn, ck.arn))
 		}
@@ -106,6 +128,8 @@ func (s *Service) UpdateAlias(ctx context.Context, c *Caller, in *wire.UpdateAli
 		err = s.countedAliasWrite(ctx, c, ck.meta.KeyID, update)
 	}
 	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	s.forgetKey(ck.meta.Ref())
+	s.forgetKey(store.KeyRef{Region: c.Region, KeyID: old.TargetKeyID})
 	if errors.Is(err, store.ErrNotFound) {
 		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
 	}
@@ -137,17 +161,32 @@ func keyType(k *store.Key) string {
 	return "asymmetric"
 }
 
-// DeleteAlias removes an alias; the key is not affected.
+// DeleteAlias removes an alias; the key is not affected. It needs
+// kms:DeleteAlias on the alias and on the key it points to (the model's
+// "Required permissions").
 func (s *Service) DeleteAlias(ctx context.Context, c *Caller, in *wire.DeleteAliasRequest) error {
 	name := wire.Value(in.AliasName)
-	if err := checkAliasName(name); err != nil {
+	if err := s.checkAlias(ctx, c, opDeleteAlias, name); err != nil {
 		return err
 	}
-	if reservedAlias(name) {
-		return errReservedAlias()
+	a, err := s.store.GetAlias(ctx, c.Region, c.AccountID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
 	}
-	err := s.store.DeleteAlias(ctx, c.Region, c.AccountID, name)
+	if err != nil {
+		return err
+	}
+	ref := store.KeyRef{Region: c.Region, KeyID: a.TargetKeyID}
+	if ck, err := s.loadKey(ctx, ref); err == nil {
+		if err := s.authorizeFound(ctx, c, opDeleteAlias, ck, "", nil); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	err = s.store.DeleteAlias(ctx, c.Region, c.AccountID, name)
 	s.forgetAlias(aliasRef{c.Region, c.AccountID, name})
+	s.forgetKey(ref)
 	if errors.Is(err, store.ErrNotFound) {
 		return errAliasNotFound(AliasARN(c.Region, c.AccountID, name))
 	}
@@ -157,13 +196,20 @@ func (s *Service) DeleteAlias(ctx context.Context, c *Caller, in *wire.DeleteAli
 // ListAliases pages through the caller's aliases in the region, optionally
 // only those of one key.
 func (s *Service) ListAliases(ctx context.Context, c *Caller, in *wire.ListAliasesRequest) (*wire.ListAliasesResponse, error) {
+	if err := s.authorizeAccount(ctx, c, actListAliases, nil); err != nil {
+		return nil, err
+	}
 	limit, after, err := pageArgs(in.Limit, in.Marker, 50)
 	if err != nil {
 		return nil, err
 	}
 	target := ""
 	if in.KeyId != nil {
-		ck, err := s.resolve(ctx, c, *in.KeyId, false)
+		// ListAliases needs kms:ListAliases only (IAM policy); KeyId is a
+		// filter, not a resource. Its "Cross-account use: No … does not
+		// return aliases in other AWS accounts": a key of another account
+		// lists no aliases (inferred).
+		ck, _, err := s.find(ctx, c, *in.KeyId, false)
 		if err != nil {
 			return nil, err
 		}

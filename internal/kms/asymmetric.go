@@ -19,9 +19,9 @@ func cryptoErr(err error) error {
 }
 
 // useKey resolves a key for a cryptographic operation (alias forms
-// allowed) and checks its state and usage.
-func (s *Service) useKey(ctx context.Context, c *Caller, id *string, usage, op string) (*cachedKey, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(id), true)
+// allowed), authorizes o on it with req, and checks its state and usage.
+func (s *Service) useKey(ctx context.Context, c *Caller, o keyOp, id *string, usage, op string, req *condReq) (*cachedKey, error) {
+	ck, err := s.resolve(ctx, c, wire.Value(id), o, req)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,8 @@ func (s *Service) useKey(ctx context.Context, c *Caller, id *string, usage, op s
 
 // Sign signs a message or digest with an asymmetric SIGN_VERIFY key.
 func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*wire.SignResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageSignVerify, "Sign")
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType)}
+	ck, err := s.useKey(ctx, c, opSign, in.KeyId, keyspec.UsageSignVerify, "Sign", &req)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,8 @@ func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*w
 // Verify checks a signature; a signature that does not verify is the error
 // KMSInvalidSignatureException, never SignatureValid false.
 func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest) (*wire.VerifyResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageSignVerify, "Verify")
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType)}
+	ck, err := s.useKey(ctx, c, opVerify, in.KeyId, keyspec.UsageSignVerify, "Verify", &req)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest)
 // still answers, the key state is checked before the key spec, and a
 // symmetric or HMAC key is UnsupportedOperationException without a message.
 func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPublicKeyRequest) (*wire.GetPublicKeyResponse, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), true)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opGetPublicKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +105,8 @@ func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPubli
 
 // GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
 func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateMacRequest) (*wire.GenerateMacResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageGenerateVerifyMAC, "GenerateMac")
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm)}
+	ck, err := s.useKey(ctx, c, opGenerateMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "GenerateMac", &req)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +122,8 @@ func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateM
 
 // VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
 func (s *Service) VerifyMac(ctx context.Context, c *Caller, in *wire.VerifyMacRequest) (*wire.VerifyMacResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageGenerateVerifyMAC, "VerifyMac")
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm)}
+	ck, err := s.useKey(ctx, c, opVerifyMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "VerifyMac", &req)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +142,8 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.De
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageKeyAgreement, "DeriveSharedSecret")
+	req := condReq{agreeAlg: wire.Value(in.KeyAgreementAlgorithm)}
+	ck, err := s.useKey(ctx, c, opDeriveSharedSecret, in.KeyId, keyspec.UsageKeyAgreement, "DeriveSharedSecret", &req)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +160,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.De
 
 // Encapsulate makes an ML-KEM shared secret and its encapsulation.
 func (s *Service) Encapsulate(ctx context.Context, c *Caller, in *wire.EncapsulateRequest) (*wire.EncapsulateResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Encapsulate")
+	ck, err := s.useKey(ctx, c, opEncapsulate, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Encapsulate", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +177,7 @@ func (s *Service) Encapsulate(ctx context.Context, c *Caller, in *wire.Encapsula
 
 // Decapsulate recovers an ML-KEM shared secret from its encapsulation.
 func (s *Service) Decapsulate(ctx context.Context, c *Caller, in *wire.DecapsulateRequest) (*wire.DecapsulateResponse, error) {
-	ck, err := s.useKey(ctx, c, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Decapsulate")
+	ck, err := s.useKey(ctx, c, opDecapsulate, in.KeyId, keyspec.UsageEncapsulateDecapsulate, "Decapsulate", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +193,9 @@ func (s *Service) Decapsulate(ctx context.Context, c *Caller, in *wire.Decapsula
 
 // generateDataKeyPair draws a key pair and encrypts its private key under
 // a symmetric encryption key with the encryption context.
-func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, op string, keyID, spec *string, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, []byte, error) {
-	ck, err := s.encryptKey(ctx, c, op, wire.Value(keyID), nil)
+func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, op string, keyID, spec *string, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, []byte, error) {
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric, pairSpec: wire.Value(spec)}
+	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -218,7 +224,7 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.G
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPair, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -229,11 +235,22 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.G
 // GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
 // plaintext private key.
 func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c *Caller, in *wire.GenerateDataKeyPairWithoutPlaintextRequest) (*wire.GenerateDataKeyPairWithoutPlaintextResponse, error) {
-	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPairNP, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
 	clear(priv)
 	return &wire.GenerateDataKeyPairWithoutPlaintextResponse{PrivateKeyCiphertextBlob: blob, PublicKey: pub,
 		KeyId: &ck.arn, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
+}
+
+// messageType is kms:MessageType: the MessageType in the request, RAW
+// when omitted (its default; conditions on request parameters "work even
+// when the parameter doesn't appear in the request, such as when you use
+// the parameter's default value", conditions-kms.md).
+func messageType(t *string) string {
+	if v := wire.Value(t); v != "" {
+		return v
+	}
+	return "RAW"
 }

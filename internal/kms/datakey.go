@@ -25,12 +25,13 @@ func dataKeyLength(spec *string, n *int32) (int, error) {
 }
 
 // generateDataKey draws a data key and encrypts it under the key.
-func (s *Service) generateDataKey(ctx context.Context, c *Caller, op string, keyID *string, spec *string, n *int32, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, error) {
+func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op string, keyID *string, spec *string, n *int32, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, error) {
 	size, err := dataKeyLength(spec, n)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ck, err := s.encryptKey(ctx, c, op, wire.Value(keyID), nil)
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric}
+	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -54,7 +55,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c *Caller, in *wire.Gener
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, pt, blob, err := s.generateDataKey(ctx, c, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
+	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKey, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c *Caller, in *wire.Gener
 // GenerateDataKeyWithoutPlaintext returns a fresh data key encrypted under
 // a symmetric encryption key, and nothing else.
 func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *Caller, in *wire.GenerateDataKeyWithoutPlaintextRequest) (*wire.GenerateDataKeyWithoutPlaintextResponse, error) {
-	ck, pt, blob, err := s.generateDataKey(ctx, c, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
+	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKeyNP, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +75,9 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *Caller
 
 // GenerateRandom returns NumberOfBytes (1-1024) random bytes.
 func (s *Service) GenerateRandom(ctx context.Context, c *Caller, in *wire.GenerateRandomRequest) (*wire.GenerateRandomResponse, error) {
+	if err := s.authorizeAccount(ctx, c, actGenerateRandom, nil); err != nil {
+		return nil, err
+	}
 	if in.CustomKeyStoreId != nil {
 		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
 	}

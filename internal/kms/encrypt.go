@@ -68,9 +68,10 @@ func errDryRun() error {
 }
 
 // encryptKey resolves a key for Encrypt, GenerateDataKey and the
-// destination of ReEncrypt, and checks its state, usage and algorithm.
-func (s *Service) encryptKey(ctx context.Context, c *Caller, op, id string, alg *string) (*cachedKey, error) {
-	ck, err := s.resolve(ctx, c, id, true)
+// destination of ReEncrypt, authorizes o on it with the request's
+// condition keys, and checks its state, usage and algorithm.
+func (s *Service) encryptKey(ctx context.Context, c *Caller, o keyOp, op, id string, alg *string, req *condReq) (*cachedKey, error) {
+	ck, err := s.resolve(ctx, c, id, o, req)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,8 @@ func (s *Service) seal(ck *cachedKey, alg *string, pt []byte, encCtx map[string]
 // binding the encryption context as authenticated data, or under an
 // asymmetric ENCRYPT_DECRYPT key with the algorithm given.
 func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptRequest) (*wire.EncryptResponse, error) {
-	ck, err := s.encryptKey(ctx, c, "Encrypt", wire.Value(in.KeyId), in.EncryptionAlgorithm)
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm)}
+	ck, err := s.encryptKey(ctx, c, opEncrypt, "Encrypt", wire.Value(in.KeyId), in.EncryptionAlgorithm, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +120,18 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 		return nil, err
 	}
 	return &wire.EncryptResponse{CiphertextBlob: blob, KeyId: &ck.arn, EncryptionAlgorithm: &alg}, nil
+}
+
+// algOrDefault is the value of kms:EncryptionAlgorithm: the algorithm in
+// the request, SYMMETRIC_DEFAULT when it is omitted ("You can also use the
+// kms:EncryptionAlgorithm condition key to control access to operations
+// based on the encryption algorithm used in the operation, even when the
+// algorithm isn't specified in the request", conditions-kms.md).
+func algOrDefault(alg *string) string {
+	if a := wire.Value(alg); a != "" {
+		return a
+	}
+	return algSymmetric
 }
 
 func errInvalidCiphertext(cause error) error {
@@ -144,14 +158,18 @@ type opened struct {
 // once the source key has been checked and before anything is decrypted;
 // its error (the DryRun answer, or ReEncrypt's destination checks) is
 // returned as is.
-func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, keyID, alg *string, encCtx map[string]string, gate func() error) (*opened, error) {
+//
+// The key is authorized for o with req: the key KeyId names, or, without
+// a KeyId, the key named in the ciphertext (its AccessDenied message then
+// speaks of "the resource associated with this ciphertext").
+func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob []byte, keyID, alg *string, encCtx map[string]string, gate func() error, req *condReq) (*opened, error) {
 	if blob == nil {
 		return nil, validationError("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	var want *cachedKey
 	if keyID != nil {
 		var err error
-		if want, err = s.resolve(ctx, c, *keyID, true); err != nil {
+		if want, err = s.resolve(ctx, c, *keyID, o, req); err != nil {
 			return nil, err
 		}
 		// Without an asymmetric algorithm AWS parses the blob as symmetric
@@ -180,8 +198,8 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 		if err != nil {
 			return nil, err
 		}
-		if ck.meta.AccountID != c.AccountID {
-			return nil, errAccessDenied(c, ck.arn)
+		if err := s.authorize(ctx, c, o.action, ck.arn, ck, req, msgCiphertext); err != nil {
+			return nil, err
 		}
 	}
 	if err := usable(ck, usageEncrypt, op); err != nil {
@@ -234,7 +252,8 @@ func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptReques
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	o, err := s.open(ctx, c, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, dryRunGate(in.DryRun))
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm)}
+	o, err := s.open(ctx, c, opDecrypt, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, dryRunGate(in.DryRun), &req)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +280,21 @@ func dryRunGate(dryRun *bool) func() error {
 // (localstack/localstack, tests/aws/services/kms/test_kms.py, AWS-validated
 // test_re_encrypt_incorrect_source_key and
 // test_re_encrypt_invalid_destination_key; pull request #12637).
+//
+// It needs kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the
+// destination key (ReEncrypt's "Required permissions" in the model). The
+// source check sees the source encryption context and algorithm, the
+// destination check the destination ones (inferred: which context
+// kms:EncryptionContext exposes for each half is not documented);
+// kms:ReEncryptOnSameKey is set for both.
 func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRequest) (*wire.ReEncryptResponse, error) {
 	var dst *cachedKey
+	same := s.reEncryptOnSameKey(ctx, c, in)
+	srcReq := condReq{encCtx: in.SourceEncryptionContext, encAlg: algOrDefault(in.SourceEncryptionAlgorithm), sameKey: &same}
 	checkDestination := func() error {
 		var err error
-		dst, err = s.encryptKey(ctx, c, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
+		dstReq := condReq{encCtx: in.DestinationEncryptionContext, encAlg: algOrDefault(in.DestinationEncryptionAlgorithm), sameKey: &same}
+		dst, err = s.encryptKey(ctx, c, opReEncryptTo, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm, &dstReq)
 		if err != nil {
 			return err
 		}
@@ -274,7 +303,8 @@ func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRe
 		}
 		return dryRunGate(in.DryRun)()
 	}
-	o, err := s.open(ctx, c, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, checkDestination)
+	o, err := s.open(ctx, c, opReEncryptFrom, "ReEncrypt", in.CiphertextBlob, in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext,
+		checkDestination, &srcReq)
 	if err != nil {
 		return nil, err
 	}
@@ -295,4 +325,22 @@ func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRe
 		out.DestinationKeyMaterialId = &dst.meta.CurrentMaterialID
 	}
 	return out, nil
+}
+
+// reEncryptOnSameKey is kms:ReEncryptOnSameKey: "whether the request
+// specifies a destination KMS key that is the same one used for the
+// original encryption" (conditions-kms.md). The source key is SourceKeyId
+// or, without it, the key a symmetric ciphertext names. Lookup failures
+// leave it false; they are reported by the checks that follow.
+func (s *Service) reEncryptOnSameKey(ctx context.Context, c *Caller, in *wire.ReEncryptRequest) bool {
+	dst, _, err := s.find(ctx, c, wire.Value(in.DestinationKeyId), true)
+	if err != nil {
+		return false
+	}
+	if in.SourceKeyId != nil {
+		src, _, err := s.find(ctx, c, *in.SourceKeyId, true)
+		return err == nil && src.meta.Ref() == dst.meta.Ref()
+	}
+	ct, err := keystore.ParseCiphertext(in.CiphertextBlob)
+	return err == nil && ct.KeyID == dst.meta.KeyID && dst.meta.Region == c.Region
 }

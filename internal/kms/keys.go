@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +86,20 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if origin == "" {
 		origin = "AWS_KMS"
 	}
+	// kms:CreateKey (IAM policy), and kms:TagResource to use Tags (the
+	// model's "Required permissions"). The condition keys describe the
+	// key being created (conditions-kms.md, kms:KeySpec and the others:
+	// "the KMS key that is created by or used in the operation").
+	newKey := store.Key{KeySpec: spec, KeyUsage: usage, Origin: origin, MultiRegion: wire.Value(in.MultiRegion)}
+	req := condReq{newKey: &newKey, bypass: in.BypassPolicyLockoutSafetyCheck, tags: in.Tags}
+	if err := s.authorizeAccount(ctx, c, actCreateKey, &req); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		if err := s.authorize(ctx, c, actTagResource, "*", nil, &req, msgNoResource); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkSpecUsage(c.Region, spec, usage); err != nil {
 		return nil, err
 	}
@@ -99,12 +112,15 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if wire.Value(in.MultiRegion) {
 		return nil, wire.Errorf("UnsupportedOperationException", "Multi-Region keys are not supported by this server yet.")
 	}
+	keyID, err := generateKeyID(s.rand)
+	if err != nil {
+		return nil, err
+	}
+	arn := KeyARN(c.Region, c.AccountID, keyID)
 	policy := wire.Value(in.Policy)
 	if in.Policy == nil {
 		policy = DefaultKeyPolicy(Partition(c.Region), c.AccountID)
-	} else if err := s.checkPolicySize(policy); err != nil {
-		return nil, err
-	} else if err := checkPolicy(policy); err != nil {
+	} else if err := s.checkKeyPolicy(ctx, c, policy, arn, wire.Value(in.BypassPolicyLockoutSafetyCheck), &req); err != nil {
 		return nil, err
 	}
 	tags, err := checkTags(in.Tags, s.quotas.TagsPerKey)
@@ -112,11 +128,6 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 		return nil, err
 	}
 
-	keyID, err := generateKeyID(s.rand)
-	if err != nil {
-		return nil, err
-	}
-	arn := KeyARN(c.Region, c.AccountID, keyID)
 	now := s.now().UTC().Truncate(time.Millisecond)
 	mat, err := s.generateMaterial(spec, arn, now)
 	if err != nil {
@@ -201,15 +212,6 @@ func checkSpecUsage(region, spec, usage string) error {
 	return nil
 }
 
-// checkPolicy rejects a policy document that is not a JSON object.
-func checkPolicy(p string) error {
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		return wire.Errorf("MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future.")
-	}
-	return nil
-}
-
 // metadata renders a stored key as the KeyMetadata AWS returns.
 func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 	md := &wire.KeyMetadata{
@@ -260,7 +262,7 @@ func setAlgorithms(spec, usage string, enc, sign, mac, agree, encap *[]string) {
 
 // DescribeKey returns the metadata of a key in any state.
 func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeKeyRequest) (*wire.DescribeKeyResponse, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), true)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opDescribeKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +273,9 @@ func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeK
 // It reads only key ids from the store: listing never loads or unseals a
 // key's material or policy.
 func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequest) (*wire.ListKeysResponse, error) {
+	if err := s.authorizeAccount(ctx, c, actListKeys, nil); err != nil {
+		return nil, err
+	}
 	limit, after, err := pageArgs(in.Limit, in.Marker, 100)
 	if err != nil {
 		return nil, err
@@ -296,16 +301,16 @@ func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequ
 
 // EnableKey sets a Disabled key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, c *Caller, in *wire.EnableKeyRequest) error {
-	return s.setEnabled(ctx, c, wire.Value(in.KeyId), true)
+	return s.setEnabled(ctx, c, wire.Value(in.KeyId), opEnableKey, true)
 }
 
 // DisableKey sets an Enabled key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, c *Caller, in *wire.DisableKeyRequest) error {
-	return s.setEnabled(ctx, c, wire.Value(in.KeyId), false)
+	return s.setEnabled(ctx, c, wire.Value(in.KeyId), opDisableKey, false)
 }
 
-func (s *Service) setEnabled(ctx context.Context, c *Caller, id string, enabled bool) error {
-	ck, err := s.resolve(ctx, c, id, false)
+func (s *Service) setEnabled(ctx context.Context, c *Caller, id string, o keyOp, enabled bool) error {
+	ck, err := s.resolve(ctx, c, id, o, nil)
 	if err != nil {
 		return err
 	}
@@ -336,7 +341,7 @@ func invalidState(arn, state string) error {
 
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, c *Caller, in *wire.UpdateKeyDescriptionRequest) error {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opUpdateDescription, nil)
 	if err != nil {
 		return err
 	}
@@ -353,13 +358,16 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *Caller, in *wire.S
 	days := 30
 	if in.PendingWindowInDays != nil {
 		days = int(*in.PendingWindowInDays)
-		if days < 7 || days > 30 {
-			return nil, validationError("PendingWindowInDays must be between 7 and 30")
-		}
 	}
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	// kms:ScheduleKeyDeletionPendingWindowInDays is the window in effect,
+	// 30 when omitted (request conditions "work even when the parameter
+	// doesn't appear in the request", conditions-kms.md).
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opScheduleDeletion, &condReq{window: windowValue(days)})
 	if err != nil {
 		return nil, err
+	}
+	if days < 7 || days > 30 {
+		return nil, validationError("PendingWindowInDays must be between 7 and 30")
 	}
 	// AWS does not round the deletion date: it is now plus the window, to
 	// the millisecond (the AWS CLI example for schedule-key-deletion shows
@@ -387,7 +395,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *Caller, in *wire.S
 
 // CancelKeyDeletion takes a key out of PendingDeletion; it is left Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.CancelKeyDeletionRequest) (*wire.CancelKeyDeletionResponse, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opCancelDeletion, nil)
 	if err != nil {
 		return nil, err
 	}

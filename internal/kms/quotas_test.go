@@ -129,31 +129,32 @@ func TestQuotaAliasesPerKey(t *testing.T) {
 	}
 }
 
-// policyOf returns a JSON policy document of exactly n characters.
+// policyOf returns a valid key policy document of exactly n characters
+// (padded in its Sid) that lets everyone do everything.
 func policyOf(n int) string {
-	const head, tail = `{"Version":"2012-10-17","Pad":"`, `"}`
+	const head, tail = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Sid":"`, `"}]}`
 	return head + strings.Repeat("a", n-len(head)-len(tail)) + tail
 }
 
 func TestQuotaKeyPolicySize(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := newService(t, kms.Config{Quotas: &kms.Quotas{KeyPolicySize: 100}})
-	_, err := svc.CreateKey(ctx, testCaller, &wire.CreateKeyRequest{Policy: wire.Ptr(policyOf(101))})
-	wantWireError(t, err, "LimitExceededException", "The key policy is 101 characters, which exceeds the key policy size quota of 100.")
+	svc, _ := newService(t, kms.Config{Quotas: &kms.Quotas{KeyPolicySize: 200}})
+	_, err := svc.CreateKey(ctx, testCaller, &wire.CreateKeyRequest{Policy: wire.Ptr(policyOf(201))})
+	wantWireError(t, err, "LimitExceededException", "The key policy is 201 characters, which exceeds the key policy size quota of 200.")
 	if n := countKeys(t, svc, testCaller); n != 0 {
 		t.Fatalf("%d keys after a refused CreateKey", n)
 	}
-	// Characters, not UTF-8 bytes: 100 characters of which some are
+	// Characters, not UTF-8 bytes: 200 characters of which some are
 	// Latin-1 (two bytes each in UTF-8) fit.
-	latin := strings.Replace(policyOf(100), "aaaa", "éééé", 1)
+	latin := strings.Replace(policyOf(200), "aaaa", "éééé", 1)
 	id := createKey(t, svc, testCaller, &wire.CreateKeyRequest{Policy: &latin})
-	err = svc.PutKeyPolicy(ctx, testCaller, &wire.PutKeyPolicyRequest{KeyId: &id, Policy: wire.Ptr(policyOf(101))})
+	err = svc.PutKeyPolicy(ctx, testCaller, &wire.PutKeyPolicyRequest{KeyId: &id, Policy: wire.Ptr(policyOf(201))})
 	wantWireError(t, err, "LimitExceededException", "*")
 	got, err := svc.GetKeyPolicy(ctx, testCaller, &wire.GetKeyPolicyRequest{KeyId: &id})
 	if err != nil || *got.Policy != latin {
 		t.Fatalf("policy after a refused PutKeyPolicy: %v, %v", got, err)
 	}
-	if err := svc.PutKeyPolicy(ctx, testCaller, &wire.PutKeyPolicyRequest{KeyId: &id, Policy: wire.Ptr(policyOf(100))}); err != nil {
+	if err := svc.PutKeyPolicy(ctx, testCaller, &wire.PutKeyPolicyRequest{KeyId: &id, Policy: wire.Ptr(policyOf(200))}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,6 +38,17 @@ type Config struct {
 	KeyCacheSize int
 	// Quotas are the resource quotas enforced; nil means DefaultQuotas.
 	Quotas *Quotas
+	// Policies supplies the identity policies of IAM users and role
+	// sessions; nil means callers have none (the account root user needs
+	// none). See docs/authorization.md.
+	Policies PolicySource
+	// PrincipalExists reports whether an IAM principal ARN named in a key
+	// policy (a user, role, assumed-role session or federated user) exists.
+	// KMS refuses key policies naming principals that do not exist. Nil
+	// means only the account of such an ARN is checked against the
+	// store's accounts. Account ids and account root ARNs are always
+	// checked against the store's accounts.
+	PrincipalExists func(ctx context.Context, arn string) (bool, error)
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -74,6 +85,11 @@ type Caller struct {
 	// SecureTransport reports whether the request came over TLS
 	// (aws:SecureTransport).
 	SecureTransport bool
+	// Authz, when set, receives the authorization checks of the request
+	// (its decisions and their reasons), for DryRun, logs and audit. It
+	// belongs to one request: a Caller with Authz must not be used by
+	// concurrent calls.
+	Authz *Authorization
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -86,6 +102,9 @@ type Service struct {
 	regions map[string]bool
 	ttl     time.Duration
 	quotas  Quotas
+	// policies and principalExists: see Config.
+	policies        PolicySource
+	principalExists func(ctx context.Context, arn string) (bool, error)
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
 	quotaMu sync.Mutex
@@ -122,6 +141,12 @@ type cachedKey struct {
 	materials map[string]*keystore.SymmetricKey // SYMMETRIC_DEFAULT keys, by material id
 	asym      *keyspec.Key                      // every other key spec
 	loaded    time.Time
+	// policy is the key policy, compiled once when the key is loaded;
+	// usesAliases says whether it has a kms:ResourceAliases condition.
+	policy      *policy.Policy
+	usesAliases bool
+	// aliases is the key's alias names, loaded when a policy needs them.
+	aliases aliasesCache
 }
 
 // New returns a Service. Config.Store, Root and Rand are required.
@@ -137,6 +162,9 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		ttl:     cfg.CacheTTL,
 		regions: map[string]bool{},
+
+		policies:        cfg.Policies,
+		principalExists: cfg.PrincipalExists,
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
@@ -219,6 +247,7 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 		materials: make(map[string]*keystore.SymmetricKey, len(k.Materials)),
 		loaded:    s.now(),
 	}
+	s.compileKeyPolicy(ck)
 	if k.KeySpec != specSymmetric {
 		if len(k.Materials) == 0 {
 			return ck, nil
@@ -283,41 +312,70 @@ func (s *Service) forgetAliasesOf(keyID string) {
 	s.mu.Unlock()
 }
 
-// resolve finds the key a KeyId member names. allowAlias says whether the
-// operation accepts alias forms. It returns the caller-facing errors AWS
-// gives: NotFoundException for unknown keys and aliases, InvalidArnException
-// for malformed ARNs, AccessDeniedException for keys of other accounts.
-func (s *Service) resolve(ctx context.Context, c *Caller, id string, allowAlias bool) (*cachedKey, error) {
+// find returns the key a KeyId member names, without authorizing. It
+// reports the alias name when KeyId named an alias (kms:RequestAlias). It
+// returns the caller-facing errors AWS gives: NotFoundException for
+// unknown keys and aliases, InvalidArnException for malformed ARNs.
+func (s *Service) find(ctx context.Context, c *Caller, id string, allowAlias bool) (*cachedKey, string, error) {
 	r, err := parseKeyRef(c, id, allowAlias)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	keyID := r.keyID
 	if r.kind == refAliasName || r.kind == refAliasARN {
 		keyID, err = s.aliasTarget(ctx, r.region, r.accountID, r.alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, errAliasNotFound(AliasARN(r.region, r.accountID, r.alias))
+			return nil, "", errAliasNotFound(AliasARN(r.region, r.accountID, r.alias))
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	if r.region != c.Region {
-		return nil, wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
+		return nil, "", wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
 	}
 	ck, err := s.loadKey(ctx, store.KeyRef{Region: r.region, KeyID: keyID})
 	if errors.Is(err, store.ErrNotFound) || err == nil && ck.meta.AccountID != r.accountID {
-		return nil, errKeyNotFound(KeyARN(r.region, r.accountID, keyID))
+		return nil, "", errKeyNotFound(KeyARN(r.region, r.accountID, keyID))
 	}
+	if err != nil {
+		return nil, "", err
+	}
+	return ck, r.alias, nil
+}
+
+// resolve finds the key a KeyId member names and authorizes the
+// operation on it: see find and authorize. A key of another account is
+// refused for operations without cross-account use.
+func (s *Service) resolve(ctx context.Context, c *Caller, id string, o keyOp, req *condReq) (*cachedKey, error) {
+	ck, alias, err := s.find(ctx, c, id, o.alias)
 	if err != nil {
 		return nil, err
 	}
-	if ck.meta.AccountID != c.AccountID {
-		// Key policies are not evaluated yet; a key is usable only by
-		// its own account, which is what AWS's default key policy allows.
-		return nil, errAccessDenied(c, ck.arn)
+	if err := s.authorizeFound(ctx, c, o, ck, alias, req); err != nil {
+		return nil, err
 	}
 	return ck, nil
+}
+
+// authorizeFound authorizes o on a key found by find (alias is the
+// alias KeyId named, if any).
+func (s *Service) authorizeFound(ctx context.Context, c *Caller, o keyOp, ck *cachedKey, alias string, req *condReq) error {
+	if !o.cross && ck.meta.AccountID != c.AccountID {
+		return denyOtherAccount(c, o.action, ck)
+	}
+	if alias != "" {
+		// kms:RequestAlias: "the value of the KeyId parameter in the
+		// request must be a matching alias name or alias ARN"; the
+		// condition value is the alias name (conditions-kms.md).
+		var r condReq
+		if req != nil {
+			r = *req
+		}
+		r.requestAlias = alias
+		req = &r
+	}
+	return s.authorizeKey(ctx, c, o.action, ck, req)
 }
 
 func (s *Service) aliasTarget(ctx context.Context, region, accountID, name string) (string, error) {
@@ -339,14 +397,6 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 	}
 	s.mu.Unlock()
 	return a.TargetKeyID, nil
-}
-
-// action names the operation in AccessDenied messages; it is set by the
-// api layer through Caller in later versions. For now the message names
-// the key only.
-func errAccessDenied(c *Caller, arn string) error {
-	return wire.Errorf("AccessDeniedException",
-		"User: %s is not authorized to access %s because no resource-based policy allows the action", c.Principal, arn)
 }
 
 // updateLive is update for changes that a key pending deletion refuses.

@@ -44,7 +44,7 @@ func (s *Service) TagResource(ctx context.Context, c *Caller, in *wire.TagResour
 	if err != nil {
 		return err
 	}
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opTagResource, &condReq{tags: in.Tags})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Service) UntagResource(ctx context.Context, c *Caller, in *wire.UntagRe
 			return wire.Errorf("TagException", "Tags beginning with aws: are reserved")
 		}
 	}
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opUntagResource, &condReq{tagKeys: in.TagKeys})
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Service) ListResourceTags(ctx context.Context, c *Caller, in *wire.List
 	if err != nil {
 		return nil, err
 	}
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), false)
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opListResourceTags, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,7 @@ func keyOnlyOps() []keyOnlyOp {
 			return err
 		}},
 		{"PutKeyPolicy", none, func(c *kms.Client, k string) error {
-			_, err := c.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &k, Policy: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
+			_, err := c.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &k, Policy: aws.String(rootKeyPolicy)})
 			return err
 		}},
 		{"ListKeyPolicies", none, func(c *kms.Client, k string) error {
@@ -357,7 +357,7 @@ func TestPendingDeletionState(t *testing.T) {
 	// Reading operations and DeleteAlias work in any state.
 	mustOK(t, "DescribeKey", second(c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/pending")})))
 	mustOK(t, "GetKeyPolicy", second(c.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: &id})))
-	mustOK(t, "PutKeyPolicy", second(c.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &id, Policy: aws.String(`{"Statement":[]}`)})))
+	mustOK(t, "PutKeyPolicy", second(c.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &id, Policy: aws.String(rootKeyPolicy)})))
 	mustOK(t, "ListKeyPolicies", second(c.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: &id})))
 	tags, err := c.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: &id})
 	mustOK(t, "ListResourceTags", err)
@@ -593,3 +593,6 @@ func TestRegionIsolation(t *testing.T) {
 	_, err = cn.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("arn:aws:kms:cn-north-1:" + testAccount + ":key/" + *cnKey.KeyId)})
 	wantAPIError(t, err, "InvalidArnException", "*")
 }
+
+// rootKeyPolicy is a key policy that gives the test account full access.
+const rootKeyPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`
