@@ -214,6 +214,12 @@ func (s *Service) identityPolicies(ctx context.Context, c *Caller, a *Authorizat
 // id in the Check.
 func (s *Service) authorize(ctx context.Context, c *Caller, action, resource string, ck *cachedKey, req *condReq, msgResource string) error {
 	a := authzOf(c)
+	if c.Identity.Type == 0 && c.Principal != "" && !strings.HasSuffix(c.Principal, ":root") {
+		// Fail closed: a caller that names a principal other than an
+		// account root must say what it is; it is never taken for root.
+		return &wire.Error{Code: "AccessDeniedException", Message: fmt.Sprintf("User: %s is not authorized to perform: %s", c.Principal, action),
+			Err: fmt.Errorf("caller %s has no policy principal", c.Principal)}
+	}
 	idp, err := s.identityPolicies(ctx, c, a)
 	if err != nil {
 		return err

@@ -553,3 +553,21 @@ func TestKeyPolicyTakesEffect(t *testing.T) {
 	_, err = e.svc.Decrypt(ctx, fresh(e.rootA), &wire.DecryptRequest{CiphertextBlob: enc.CiphertextBlob, KeyId: &arn})
 	wantDenied(t, err, "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:Decrypt on resource: "+arn+" with an explicit deny in a resource-based policy")
 }
+
+// TestCallerWithoutPolicyPrincipalFailsClosed: a caller naming a user but
+// carrying no policy principal is never taken for its account's root.
+func TestCallerWithoutPolicyPrincipalFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	e := newAuthzEnv(t)
+	arn := e.key(t, nil)
+	bare := &kms.Caller{AccountID: acctA, Principal: "arn:aws:iam::" + acctA + ":user/alice", Region: "us-east-1"}
+	_, err := e.svc.DescribeKey(ctx, bare, &wire.DescribeKeyRequest{KeyId: &arn})
+	wantDenied(t, err, "User: arn:aws:iam::"+acctA+":user/alice is not authorized to perform: kms:DescribeKey")
+	_, err = e.svc.ListKeys(ctx, bare, &wire.ListKeysRequest{})
+	wantDenied(t, err, "User: arn:aws:iam::"+acctA+":user/alice is not authorized to perform: kms:ListKeys")
+	// A root caller without one is its account's root, as before.
+	root := &kms.Caller{AccountID: acctA, Principal: "arn:aws:iam::" + acctA + ":root", Region: "us-east-1"}
+	if _, err := e.svc.DescribeKey(ctx, root, &wire.DescribeKeyRequest{KeyId: &arn}); err != nil {
+		t.Fatal(err)
+	}
+}
