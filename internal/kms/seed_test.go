@@ -30,8 +30,8 @@ func fill(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 func twoMaterials() kms.SeedKey {
 	return kms.SeedKey{
 		Region: "us-east-1", AccountID: kms.DefaultAccountID, KeyID: seedKeyID,
-		Description: "fixture",
-		Materials:   []kms.SeedMaterial{{ID: matA, Raw: fill(1, 32)}, {ID: matB, Raw: fill(2, 32)}},
+		Description:       "fixture",
+		Materials:         []kms.SeedMaterial{{ID: matA, Raw: fill(1, 32)}, {ID: matB, Raw: fill(2, 32)}},
 		CurrentMaterialID: matB,
 		Tags:              []store.Tag{{Key: "team", Value: "a"}, {Key: "env", Value: "test"}},
 		Aliases:           []string{"alias/fixture"},
