@@ -81,6 +81,12 @@ func serverCmd(ctx context.Context, args []string) int {
 		log.Info("stopped before the node was ready", "err", err)
 		return 0
 	}
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		// A list of problems (a seed file's) reads better as lines than
+		// as one quoted log value, like the configuration's.
+		fmt.Fprintln(os.Stderr, "trent: cannot start:\n"+err.Error())
+		return 1
+	}
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/trent-kms/trent/internal/kms"
 )
@@ -16,15 +17,21 @@ type Result struct {
 	Created  int // keys created by this Apply; the others existed already
 }
 
-// lineOf returns the line of the key field that a *kms.SeedError names.
-func (f *File) lineOf(i, j int, field string) int {
-	switch field {
+// lineOf returns the line of the key field that a *kms.SeedError names;
+// for a material it names, the line of that material.
+func (f *File) lineOf(i, j int, se *kms.SeedError) int {
+	switch se.Field {
 	case "materials":
+		for m, d := range f.Accounts[i].Keys[j].Materials {
+			if strings.Contains(se.Reason, "material "+d.ID+" ") {
+				return f.line("accounts", i, "keys", j, oneOf{"materials", "private_key", "private_key_file"}, m)
+			}
+		}
 		return f.line("accounts", i, "keys", j, oneOf{"materials", "private_key", "private_key_file"})
 	case "account":
 		return f.line("accounts", i, "id")
 	}
-	return f.line("accounts", i, "keys", j, field)
+	return f.line("accounts", i, "keys", j, se.Field)
 }
 
 // Check compares every declaration of the files with the service's store
@@ -71,7 +78,7 @@ func Check(ctx context.Context, svc *kms.Service, files []*File) error {
 				var se *kms.SeedError
 				switch {
 				case errors.As(err, &se):
-					p.add(f.lineOf(i, j, se.Field), "%v", se)
+					p.add(f.lineOf(i, j, se), "%v", se)
 				case err != nil:
 					p.add(line, "key %s: %v", k.KeyID, err)
 				}
@@ -132,7 +139,7 @@ func Apply(ctx context.Context, svc *kms.Service, files []*File) (Result, error)
 				}
 				var se *kms.SeedError
 				if errors.As(err, &se) {
-					return r, fmt.Errorf("seed file %s: line %d: %w", f.Path, f.lineOf(i, j, se.Field), err)
+					return r, fmt.Errorf("seed file %s: line %d: %w", f.Path, f.lineOf(i, j, se), err)
 				}
 				if err != nil {
 					return r, fmt.Errorf("seed file %s: line %d: key %s: %w", f.Path, f.line("accounts", i, "keys", j, "id"), k.KeyID, err)

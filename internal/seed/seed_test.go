@@ -215,7 +215,7 @@ func TestApplyExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = seed.Apply(ctx, svc, []*seed.File{f2})
-	want = "seed file " + p + ":\nline 18: key arn:aws:kms:us-east-1:111122223333:key/a9a3c657-8080-4ef6-9bfe-86a1f64324f0: materials: material " +
+	want = "seed file " + p + ":\nline 19: key arn:aws:kms:us-east-1:111122223333:key/a9a3c657-8080-4ef6-9bfe-86a1f64324f0: materials: material " +
 		seed.MaterialID("a9a3c657-8080-4ef6-9bfe-86a1f64324f0", "v1") +
 		" differs from the stored material of that id; a seed file never changes a stored key: change the declaration, or start from an empty store"
 	if err == nil || err.Error() != want {

@@ -161,7 +161,7 @@ func TestSeedEndToEnd(t *testing.T) {
 	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "error", SeedFiles: []string{bad}}
 	cfg.Defaults()
 	_, err = server.New(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
-	wantErr := "seed file " + bad + ":\nline 18: key arn:aws:kms:us-east-1:111122223333:key/" + seededSymmetric +
+	wantErr := "seed file " + bad + ":\nline 19: key arn:aws:kms:us-east-1:111122223333:key/" + seededSymmetric +
 		": materials: material " + seed.MaterialID(seededSymmetric, "v1") +
 		" differs from the stored material of that id; a seed file never changes a stored key: change the declaration, or start from an empty store"
 	if err == nil || err.Error() != wantErr {
