@@ -1,6 +1,7 @@
 // Command trent is the Trent key management server and its tools.
 //
-//	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--config FILE]
+//	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
+//	trent server --dev [--seed FILE]...
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent version
 package main

@@ -22,6 +22,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(*testscript.TestScript, bool, []string){
 		"waitgrep": cmdWaitgrep,
 		"mode":     cmdMode,
+		"emptydir": cmdEmptydir,
 	}})
 }
 
@@ -51,5 +52,20 @@ func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if got := uint64(fi.Mode().Perm()); (got == want) == neg {
 		ts.Fatalf("%s has mode %#o; want %s%#o", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdEmptydir checks that a directory exists and holds nothing: emptydir DIR.
+func cmdEmptydir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: emptydir DIR")
+	}
+	ents, err := os.ReadDir(ts.MkAbs(args[0]))
+	ts.Check(err)
+	for _, e := range ents {
+		ts.Logf("%s holds %s", args[0], e.Name())
+	}
+	if len(ents) > 0 {
+		ts.Fatalf("%s is not empty", args[0])
 	}
 }

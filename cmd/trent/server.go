@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/trent-kms/trent/internal/server"
@@ -23,7 +25,11 @@ func serverCmd(ctx context.Context, args []string) int {
 	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
-	insecure := fs.Bool("allow-insecure-listen", false, "allow plain HTTP on a non-loopback address")
+	var insecure countFlag
+	fs.Var(&insecure, "allow-insecure-listen", "allow plain HTTP on a non-loopback address (with --dev: give it twice to listen on one at all)")
+	dev := fs.Bool("dev", false, "run a throwaway in-memory server for tests, with well-known credentials: NOT FOR PRODUCTION")
+	var seeds listFlag
+	fs.Var(&seeds, "seed", "apply this seed file at start (repeatable; see docs/seed.md)")
 	credsFile := fs.String("root-credentials-file", "", "write the root access key generated at first start to this file (mode 0600) instead of printing it")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	dbWait := fs.Duration("database-wait", 0, "give up after waiting this long for an unreachable PostgreSQL database (default: wait until it comes)")
@@ -50,9 +56,12 @@ func serverCmd(ctx context.Context, args []string) int {
 	set(&cfg.TLSKey, *tlsKey)
 	set(&cfg.RootCredentialsFile, *credsFile)
 	set(&cfg.LogLevel, *logLevel)
-	if *insecure {
+	if insecure > 0 {
 		cfg.AllowInsecureListen = true
+		cfg.InsecureListenAcks = int(insecure)
 	}
+	cfg.SeedFiles = append(cfg.SeedFiles, seeds...)
+	cfg.Dev = *dev
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "database-wait" {
 			cfg.DatabaseWait = *dbWait
@@ -71,6 +80,12 @@ func serverCmd(ctx context.Context, args []string) int {
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped before the node was ready", "err", err)
 		return 0
+	}
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		// A list of problems (a seed file's) reads better as lines than
+		// as one quoted log value, like the configuration's.
+		fmt.Fprintln(os.Stderr, "trent: cannot start:\n"+err.Error())
+		return 1
 	}
 	if err != nil {
 		log.Error("start", "err", err)
@@ -110,4 +125,36 @@ func reloadOnHangup(reload func()) (stop func()) {
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// countFlag is a boolean flag that counts how often it is given:
+// --allow-insecure-listen --allow-insecure-listen is 2. Like a flag.Bool it
+// takes no value (IsBoolFlag), but --flag=false resets the count.
+type countFlag int
+
+func (c *countFlag) String() string { return strconv.Itoa(int(*c)) }
+
+func (c *countFlag) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	if b {
+		*c++
+	} else {
+		*c = 0
+	}
+	return nil
+}
+
+func (c *countFlag) IsBoolFlag() bool { return true }
+
+// listFlag collects every value of a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

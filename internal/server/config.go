@@ -26,6 +26,22 @@ type Config struct {
 	TLSKey  string `yaml:"tls_key"`  // PEM private key file
 	// AllowInsecureListen permits plain HTTP on a non-loopback address.
 	AllowInsecureListen bool `yaml:"allow_insecure_listen"`
+	// InsecureListenAcks counts how often --allow-insecure-listen was
+	// given on the command line (allow_insecure_listen: true counts as
+	// one). A dev server (Dev) listens on a non-loopback address only when
+	// it is at least 2, with or without TLS: its credentials and keys are
+	// well known.
+	InsecureListenAcks int `yaml:"-"`
+
+	// SeedFiles are seed files (package seed, docs/seed.md) applied at
+	// every start: accounts, root access keys, keys with fixed ids and
+	// material, and aliases, for test fixtures.
+	SeedFiles []string `yaml:"seed_files"`
+	// Dev runs a throwaway server for tests (trent server --dev): the
+	// store and the root key live in memory only, nothing is written to
+	// disk, and the root access key has well-known default credentials.
+	// It cannot be set in the config file.
+	Dev bool `yaml:"-"`
 	// RootCredentialsFile receives the root access key generated at first
 	// start (mode 0600, never overwritten) instead of the server's output,
 	// which often ends up in container and journal logs.
@@ -109,7 +125,7 @@ func (c *Config) Defaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8400"
 	}
-	if c.DataDir == "" {
+	if c.DataDir == "" && !c.Dev {
 		c.DataDir = "./trent-data"
 	}
 	if c.AccountID == "" {
@@ -204,8 +220,34 @@ func (c *Config) Validate() error {
 		}
 		bad(field, "tls_cert and tls_key must be given together")
 	}
-	if err == nil && c.TLSCert == "" && !c.AllowInsecureListen && !isLoopback(host) {
+	acks := c.InsecureListenAcks
+	if c.AllowInsecureListen {
+		acks = max(acks, 1)
+	}
+	switch {
+	case err != nil || isLoopback(host):
+	case c.Dev && acks < 2:
+		bad("listen", "listen: %s is not a loopback address; a --dev server hands its well-known credentials and keys to anyone "+
+			"who reaches it: give --allow-insecure-listen twice to listen there anyway", c.Listen)
+	case !c.Dev && c.TLSCert == "" && acks < 1:
 		bad("listen", "listen: %s is not a loopback address; serve it with TLS (tls_cert, tls_key) or set allow_insecure_listen", c.Listen)
+	}
+	if c.Dev {
+		// Nothing of a dev server reaches the disk.
+		if c.DataDir != "" {
+			bad("data_dir", "data_dir: a --dev server keeps everything in memory and takes no data directory")
+		}
+		if c.DatabaseURL != "" {
+			bad("database_url", "database_url: a --dev server keeps everything in memory and takes no database")
+		}
+		if c.RootCredentialsFile != "" {
+			bad("root_credentials_file", "root_credentials_file: a --dev server writes no file; its credentials are printed")
+		}
+	}
+	for _, f := range c.SeedFiles {
+		if f == "" {
+			bad("seed_files", "seed_files: an empty file name")
+		}
 	}
 	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
 		bad("account_id", "account_id: %q is not a 12-digit account id", c.AccountID)

@@ -43,6 +43,7 @@ import (
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/seed"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/store/postgres"
@@ -70,6 +71,8 @@ type Server struct {
 	scheme  string
 	created *kms.Credentials
 	certs   *certificate // nil without TLS
+	seeds   []*seed.File
+	seeded  seed.Result
 
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
@@ -83,16 +86,30 @@ type Server struct {
 // fails it has stopped serving. Credentials generated at first start are
 // written to out once, and never again.
 func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := prepareDataDir(cfg.DataDir, os.Geteuid()); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
 	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1)}
+	for _, path := range cfg.SeedFiles {
+		f, err := seed.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		s.seeds = append(s.seeds, f)
+	}
+	if cfg.Dev {
+		if os.Getenv("TRENT_ROOT_ACCESS_KEY_ID") != "" && os.Getenv("TRENT_ROOT_SECRET_ACCESS_KEY") == "" {
+			return nil, errors.New("TRENT_ROOT_ACCESS_KEY_ID is set without TRENT_ROOT_SECRET_ACCESS_KEY; a --dev server needs both, or neither for its default credentials")
+		}
+	} else {
+		if err := prepareDataDir(cfg.DataDir, os.Geteuid()); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -125,6 +142,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		s.http.Close()
 		<-s.served
 		return nil, err
+	}
+	if cfg.Dev {
+		s.devBanner(out, time.Since(start))
 	}
 	return s, nil
 }
@@ -169,12 +189,23 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		return fail(err)
 	}
 	defer creds.close()
-	s.created, err = s.svc.Bootstrap(ctx, cfg.AccountID, os.Getenv("TRENT_ROOT_ACCESS_KEY_ID"), os.Getenv("TRENT_ROOT_SECRET_ACCESS_KEY"))
+	// Seeds come before the default account's bootstrap, so a root access
+	// key they declare for it is there and none is generated.
+	if len(s.seeds) > 0 {
+		if s.seeded, err = seed.Apply(ctx, s.svc, s.seeds); err != nil {
+			return fail(err)
+		}
+		log.Info("applied seed files", "files", len(s.seeds), "accounts", s.seeded.Accounts, "keys", s.seeded.Keys, "created", s.seeded.Created)
+	}
+	accessKeyID, secret := s.rootAccessKey()
+	s.created, err = s.svc.Bootstrap(ctx, cfg.AccountID, accessKeyID, secret)
 	if err != nil {
 		return fail(fmt.Errorf("bootstrap account %s: %w", cfg.AccountID, err))
 	}
-	if err := creds.report(s.created, out); err != nil {
-		return fail(err)
+	if !cfg.Dev { // the dev banner shows the credentials
+		if err := creds.report(s.created, out); err != nil {
+			return fail(err)
+		}
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
 	s.db = db
@@ -195,6 +226,9 @@ const (
 // Each failed attempt is logged at warn with its number; the URL's password
 // never appears.
 func (s *Server) openStore(ctx context.Context) (store.Store, error) {
+	if s.cfg.Dev {
+		return embedded.OpenMemory()
+	}
 	if s.cfg.DatabaseURL == "" {
 		return embedded.Open(filepath.Join(s.cfg.DataDir, DatabaseFile))
 	}
@@ -271,6 +305,9 @@ func redactURL(raw string) string {
 
 // where names the root key file and the store for errors.
 func (s *Server) where() (rootPath, database string) {
+	if s.cfg.Dev {
+		return "(in-memory root key)", "the in-memory database"
+	}
 	rootPath = filepath.Join(s.cfg.DataDir, RootKeyFile)
 	if abs, err := filepath.Abs(rootPath); err == nil {
 		rootPath = abs
@@ -301,6 +338,15 @@ func (s *Server) openRoot(ctx context.Context, db store.Store) (root *keystore.F
 	accounts, err := db.ListAccounts(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("list accounts in %s: %w", database, err)
+	}
+	if s.cfg.Dev {
+		// A new, empty in-memory store: a new in-memory root key, whose
+		// check value is recorded like any other.
+		if recorded || len(accounts) > 0 {
+			return nil, false, errors.New("the in-memory database is not empty")
+		}
+		root, err = keystore.GenerateMemoryRoot(rand.Reader)
+		return root, false, err
 	}
 	root, err = keystore.LoadFileRoot(filepath.Join(s.cfg.DataDir, RootKeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -477,7 +523,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(deleterDone)
 		s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval)
 	}()
-	s.log.Info("serving the KMS API", "url", s.URL(), "data_dir", s.cfg.DataDir, "account_id", s.cfg.AccountID)
+	dataDir := s.cfg.DataDir
+	if s.cfg.Dev {
+		dataDir = "(none: --dev keeps everything in memory)"
+	}
+	s.log.Info("serving the KMS API", "url", s.URL(), "data_dir", dataDir, "account_id", s.cfg.AccountID)
 
 	var serveErr error
 	select {

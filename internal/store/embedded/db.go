@@ -26,7 +26,10 @@ const busyTimeout = 10 * time.Second
 // concurrent use.
 type DB struct {
 	w *sql.DB // the single write connection; transactions BEGIN IMMEDIATE
-	r *sql.DB // read-only pool
+	r *sql.DB // read-only pool; the write connection itself for OpenMemory
+	// memory reports a database opened by OpenMemory: w and r are the
+	// same pool and there is no write-ahead log to checkpoint.
+	memory bool
 }
 
 // Open opens the database file at path, creating it with mode 0600 if it is
@@ -97,6 +100,12 @@ func create0600(path string) error {
 // Close checkpoints the write-ahead log into the database file and closes
 // every connection. It must not be called while other methods are running.
 func (db *DB) Close() error {
+	if db.memory {
+		if err := db.w.Close(); err != nil {
+			return fmt.Errorf("embedded: close: %w", err)
+		}
+		return nil
+	}
 	errR := db.r.Close()
 	_, errC := db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	errW := db.w.Close()
