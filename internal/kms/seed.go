@@ -14,6 +14,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/keyspec"
 	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -174,8 +175,8 @@ func (s *Service) checkSeed(d SeedKey) (*seedKey, error) {
 		if err := s.checkPolicySize(k.Policy); err != nil {
 			return nil, bad("policy", "%s", errMessage(err))
 		}
-		if err := checkPolicy(k.Policy); err != nil {
-			return nil, bad("policy", "is not a JSON object")
+		if _, err := policy.Parse(k.Policy, policy.KeyPolicy); err != nil {
+			return nil, bad("policy", "is not a valid key policy: %v", err)
 		}
 	}
 	wt := make([]wire.Tag, len(d.Tags))

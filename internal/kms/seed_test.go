@@ -128,7 +128,7 @@ func TestImportSeedKeyConflicts(t *testing.T) {
 		{"description", func(d *kms.SeedKey) { d.Description = "other" },
 			"description", `the stored key has "fixture", the seed file "other"` + tail},
 		{"tags", func(d *kms.SeedKey) { d.Tags = nil }, "tags", "the stored key's tags differ" + tail},
-		{"policy", func(d *kms.SeedKey) { d.Policy = `{"Version":"2012-10-17","Statement":[]}` }, "policy", "the stored key policy differs" + tail},
+		{"policy", func(d *kms.SeedKey) { d.Policy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Decrypt","Resource":"*"}]}` }, "policy", "the stored key policy differs" + tail},
 		{"other-account", func(d *kms.SeedKey) { d.AccountID = "444455556666" },
 			"id", "the key id is taken in us-east-1 by account 111122223333" + tail},
 	} {
@@ -190,7 +190,10 @@ func TestImportSeedKeyInvalid(t *testing.T) {
 		{"pending-with-alias", func(d *kms.SeedKey) { d.KeyState, d.DeletionDate = "PendingDeletion", time.Now().Add(time.Hour) },
 			"aliases", "a key pending deletion cannot be given an alias"},
 		{"date-when-enabled", func(d *kms.SeedKey) { d.DeletionDate = time.Now() }, "deletion_date", "is for a key in state PendingDeletion only"},
-		{"policy-not-json", func(d *kms.SeedKey) { d.Policy = "[1]" }, "policy", "is not a JSON object"},
+		{"policy-not-json", func(d *kms.SeedKey) { d.Policy = "[1]" }, "policy", "is not a valid key policy: policy: malformed key policy: document is not a JSON object"},
+		{"policy-bad-effect", func(d *kms.SeedKey) {
+			d.Policy = `{"Version":"2012-10-17","Statement":[{"Effect":"allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`
+		}, "policy", "*"},
 		{"duplicate-tags", func(d *kms.SeedKey) { d.Tags = append(d.Tags, store.Tag{Key: "team"}) }, "tags", "Duplicate tag keys"},
 		{"alias-prefix", func(d *kms.SeedKey) { d.Aliases = []string{"fixture"} }, "aliases", "*"},
 		{"alias-reserved", func(d *kms.SeedKey) { d.Aliases = []string{"alias/aws/s3"} }, "aliases", `"alias/aws/s3": the alias/aws/ prefix is reserved for AWS managed keys`},
