@@ -128,7 +128,9 @@ func TestImportSeedKeyConflicts(t *testing.T) {
 		{"description", func(d *kms.SeedKey) { d.Description = "other" },
 			"description", `the stored key has "fixture", the seed file "other"` + tail},
 		{"tags", func(d *kms.SeedKey) { d.Tags = nil }, "tags", "the stored key's tags differ" + tail},
-		{"policy", func(d *kms.SeedKey) { d.Policy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Decrypt","Resource":"*"}]}` }, "policy", "the stored key policy differs" + tail},
+		{"policy", func(d *kms.SeedKey) {
+			d.Policy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Decrypt","Resource":"*"}]}`
+		}, "policy", "the stored key policy differs" + tail},
 		{"other-account", func(d *kms.SeedKey) { d.AccountID = "444455556666" },
 			"id", "the key id is taken in us-east-1 by account 111122223333" + tail},
 	} {
