@@ -26,7 +26,7 @@ const (
 // InUseError says what keeps a record from being deleted.
 type InUseError struct{ By string }
 
-func (e *InUseError) Error() string { return "store: in use by " + e.By }
+func (e *InUseError) Error() string        { return "store: in use by " + e.By }
 func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // EntityKind is the kind of an IAM principal entity.
