@@ -157,6 +157,9 @@ func (s *Service) DeleteAlias(ctx context.Context, c *Caller, in *wire.DeleteAli
 // ListAliases pages through the caller's aliases in the region, optionally
 // only those of one key.
 func (s *Service) ListAliases(ctx context.Context, c *Caller, in *wire.ListAliasesRequest) (*wire.ListAliasesResponse, error) {
+	if err := guardPrincipal(c); err != nil {
+		return nil, err
+	}
 	limit, after, err := pageArgs(in.Limit, in.Marker, 50)
 	if err != nil {
 		return nil, err

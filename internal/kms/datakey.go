@@ -74,6 +74,9 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *Caller
 
 // GenerateRandom returns NumberOfBytes (1-1024) random bytes.
 func (s *Service) GenerateRandom(ctx context.Context, c *Caller, in *wire.GenerateRandomRequest) (*wire.GenerateRandomResponse, error) {
+	if err := guardPrincipal(c); err != nil {
+		return nil, err
+	}
 	if in.CustomKeyStoreId != nil {
 		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
 	}

@@ -173,6 +173,9 @@ func (s *Service) open(ctx context.Context, c *Caller, op string, blob []byte, k
 	}
 	ck := want
 	if ck == nil {
+		if err := guardPrincipal(c); err != nil {
+			return nil, err
+		}
 		ck, err = s.loadKey(ctx, store.KeyRef{Region: c.Region, KeyID: ct.KeyID})
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errInvalidCiphertext(err)

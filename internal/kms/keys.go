@@ -61,6 +61,9 @@ func DefaultKeyPolicy(partition, accountID string) string {
 
 // CreateKey creates a KMS key in the caller's account and region.
 func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRequest) (*wire.CreateKeyResponse, error) {
+	if err := guardPrincipal(c); err != nil {
+		return nil, err
+	}
 	spec := wire.Value(in.KeySpec)
 	if in.CustomerMasterKeySpec != nil {
 		if in.KeySpec != nil {
@@ -271,6 +274,9 @@ func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeK
 // It reads only key ids from the store: listing never loads or unseals a
 // key's material or policy.
 func (s *Service) ListKeys(ctx context.Context, c *Caller, in *wire.ListKeysRequest) (*wire.ListKeysResponse, error) {
+	if err := guardPrincipal(c); err != nil {
+		return nil, err
+	}
 	limit, after, err := pageArgs(in.Limit, in.Marker, 100)
 	if err != nil {
 		return nil, err

@@ -288,6 +288,9 @@ func (s *Service) forgetAliasesOf(keyID string) {
 // gives: NotFoundException for unknown keys and aliases, InvalidArnException
 // for malformed ARNs, AccessDeniedException for keys of other accounts.
 func (s *Service) resolve(ctx context.Context, c *Caller, id string, allowAlias bool) (*cachedKey, error) {
+	if err := guardPrincipal(c); err != nil {
+		return nil, err
+	}
 	r, err := parseKeyRef(c, id, allowAlias)
 	if err != nil {
 		return nil, err
