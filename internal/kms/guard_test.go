@@ -23,11 +23,17 @@ func TestGuardRefusesNonRoot(t *testing.T) {
 	noIdentity := &kms.Caller{AccountID: kms.DefaultAccountID, Principal: "arn:aws:iam::111122223333:root", Region: "us-east-1"}
 	for _, c := range []*kms.Caller{user, noIdentity} {
 		calls := map[string]func() error{
-			"CreateKey":      func() error { _, err := svc.CreateKey(t.Context(), c, &wire.CreateKeyRequest{}); return err },
-			"ListKeys":       func() error { _, err := svc.ListKeys(t.Context(), c, &wire.ListKeysRequest{}); return err },
-			"ListAliases":    func() error { _, err := svc.ListAliases(t.Context(), c, &wire.ListAliasesRequest{}); return err },
-			"GenerateRandom": func() error { _, err := svc.GenerateRandom(t.Context(), c, &wire.GenerateRandomRequest{NumberOfBytes: wire.Ptr(int32(8))}); return err },
-			"DescribeKey":    func() error { _, err := svc.DescribeKey(t.Context(), c, &wire.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId}); return err },
+			"CreateKey":   func() error { _, err := svc.CreateKey(t.Context(), c, &wire.CreateKeyRequest{}); return err },
+			"ListKeys":    func() error { _, err := svc.ListKeys(t.Context(), c, &wire.ListKeysRequest{}); return err },
+			"ListAliases": func() error { _, err := svc.ListAliases(t.Context(), c, &wire.ListAliasesRequest{}); return err },
+			"GenerateRandom": func() error {
+				_, err := svc.GenerateRandom(t.Context(), c, &wire.GenerateRandomRequest{NumberOfBytes: wire.Ptr(int32(8))})
+				return err
+			},
+			"DescribeKey": func() error {
+				_, err := svc.DescribeKey(t.Context(), c, &wire.DescribeKeyRequest{KeyId: ck.KeyMetadata.KeyId})
+				return err
+			},
 			"Encrypt": func() error {
 				_, err := svc.Encrypt(t.Context(), c, &wire.EncryptRequest{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("x")})
 				return err
