@@ -42,6 +42,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
@@ -178,7 +179,15 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
 	s.db = db
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, Logger: log}))
+	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log,
+		ManagementAccount: cfg.AccountID, Forget: s.svc.ForgetAccessKey})
+	if err != nil {
+		return fail(err)
+	}
+	if err := ids.RecordManagementAccount(ctx); err != nil {
+		return fail(err)
+	}
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log}))
 	return nil
 }
 
