@@ -91,7 +91,10 @@ func TestIAMUserLifecycle(t *testing.T) {
 		t.Fatalf("GetUser (root) = %+v", g.User)
 	}
 
-	mustNil(t, "CreateUser bob", func() error { _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bob")}); return err }())
+	mustNil(t, "CreateUser bob", func() error {
+		_, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bob")})
+		return err
+	}())
 	l, err := c.ListUsers(ctx, &iam.ListUsersInput{MaxItems: aws.Int32(1)})
 	mustNil(t, "ListUsers", err)
 	if len(l.Users) != 1 || aws.ToString(l.Users[0].UserName) != "alice" || !l.IsTruncated || l.Marker == nil {

@@ -41,8 +41,8 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/api"
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
