@@ -1,6 +1,7 @@
 // Command trent is the Trent key management server and its tools.
 //
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--config FILE]
+//	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent version
 package main
@@ -30,6 +31,8 @@ func run(ctx context.Context, args []string) int {
 		return serverCmd(ctx, args[1:])
 	case "bench":
 		return benchCmd(ctx, args[1:])
+	case "accounts":
+		return accountsCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -47,6 +50,7 @@ const usage = `Usage: trent <command> [flags]
 
 Commands:
   server    run the KMS API server (trent server --help for flags)
+  accounts  create and list accounts on a running server (management account root only)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `
