@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -20,9 +22,11 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end CLI scripts in testdata/*.txtar.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(*testscript.TestScript, bool, []string){
-		"waitgrep": cmdWaitgrep,
-		"mode":     cmdMode,
-		"emptydir": cmdEmptydir,
+		"waitgrep":  cmdWaitgrep,
+		"mode":      cmdMode,
+		"emptydir":  cmdEmptydir,
+		"freeport":  cmdFreeport,
+		"waitready": cmdWaitready,
 	}})
 }
 
@@ -68,4 +72,35 @@ func cmdEmptydir(ts *testscript.TestScript, neg bool, args []string) {
 	if len(ents) > 0 {
 		ts.Fatalf("%s is not empty", args[0])
 	}
+}
+
+// cmdFreeport sets an environment variable to a loopback port that was
+// free a moment ago: freeport VAR.
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdWaitready waits until a server answers GET /readyz with 200:
+// waitready URL.
+func cmdWaitready(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitready URL")
+	}
+	c := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if resp, err := c.Get(args[0] + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	ts.Fatalf("%s never became ready", args[0])
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/sigv4"
 	"github.com/trent-kms/trent/internal/wire"
@@ -25,40 +26,44 @@ import (
 // Config holds a Handler's dependencies.
 type Config struct {
 	Service *kms.Service
-	Logger  *slog.Logger     // nil discards
-	Now     func() time.Time // nil means time.Now
+	// IAM serves IAM, STS and Trent's account administration on the same
+	// endpoint; nil answers those requests as unknown operations.
+	IAM    *iam.Service
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil means time.Now
 }
 
 // Handler serves the KMS API. It is safe for concurrent use.
 type Handler struct {
-	svc      *kms.Service
-	log      *slog.Logger
-	verifier *sigv4.Verifier
+	svc         *kms.Service
+	iam         *iam.Service
+	log         *slog.Logger
+	verifier    *sigv4.Verifier // KMS and TrentAdmin: signing name "kms"
+	iamVerifier *sigv4.Verifier // IAM: "iam", us-east-1 or cn-north-1
+	stsVerifier *sigv4.Verifier // STS: "sts", any served region
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, log: cfg.Logger}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.verifier = &sigv4.Verifier{
-		Service:     "kms",
-		Now:         cfg.Now,
-		ValidRegion: h.svc.ServesRegion,
-		Lookup: func(ctx context.Context, accessKeyID string) (sigv4.Credential, error) {
-			id, err := h.svc.Identity(ctx, accessKeyID)
-			if errors.Is(err, kms.ErrUnknownAccessKey) {
-				return sigv4.Credential{}, sigv4.ErrUnknownAccessKey
-			}
-			if err != nil {
-				return sigv4.Credential{}, err
-			}
-			// Every access key is long-term until STS sessions exist:
-			// ValidToken stays nil, so any X-Amz-Security-Token is refused.
-			return sigv4.Credential{Secret: id.Secret()}, nil
-		},
+	lookup := func(ctx context.Context, accessKeyID string) (sigv4.Credential, error) {
+		id, err := h.svc.Identity(ctx, accessKeyID)
+		if errors.Is(err, kms.ErrUnknownAccessKey) {
+			return sigv4.Credential{}, sigv4.ErrUnknownAccessKey
+		}
+		if err != nil {
+			return sigv4.Credential{}, err
+		}
+		// Every access key is long-term until STS sessions exist:
+		// ValidToken stays nil, so any X-Amz-Security-Token is refused.
+		return sigv4.Credential{Secret: id.Secret()}, nil
 	}
+	h.verifier = &sigv4.Verifier{Service: "kms", Now: cfg.Now, ValidRegion: h.svc.ServesRegion, Lookup: lookup}
+	h.iamVerifier = &sigv4.Verifier{Service: "iam", Now: cfg.Now, ValidRegion: func(r string) bool { return iamRegions[r] && h.svc.ServesRegion(r) }, Lookup: lookup}
+	h.stsVerifier = &sigv4.Verifier{Service: "sts", Now: cfg.Now, ValidRegion: h.svc.ServesRegion, Lookup: lookup}
 	return h
 }
 
@@ -76,7 +81,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {
+		h.serveQuery(w, r, reqID, start)
+		return
+	}
 	target := r.Header.Get("X-Amz-Target")
+	if strings.HasPrefix(target, adminPrefix) {
+		h.serveAdmin(w, r, reqID, target)
+		return
+	}
 	rt, ok := routes[target]
 	if !ok || r.Method != http.MethodPost {
 		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
@@ -138,7 +151,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the request. A region the service does not serve is refused by the
 // verifier (ValidRegion) before any lookup.
 func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte) (*kms.Caller, error) {
-	res, err := h.verifier.Verify(ctx, r, body)
+	return h.authenticateWith(ctx, h.verifier, r, body)
+}
+
+// authenticateWith is authenticate with the verifier of another signing name.
+func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte) (*kms.Caller, error) {
+	res, err := v.Verify(ctx, r, body)
 	if err != nil {
 		return nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
 	}
@@ -208,6 +226,13 @@ func isAWSJSON(ct string) bool {
 		ct = ct[:i]
 	}
 	return strings.EqualFold(strings.TrimSpace(ct), want)
+}
+
+// readAll reads a request body of at most limit bytes.
+func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return buf.Bytes(), err
 }
 
 func errTooLarge(limit int64) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -64,7 +65,8 @@ func newEnv(t testing.TB, log *slog.Logger) env {
 	if _, err := svc.Bootstrap(ctx, kms.DefaultAccountID, akid, secret); err != nil {
 		t.Fatal(err)
 	}
-	c := &kms.Caller{AccountID: kms.DefaultAccountID, Region: "us-east-1"}
+	c := &kms.Caller{AccountID: kms.DefaultAccountID, Region: "us-east-1",
+		Identity: policy.Principal{Type: policy.PrincipalAccount, Account: kms.DefaultAccountID}}
 	ck, err := svc.CreateKey(ctx, c, &wire.CreateKeyRequest{})
 	if err != nil {
 		t.Fatal(err)

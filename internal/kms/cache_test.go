@@ -13,6 +13,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/wire"
@@ -91,7 +92,8 @@ func newService(t testing.TB, cfg kms.Config) (*kms.Service, *gatedStore) {
 	return svc, g
 }
 
-var testCaller = &kms.Caller{AccountID: kms.DefaultAccountID, Principal: "arn:aws:iam::111122223333:root", Region: "us-east-1"}
+var testCaller = &kms.Caller{AccountID: kms.DefaultAccountID, Principal: "arn:aws:iam::111122223333:root", Region: "us-east-1",
+	Identity: policy.Principal{Type: policy.PrincipalAccount, ARN: "arn:aws:iam::111122223333:root", Account: kms.DefaultAccountID}}
 
 func wireCode(err error) string {
 	var we *wire.Error

@@ -42,18 +42,36 @@ var ErrAccessKeyIntegrity = fmt.Errorf("%w: integrity error: the sealed secret d
 const DefaultAccountID = "111122223333"
 
 // Identity is an access key with the account and principal it stands for.
+// For an IAM user's key it carries the user's id, name and tags, loaded
+// from the store with the key and cached with it.
 type Identity struct {
 	AccessKeyID string
 	AccountID   string
-	Principal   string
+	Principal   string // principal ARN: the account's root or an IAM user
+	UserName    string // "" for the account's root
+	UserID      string // "AIDA..." for a user; "" for the root
+	Tags        []policy.Tag
 	secret      string
 	loaded      time.Time // when it was read from the store
 }
 
 // PolicyPrincipal returns the principal of the access key as policies see
-// it. Every access key belongs to an account's root user today.
+// it: the account's root user, or an IAM user with its id, name and tags.
 func (id *Identity) PolicyPrincipal() policy.Principal {
+	if id.UserName != "" {
+		return policy.Principal{Type: policy.PrincipalUser, ARN: id.Principal, Account: id.AccountID, UserID: id.UserID,
+			Username: id.UserName, Tags: id.Tags}
+	}
 	return policy.Principal{Type: policy.PrincipalAccount, ARN: id.Principal, Account: id.AccountID, UserID: id.AccountID}
+}
+
+// ForgetAccessKey drops an access key from the identity cache, so a key
+// that was deactivated or deleted, or whose user changed, is reloaded (and
+// refused) on its next use on this node.
+func (s *Service) ForgetAccessKey(accessKeyID string) {
+	s.mu.Lock()
+	s.idents.del(accessKeyID)
+	s.mu.Unlock()
 }
 
 // Secret returns the secret access key, for SigV4 verification only.
@@ -125,7 +143,16 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 		return id, nil
 	}
 	ak, err := s.store.GetAccessKey(ctx, accessKeyID)
-	if errors.Is(err, store.ErrNotFound) {
+	var user store.Entity
+	if err == nil && ak.UserName != "" {
+		// A user's key stands for the user as it is now; a key whose user
+		// is gone does not authenticate.
+		user, err = s.store.GetEntity(ctx, ak.AccountID, store.KindUser, ak.UserName)
+	}
+	if errors.Is(err, store.ErrNotFound) || err == nil && ak.Status == store.StatusInactive {
+		// An Inactive key is refused exactly as an unknown one, as AWS
+		// answers it ("The security token included in the request is
+		// invalid.", inferred for Inactive keys).
 		s.mu.Lock()
 		s.idents.del(accessKeyID)
 		s.mu.Unlock()
@@ -142,6 +169,12 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 		return nil, err
 	}
 	id = &Identity{AccessKeyID: ak.ID, AccountID: ak.AccountID, Principal: ak.Principal, secret: string(secret), loaded: s.now()}
+	if ak.UserName != "" {
+		id.UserName, id.UserID = user.Name, user.ID
+		for _, t := range user.Tags {
+			id.Tags = append(id.Tags, policy.Tag{Key: t.Key, Value: t.Value})
+		}
+	}
 	s.mu.Lock()
 	s.idents.put(accessKeyID, id)
 	s.mu.Unlock()

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/api"
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/seed"
@@ -169,8 +170,17 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if now == nil {
 		now = time.Now
 	}
+	// IAM comes first: KMS asks it for identity policies and whether a
+	// principal named in a key policy exists; it tells KMS which access
+	// keys to forget.
+	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log,
+		ManagementAccount: cfg.AccountID, CacheTTL: cfg.CacheTTL,
+		Forget: func(id string) { s.svc.ForgetAccessKey(id) }})
+	if err != nil {
+		return fail(err)
+	}
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
-		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS()})
+		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists})
 	if err != nil {
 		return fail(err)
 	}
@@ -209,7 +219,10 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
 	s.db = db
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, Logger: log}))
+	if err := ids.RecordManagementAccount(ctx); err != nil {
+		return fail(err)
+	}
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log}))
 	return nil
 }
 

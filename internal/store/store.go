@@ -52,7 +52,8 @@ type Store interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 
 	// CreateAccessKey adds an access key; ErrExists if its id is taken,
-	// ErrNotFound if its account does not exist.
+	// ErrNotFound if its account does not exist or, when UserName is set,
+	// if the account has no such user.
 	CreateAccessKey(ctx context.Context, k AccessKey) error
 	// GetAccessKey returns the access key with the id, or ErrNotFound.
 	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
@@ -62,8 +63,8 @@ type Store interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 	// UpdateAccessKey loads the access key, calls fn with it and saves what
 	// fn left in it, all in one transaction. If fn returns an error nothing
-	// is saved and that error is returned unchanged. AccountID, Principal
-	// and SealedSecret can be changed; if fn changes ID or CreatedAt nothing
+	// is saved and that error is returned unchanged. AccountID, Principal,
+	// UserName, Status and SealedSecret can be changed; if fn changes ID or CreatedAt nothing
 	// is saved and an error is returned. It returns the saved key, or
 	// ErrNotFound if the key does not exist (without calling fn) or if fn
 	// moved it to an account that does not exist (nothing saved).
@@ -126,6 +127,9 @@ type Store interface {
 	// point to targetKeyID.
 	CountAliases(ctx context.Context, region, accountID, targetKeyID string) (int, error)
 
+	// IAM users, roles and policies.
+	IAMStore
+
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -142,9 +146,17 @@ type AccessKey struct {
 	ID           string // e.g. "AKIA..."
 	AccountID    string
 	Principal    string // IAM principal ARN, e.g. "arn:aws:iam::111122223333:root"
+	UserName     string // the IAM user's name; "" for the account's root
+	Status       string // "Active" or "Inactive"; "" reads as "Active"
 	SealedSecret []byte
 	CreatedAt    time.Time
 }
+
+// Access key statuses.
+const (
+	StatusActive   = "Active"
+	StatusInactive = "Inactive"
+)
 
 // KeyRef addresses a key: key ids are unique within a region.
 type KeyRef struct {

@@ -104,12 +104,22 @@ func (db *DB) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
 		if err != nil {
 			return fmt.Errorf("embedded: create access key %s: %w", k.ID, err)
 		}
+		if k.UserName != "" {
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM iam_entities WHERE account_id = ? AND kind = ? AND name_key = ?`,
+				k.AccountID, store.KindUser, store.NameKey(k.UserName)).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("embedded: create access key %s: %w", k.ID, err)
+			}
+		}
 		secret := k.SealedSecret
 		if secret == nil {
 			secret = []byte{}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO access_keys (id, account_id, principal, sealed_secret, created_at)
-			VALUES (?, ?, ?, ?, ?)`, k.ID, k.AccountID, k.Principal, secret, fmtTime(k.CreatedAt))
+		_, err = tx.ExecContext(ctx, `INSERT INTO access_keys (id, account_id, principal, user_name, status, sealed_secret, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.AccountID, k.Principal, k.UserName, status(k.Status), secret, fmtTime(k.CreatedAt))
 		if isConflict(err) {
 			return store.ErrExists
 		}
@@ -120,12 +130,20 @@ func (db *DB) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
 	})
 }
 
-const accessKeyColumns = `id, account_id, principal, sealed_secret, created_at`
+const accessKeyColumns = `id, account_id, principal, user_name, status, sealed_secret, created_at`
+
+// status returns the stored form of an access key status: "" is Active.
+func status(s string) string {
+	if s == "" {
+		return store.StatusActive
+	}
+	return s
+}
 
 func scanAccessKey(s interface{ Scan(...any) error }) (store.AccessKey, error) {
 	var k store.AccessKey
 	var created string
-	if err := s.Scan(&k.ID, &k.AccountID, &k.Principal, &k.SealedSecret, &created); err != nil {
+	if err := s.Scan(&k.ID, &k.AccountID, &k.Principal, &k.UserName, &k.Status, &k.SealedSecret, &created); err != nil {
 		return store.AccessKey{}, err
 	}
 	t, err := parseTime(created)
@@ -213,8 +231,9 @@ func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.Acc
 		if k.SealedSecret == nil {
 			k.SealedSecret = []byte{}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE access_keys SET account_id = ?, principal = ?, sealed_secret = ?
-			WHERE id = ?`, k.AccountID, k.Principal, k.SealedSecret, id); err != nil {
+		k.Status = status(k.Status)
+		if _, err := tx.ExecContext(ctx, `UPDATE access_keys SET account_id = ?, principal = ?, user_name = ?, status = ?, sealed_secret = ?
+			WHERE id = ?`, k.AccountID, k.Principal, k.UserName, k.Status, k.SealedSecret, id); err != nil {
 			return fmt.Errorf("embedded: update access key %s: %w", id, err)
 		}
 		k.CreatedAt = created

@@ -156,6 +156,45 @@ var migrations = []string{
 		FOREIGN KEY (region, target_key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
 	);
 	CREATE INDEX aliases_target ON aliases (region, target_key_id);`,
+
+	// 2: IAM users, roles, managed and inline policies, attachments; the
+	// user and status of an access key.
+	`ALTER TABLE access_keys ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
+	CREATE INDEX access_keys_user ON access_keys (account_id, user_name);
+	CREATE TABLE iam_entities (
+		account_id TEXT NOT NULL REFERENCES accounts (id),
+		kind       TEXT NOT NULL,
+		name_key   TEXT NOT NULL,
+		doc        TEXT NOT NULL,
+		PRIMARY KEY (account_id, kind, name_key)
+	);
+	CREATE TABLE iam_policies (
+		account_id TEXT NOT NULL REFERENCES accounts (id),
+		name_key   TEXT NOT NULL,
+		doc        TEXT NOT NULL,
+		PRIMARY KEY (account_id, name_key)
+	);
+	CREATE TABLE iam_inline_policies (
+		account_id TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		entity_key TEXT NOT NULL,
+		name_key   TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		document   TEXT NOT NULL,
+		PRIMARY KEY (account_id, kind, entity_key, name_key),
+		FOREIGN KEY (account_id, kind, entity_key) REFERENCES iam_entities (account_id, kind, name_key)
+	);
+	CREATE TABLE iam_attachments (
+		account_id TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		entity_key TEXT NOT NULL,
+		policy_key TEXT NOT NULL,
+		PRIMARY KEY (account_id, kind, entity_key, policy_key),
+		FOREIGN KEY (account_id, kind, entity_key) REFERENCES iam_entities (account_id, kind, name_key),
+		FOREIGN KEY (account_id, policy_key) REFERENCES iam_policies (account_id, name_key)
+	);
+	CREATE INDEX iam_attachments_policy ON iam_attachments (account_id, policy_key);`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

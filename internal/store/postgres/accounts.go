@@ -95,8 +95,13 @@ func (db *DB) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
 			}
 			return fmt.Errorf("postgres: create access key %s: %w", k.ID, err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO access_keys (id, account_id, principal, sealed_secret, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, k.ID, k.AccountID, k.Principal, nonNil(k.SealedSecret), k.CreatedAt)
+		if k.UserName != "" {
+			if _, err := getEntity(ctx, tx, k.AccountID, store.KindUser, k.UserName); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO access_keys (id, account_id, principal, user_name, status, sealed_secret, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.AccountID, k.Principal, k.UserName, status(k.Status), nonNil(k.SealedSecret), k.CreatedAt)
 		if isConflict(err) {
 			return store.ErrExists
 		}
@@ -107,11 +112,19 @@ func (db *DB) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
 	})
 }
 
-const accessKeyColumns = `id, account_id, principal, sealed_secret, created_at`
+const accessKeyColumns = `id, account_id, principal, user_name, status, sealed_secret, created_at`
+
+// status returns the stored form of an access key status: "" is Active.
+func status(s string) string {
+	if s == "" {
+		return store.StatusActive
+	}
+	return s
+}
 
 func scanAccessKey(r pgx.Row) (store.AccessKey, error) {
 	var k store.AccessKey
-	err := r.Scan(&k.ID, &k.AccountID, &k.Principal, &k.SealedSecret, &k.CreatedAt)
+	err := r.Scan(&k.ID, &k.AccountID, &k.Principal, &k.UserName, &k.Status, &k.SealedSecret, &k.CreatedAt)
 	k.CreatedAt = store.UTC(k.CreatedAt)
 	k.SealedSecret = nonNil(k.SealedSecret)
 	return k, err
@@ -178,8 +191,9 @@ func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.Acc
 			}
 			return fmt.Errorf("postgres: update access key %s: %w", id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE access_keys SET account_id = $1, principal = $2, sealed_secret = $3
-			WHERE id = $4`, k.AccountID, k.Principal, nonNil(k.SealedSecret), id); err != nil {
+		k.Status = status(k.Status)
+		if _, err := tx.Exec(ctx, `UPDATE access_keys SET account_id = $1, principal = $2, user_name = $3, status = $4, sealed_secret = $5
+			WHERE id = $6`, k.AccountID, k.Principal, k.UserName, k.Status, nonNil(k.SealedSecret), id); err != nil {
 			return fmt.Errorf("postgres: update access key %s: %w", id, err)
 		}
 		k.CreatedAt = created

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"access-keys", accessKeyTests},
 		{"keys", keyTests},
 		{"aliases", aliasTests},
+		{"iam", iamTests},
 		{"concurrency", concurrencyTests},
 	} {
 		t.Run(g.name, func(t *testing.T) {

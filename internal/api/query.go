@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/wire"
+	"github.com/trent-kms/trent/internal/wire/query"
+)
+
+// IAM and STS (awsQuery) beside KMS (awsJson) on one listener.
+//
+// A request is awsQuery when its Content-Type is
+// application/x-www-form-urlencoded; the SigV4 credential scope's service
+// then picks the API: "iam" or "sts" (anything else is answered as IAM,
+// whose verifier refuses the scope). IAM is a global service signed for
+// us-east-1 (aws) or cn-north-1 (aws-cn); STS is signed for any served
+// region.
+
+const (
+	queryBody    = 1 << 20 // policy documents of 128 Ki characters, form-encoded
+	queryTimeout = 10 * time.Second
+)
+
+// iamRegions are the regions an IAM request may be signed for: IAM's
+// global endpoints sign with us-east-1, and with cn-north-1 in the aws-cn
+// partition (botocore endpoints: "iam" partitionEndpoint "aws-global" with
+// credentialScope region us-east-1; "aws-cn-global" with cn-north-1).
+var iamRegions = map[string]bool{"us-east-1": true, "cn-north-1": true}
+
+// isForm reports whether a Content-Type is application/x-www-form-urlencoded
+// (parameters ignored, case-insensitive).
+func isForm(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded")
+}
+
+// scopeService returns the service of the Authorization header's
+// credential scope ("Credential=AKID/DATE/REGION/SERVICE/aws4_request"),
+// or "".
+func scopeService(authz string) string {
+	_, cred, ok := strings.Cut(authz, "Credential=")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(cred, ", "); i >= 0 {
+		cred = cred[:i]
+	}
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[3]
+}
+
+// queryCodes maps the codes of the SigV4 verifier and of Trent's shared
+// errors to their awsQuery names and statuses. IAM and STS answer an
+// unknown access key with "InvalidClientTokenId: The security token
+// included in the request is invalid." and HTTP 403, a bad signature with
+// SignatureDoesNotMatch (403) and a missing one with
+// MissingAuthenticationToken (403) — the query protocol's names, unlike
+// awsJson's *Exception forms (inferred from the AWS error references of
+// query services: "Common Errors" in the IAM and STS API references).
+var queryCodes = map[string]struct {
+	code   string
+	status int
+}{
+	sigv4.CodeMissingAuthenticationToken: {"MissingAuthenticationToken", 403},
+	sigv4.CodeIncompleteSignature:        {"IncompleteSignature", 400},
+	sigv4.CodeInvalidSignature:           {"SignatureDoesNotMatch", 403},
+	sigv4.CodeUnrecognizedClient:         {"InvalidClientTokenId", 403},
+	"AccessDenied":                       {"AccessDenied", 403},
+	query.CodeValidation:                 {query.CodeValidation, 400},
+	"InvalidAction":                      {"InvalidAction", 400},
+	"InvalidParameterValue":              {"InvalidParameterValue", 400},
+	"RequestEntityTooLarge":              {"RequestEntityTooLarge", 413},
+}
+
+// serveQuery handles one IAM or STS request.
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string, start time.Time) {
+	svc := iamService
+	if scopeService(r.Header.Get("Authorization")) == "sts" {
+		svc = stsService
+	}
+	if r.Method != http.MethodPost {
+		h.writeQueryError(w, svc, reqID, "", wire.Errorf("InvalidAction", "Only POST requests are served."))
+		return
+	}
+	if r.ContentLength > queryBody {
+		h.writeQueryError(w, svc, reqID, "", wire.Errorf("RequestEntityTooLarge", "Request body exceeds the maximum of %d bytes.", queryBody))
+		return
+	}
+	body, err := readAll(w, r, queryBody)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.writeQueryError(w, svc, reqID, "", wire.Errorf("RequestEntityTooLarge", "Request body exceeds the maximum of %d bytes.", queryBody))
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	verifier := h.iamVerifier
+	if svc == stsService {
+		verifier = h.stsVerifier
+	}
+	kc, err := h.authenticateWith(ctx, verifier, r, body)
+	if err != nil {
+		h.writeQueryError(w, svc, reqID, "", err)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		h.writeQueryError(w, svc, reqID, "", wire.Errorf("MalformedQueryString", "The query string is malformed."))
+		return
+	}
+	action := form.Get("Action")
+	handle, ok := svc.routes[action]
+	if !ok || form.Get("Version") != svc.version || h.iam == nil {
+		// AWS's wording for an Action it does not serve, e.g. "Could not
+		// find operation X for version 2010-05-08" (inferred; the code
+		// InvalidAction and HTTP 400 are AWS's common query error).
+		h.writeQueryError(w, svc, reqID, action, wire.Errorf("InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
+		return
+	}
+	c := &iam.Caller{AccountID: kc.AccountID, AccessKeyID: kc.AccessKeyID, Region: kc.Region, Principal: kc.Identity,
+		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport}
+	out, err := handle(ctx, h.iam, c, form)
+	if err != nil {
+		h.writeQueryError(w, svc, reqID, action, &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr})
+		return
+	}
+	b := query.Response(svc.namespace, action, svc.wrappers[action], out, reqID)
+	writeXML(w, http.StatusOK, b)
+	h.log.Debug("request", "request_id", reqID, "operation", svc.name+":"+action, "access_key_id", kc.AccessKeyID,
+		"region", kc.Region, "status", http.StatusOK, "duration", time.Since(start))
+}
+
+func writeXML(w http.ResponseWriter, status int, b []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/xml")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// writeQueryError writes err in the awsQuery error shape with the status
+// of the model (or of queryCodes). Anything but a *wire.Error is
+// ServiceFailure (500) with a generic message; its cause is logged.
+// Authentication failures and AccessDenied are logged at info level.
+func (h *Handler) writeQueryError(w http.ResponseWriter, svc *queryService, reqID, action string, err error) {
+	op := svc.name + ":" + action
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code == "" || we.Code == sigv4.CodeInternal {
+		h.log.Error("internal error", "request_id", reqID, "operation", op, "err", err)
+		we = &wire.Error{Code: "ServiceFailure", Message: "The request processing has failed because of an unknown error, exception or failure."}
+	}
+	code, status, sender := we.Code, 400, true
+	if info, ok := svc.errors[code]; ok {
+		status, sender = info.Status, info.Sender
+	} else if m, ok := queryCodes[code]; ok {
+		code, status = m.code, m.status
+	}
+	if securityCodes[we.Code] || code == "AccessDenied" {
+		var src *sourcedError
+		attrs := []any{"request_id", reqID, "operation", op, "code", code}
+		if errors.As(err, &src) {
+			attrs = append(attrs, "access_key_id", src.accessKeyID, "remote_addr", src.remoteAddr)
+		}
+		if we.Err != nil {
+			attrs = append(attrs, "err", we.Err)
+		}
+		msg := "authentication failed"
+		if code == "AccessDenied" {
+			msg = "access denied"
+		}
+		h.log.Info(msg, attrs...)
+	} else if we.Err != nil {
+		h.log.Debug("request failed", "request_id", reqID, "operation", op, "code", code, "err", we.Err)
+	}
+	writeXML(w, status, query.ErrorResponse(svc.namespace, code, we.Message, reqID, sender))
+}
+
+// callerOf builds an iam.Caller from an authenticated KMS caller.
+func callerOf(kc *kms.Caller) *iam.Caller {
+	return &iam.Caller{AccountID: kc.AccountID, AccessKeyID: kc.AccessKeyID, Region: kc.Region, Principal: kc.Identity,
+		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport}
+}
