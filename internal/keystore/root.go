@@ -155,6 +155,9 @@ func loadFileRoot(path string) (*FileRoot, error) {
 		return nil, fmt.Errorf("keystore: root key file %s: %w", path, err)
 	}
 	defer clear(b)
+	if len(b) > len(rootFileMagic) && string(b[:len(rootFileMagic)]) == rootFileMagic && b[len(rootFileMagic)] == protFileVersion {
+		return nil, fmt.Errorf("%w: %s (unseal it, see docs/operations.md)", ErrProtected, path)
+	}
 	key, err := parseRootFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: root key file %s: %w", path, err)
