@@ -3,6 +3,9 @@
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
+//	trent operator status|protect|rekey|unseal [flags]
+//	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
+//	trent restore [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
 //	trent version
 package main
 
@@ -31,6 +34,12 @@ func run(ctx context.Context, args []string) int {
 		return serverCmd(ctx, args[1:])
 	case "bench":
 		return benchCmd(ctx, args[1:])
+	case "operator":
+		return operatorCmd(ctx, args[1:])
+	case "backup":
+		return backupCmd(ctx, args[1:])
+	case "restore":
+		return restoreCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -48,6 +57,9 @@ const usage = `Usage: trent <command> [flags]
 
 Commands:
   server    run the KMS API server (trent server --help for flags)
+  operator  protect root.key with a passphrase or Shamir shares, unseal, rekey, status
+  backup    write a consistent snapshot of the store while the server runs
+  restore   restore a snapshot into an empty data directory or database
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

@@ -23,6 +23,7 @@ func TestScripts(t *testing.T) {
 		"waitgrep": cmdWaitgrep,
 		"mode":     cmdMode,
 		"emptydir": cmdEmptydir,
+		"waitfile": cmdWaitfile,
 	}})
 }
 
@@ -68,4 +69,18 @@ func cmdEmptydir(ts *testscript.TestScript, neg bool, args []string) {
 	if len(ents) > 0 {
 		ts.Fatalf("%s is not empty", args[0])
 	}
+}
+
+// cmdWaitfile waits until a file exists, such as the unseal socket of a
+// server started in the background: waitfile PATH.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Lstat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s never appeared", args[0])
 }
