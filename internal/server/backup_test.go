@@ -134,7 +134,9 @@ func TestBackupRestoreEmbedded(t *testing.T) {
 	n := startNode(t)
 	out := filepath.Join(t.TempDir(), "trent.backup")
 	backupDrill(t, n, true,
-		func() error { return embedded.Backup(context.Background(), filepath.Join(n.dataDir, server.DatabaseFile), out) },
+		func() error {
+			return embedded.Backup(context.Background(), filepath.Join(n.dataDir, server.DatabaseFile), out)
+		},
 		func(dir string) error {
 			return embedded.Restore(context.Background(), out, filepath.Join(dir, server.DatabaseFile))
 		},
