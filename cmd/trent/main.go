@@ -4,6 +4,9 @@
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
+//	trent operator status|protect|rekey|unseal [flags]
+//	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
+//	trent restore [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
 //	trent version
 package main
 
@@ -34,6 +37,12 @@ func run(ctx context.Context, args []string) int {
 		return benchCmd(ctx, args[1:])
 	case "accounts":
 		return accountsCmd(ctx, args[1:])
+	case "operator":
+		return operatorCmd(ctx, args[1:])
+	case "backup":
+		return backupCmd(ctx, args[1:])
+	case "restore":
+		return restoreCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -52,6 +61,9 @@ const usage = `Usage: trent <command> [flags]
 Commands:
   server    run the KMS API server (trent server --help for flags)
   accounts  create and list accounts on a running server (management account root only)
+  operator  protect root.key with a passphrase or Shamir shares, unseal, rekey, status
+  backup    write a consistent snapshot of the store while the server runs
+  restore   restore a snapshot into an empty data directory or database
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

@@ -27,6 +27,7 @@ func TestScripts(t *testing.T) {
 		"emptydir":  cmdEmptydir,
 		"freeport":  cmdFreeport,
 		"waitready": cmdWaitready,
+		"waitfile":  cmdWaitfile,
 	}})
 }
 
@@ -103,4 +104,18 @@ func cmdWaitready(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("%s never became ready", args[0])
+}
+
+// cmdWaitfile waits until a file exists, such as the unseal socket of a
+// server started in the background: waitfile PATH.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Lstat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s never appeared", args[0])
 }

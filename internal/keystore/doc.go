@@ -12,6 +12,18 @@
 // material id, account or principal does not open. Any failure to open
 // wraps [ErrSealed].
 //
+// # Protected root key files
+//
+// A root key file may hold the key itself (version 1) or the key wrapped
+// under a key-encryption key from a passphrase (Argon2id, [DefaultArgon2])
+// or from Shamir shares (version 2). [LoadFileRoot] refuses a protected
+// file with [ErrProtected]; [ReadRootFile] reads any version, and
+// [RootFile.Unlock] or [RootFile.Combine] unwrap it into a [RootKey], whose
+// [RootKey.Root] is the same [FileRoot] as before. [WritePassphraseFile],
+// [WriteShamirFile] and [WritePlainFile] change only the wrapping, so
+// everything sealed stays readable. A wrong passphrase or share set gives
+// [ErrWrongSecret]. The layout is in docs/ciphertext.md.
+//
 // # Ciphertext blobs
 //
 // [SymmetricKey.Seal] produces the CiphertextBlob returned by Encrypt and

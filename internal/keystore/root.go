@@ -19,8 +19,9 @@ import (
 	"runtime"
 )
 
-// Root seals and opens key material at rest. Implementations: [FileRoot]
-// now; a passphrase-derived or HSM-backed root later.
+// Root seals and opens key material at rest. Implementations: [FileRoot],
+// whose key comes from a plain or a protected root key file (see
+// [ReadRootFile]) or from memory; an HSM-backed root later.
 type Root interface {
 	// Seal encrypts plaintext and binds it to aad, which Open must be given
 	// again. The result is safe to store.
@@ -155,6 +156,9 @@ func loadFileRoot(path string) (*FileRoot, error) {
 		return nil, fmt.Errorf("keystore: root key file %s: %w", path, err)
 	}
 	defer clear(b)
+	if len(b) > len(rootFileMagic) && string(b[:len(rootFileMagic)]) == rootFileMagic && b[len(rootFileMagic)] == protFileVersion {
+		return nil, fmt.Errorf("%w: %s (unseal it, see docs/operations.md)", ErrProtected, path)
+	}
 	key, err := parseRootFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: root key file %s: %w", path, err)

@@ -7,7 +7,8 @@
 // A node answers on its listener from the start: GET /healthz is 200 "ok"
 // while the process runs; GET /readyz is 200 "ready" once the store is open
 // and the KMS service built, and 503 "not ready: waiting for the database"
-// before. KMS requests that arrive before then get a retryable AWS error,
+// before, or "not ready: sealed (run trent operator unseal)" while a
+// protected root key file waits to be unlocked (see [UnsealSocket]). KMS requests that arrive before then get a retryable AWS error,
 // DependencyTimeoutException (see notReady for why).
 //
 // # Root key and store
@@ -77,6 +78,11 @@ type Server struct {
 
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
+
+	sealed  atomic.Bool  // waiting for `trent operator unseal` (seal.go)
+	ctl     *http.Server // the unseal socket's server, nil without one
+	ctlLn   net.Listener
+	ctlPath string
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -140,6 +146,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		}
 	}()
 	if err := s.open(ctx, out); err != nil {
+		s.closeControl()
 		s.http.Close()
 		<-s.served
 		return nil, err
@@ -362,6 +369,13 @@ func (s *Server) openRoot(ctx context.Context, db store.Store) (root *keystore.F
 		return root, false, err
 	}
 	root, err = keystore.LoadFileRoot(filepath.Join(s.cfg.DataDir, RootKeyFile))
+	if errors.Is(err, keystore.ErrProtected) {
+		var want []byte
+		if recorded {
+			want = check
+		}
+		root, err = s.waitUnseal(ctx, filepath.Join(s.cfg.DataDir, RootKeyFile), want, database)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if recorded || len(accounts) > 0 {
 			return nil, false, fmt.Errorf("root key %s is missing, but %s already holds data sealed under a root key; "+
@@ -457,6 +471,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case "/readyz":
 			if s.kmsAPI.Load() != nil {
 				writeText(w, http.StatusOK, "ready\n")
+			} else if s.sealed.Load() {
+				writeText(w, http.StatusServiceUnavailable, "not ready: sealed (run trent operator unseal)\n")
 			} else {
 				writeText(w, http.StatusServiceUnavailable, "not ready: waiting for the database\n")
 			}
@@ -467,7 +483,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	notReady(w, r)
+	notReady(w, r, s.sealed.Load())
 }
 
 func writeText(w http.ResponseWriter, status int, body string) {
@@ -499,9 +515,17 @@ var withoutDependencyTimeout = map[string]bool{
 // retries HTTP 500, 502, 503 and 504 (aws/retry/standard.go,
 // DefaultRetryableHTTPStatusCodes). The request is not authenticated:
 // checking a signature needs the store.
-func notReady(w http.ResponseWriter, r *http.Request) {
+//
+// A sealed node (its root key file protected by a passphrase or shares,
+// see seal.go) answers the same way, with a message that says so: the
+// root key is the dependency it waits for, and a client that retries
+// succeeds once an operator has unsealed it.
+func notReady(w http.ResponseWriter, r *http.Request, sealed bool) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
 	code, msg := "DependencyTimeoutException", "The service is starting and cannot reach its database yet. You can retry the request."
+	if sealed {
+		msg = "The service is sealed: an operator must unseal its root key (trent operator unseal). You can retry the request."
+	}
 	if withoutDependencyTimeout[op] {
 		code = "KMSInternalException"
 	}
@@ -556,6 +580,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopDeleter()
 	<-deleterDone
+	s.closeControl()
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
