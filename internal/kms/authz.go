@@ -30,6 +30,9 @@ type Check struct {
 	Action   string
 	Resource string
 	Decision policy.Decision
+	// GrantID names the grant that allowed the request, when a grant did
+	// (Decision.Reason is then ReasonGrant).
+	GrantID string
 }
 
 // maxChecks is the most checks one operation makes: UpdateAlias checks
@@ -252,9 +255,23 @@ func (s *Service) authorize(ctx context.Context, c *Caller, action, resource str
 		}
 	}
 	d := policy.Evaluate(r, kp, idp...)
+	grantID := ""
+	if !d.Allowed && d.Effect == policy.ImplicitDeny && ck != nil {
+		// A grant can allow what the policies leave undecided, never what
+		// they deny (grants.md: "A grant can allow access to a KMS key, but
+		// not deny access"). Keys used under their policies never get here.
+		if grantID, err = s.grantFor(ctx, &r.Principal, action, ck, &k.req); err != nil {
+			k.key, k.req = nil, condReq{}
+			r.Keys = nil
+			return err
+		}
+		if grantID != "" {
+			d = policy.Decision{Allowed: true, Effect: policy.Allow, Statement: -1, ResourceStatement: -1, PolicyIndex: -1, Reason: ReasonGrant}
+		}
+	}
 	k.key, k.req = nil, condReq{} // drop references to the request
 	r.Keys = nil
-	a.record(Check{Action: action, Resource: resource, Decision: d})
+	a.record(Check{Action: action, Resource: resource, Decision: d, GrantID: grantID})
 	if d.Allowed {
 		return nil
 	}
@@ -406,6 +423,20 @@ type condReq struct {
 	tags         []wire.Tag        // aws:RequestTag/<k>, aws:TagKeys
 	tagKeys      []string          // aws:TagKeys of UntagResource
 	newKey       *store.Key        // CreateKey: kms:KeySpec, KeyUsage, KeyOrigin, MultiRegion of the new key
+
+	// Grants: kms:GrantOperations, kms:GranteePrincipal,
+	// kms:RetiringPrincipal, kms:GrantConstraintType (CreateGrant) and
+	// kms:GrantIsForAWSResource (CreateGrant, ListGrants, RevokeGrant).
+	grantOps        []string
+	grantee         string
+	retiring        string
+	constraintTypes []string
+	grantForAWS     *bool
+	// tokens are the request's authenticated grant tokens; child is the
+	// grant a CreateGrant request would create (for grants that give
+	// CreateGrant). Neither is a condition key.
+	tokens []grantRef
+	child  *store.Grant
 }
 
 // condKeys is the KMS part of the condition context of one check: the
@@ -514,6 +545,24 @@ func (k *condKeys) Lookup(name string) (policy.Values, bool) {
 		return str(k.req.window)
 	case "kms:reencryptonsamekey":
 		return boolp(k.req.sameKey)
+	case "kms:grantoperations":
+		if len(k.req.grantOps) > 0 {
+			return policy.Strings(k.req.grantOps), true
+		}
+	case "kms:granteeprincipal":
+		return str(k.req.grantee)
+	case "kms:retiringprincipal":
+		return str(k.req.retiring)
+	case "kms:grantconstrainttype":
+		switch len(k.req.constraintTypes) {
+		case 0:
+		case 1:
+			return policy.String(k.req.constraintTypes[0]), true
+		default:
+			return policy.Strings(k.req.constraintTypes), true
+		}
+	case "kms:grantisforawsresource":
+		return boolp(k.req.grantForAWS)
 	case "aws:tagkeys":
 		if len(k.req.tagKeys) > 0 {
 			return policy.Strings(k.req.tagKeys), true
