@@ -40,7 +40,7 @@ func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*w
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), tokens: toks}
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opSign, in.KeyId, keyspec.UsageSignVerify, "Sign", &req)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest)
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), tokens: toks}
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opVerify, in.KeyId, keyspec.UsageSignVerify, "Verify", &req)
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateM
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{macAlg: wire.Value(in.MacAlgorithm), tokens: toks}
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opGenerateMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "GenerateMac", &req)
 	if err != nil {
 		return nil, err
@@ -142,7 +142,7 @@ func (s *Service) VerifyMac(ctx context.Context, c *Caller, in *wire.VerifyMacRe
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{macAlg: wire.Value(in.MacAlgorithm), tokens: toks}
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opVerifyMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "VerifyMac", &req)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.De
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{agreeAlg: wire.Value(in.KeyAgreementAlgorithm), tokens: toks}
+	req := condReq{agreeAlg: wire.Value(in.KeyAgreementAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opDeriveSharedSecret, in.KeyId, keyspec.UsageKeyAgreement, "DeriveSharedSecret", &req)
 	if err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, o
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	req := condReq{encCtx: encCtx, encAlg: algSymmetric, pairSpec: wire.Value(spec), tokens: toks}
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric, pairSpec: wire.Value(spec), grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, nil, err

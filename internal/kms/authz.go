@@ -424,19 +424,34 @@ type condReq struct {
 	tagKeys      []string          // aws:TagKeys of UntagResource
 	newKey       *store.Key        // CreateKey: kms:KeySpec, KeyUsage, KeyOrigin, MultiRegion of the new key
 
-	// Grants: kms:GrantOperations, kms:GranteePrincipal,
-	// kms:RetiringPrincipal, kms:GrantConstraintType (CreateGrant) and
-	// kms:GrantIsForAWSResource (CreateGrant, ListGrants, RevokeGrant).
-	grantOps        []string
+	grant *grantReq // grant operations and grant tokens; nil for most requests
+}
+
+// grantReq is the grant part of a request, kept apart so that requests
+// without grant tokens carry one nil pointer only.
+type grantReq struct {
+	// kms:GrantOperations, kms:GranteePrincipal, kms:RetiringPrincipal,
+	// kms:GrantConstraintType (CreateGrant) and kms:GrantIsForAWSResource
+	// (CreateGrant, ListGrants, RevokeGrant).
+	ops             []string
 	grantee         string
 	retiring        string
 	constraintTypes []string
-	grantForAWS     *bool
+	forAWS          *bool
 	// tokens are the request's authenticated grant tokens; child is the
 	// grant a CreateGrant request would create (for grants that give
 	// CreateGrant). Neither is a condition key.
 	tokens []grantRef
 	child  *store.Grant
+}
+
+// withTokens returns the grantReq of a request's grant tokens, nil when
+// it has none.
+func withTokens(toks []grantRef) *grantReq {
+	if toks == nil {
+		return nil
+	}
+	return &grantReq{tokens: toks}
 }
 
 // condKeys is the KMS part of the condition context of one check: the
@@ -545,24 +560,10 @@ func (k *condKeys) Lookup(name string) (policy.Values, bool) {
 		return str(k.req.window)
 	case "kms:reencryptonsamekey":
 		return boolp(k.req.sameKey)
-	case "kms:grantoperations":
-		if len(k.req.grantOps) > 0 {
-			return policy.Strings(k.req.grantOps), true
+	case "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal", "kms:grantconstrainttype", "kms:grantisforawsresource":
+		if g := k.req.grant; g != nil {
+			return g.lookup(name)
 		}
-	case "kms:granteeprincipal":
-		return str(k.req.grantee)
-	case "kms:retiringprincipal":
-		return str(k.req.retiring)
-	case "kms:grantconstrainttype":
-		switch len(k.req.constraintTypes) {
-		case 0:
-		case 1:
-			return policy.String(k.req.constraintTypes[0]), true
-		default:
-			return policy.Strings(k.req.constraintTypes), true
-		}
-	case "kms:grantisforawsresource":
-		return boolp(k.req.grantForAWS)
 	case "aws:tagkeys":
 		if len(k.req.tagKeys) > 0 {
 			return policy.Strings(k.req.tagKeys), true
@@ -649,3 +650,34 @@ type aliasesCache = atomic.Pointer[[]string]
 
 // windowValue formats a PendingWindowInDays for the condition key.
 func windowValue(days int) string { return strconv.Itoa(days) }
+
+// lookup resolves the grant condition keys.
+func (g *grantReq) lookup(name string) (policy.Values, bool) {
+	switch name {
+	case "kms:grantoperations":
+		if len(g.ops) > 0 {
+			return policy.Strings(g.ops), true
+		}
+	case "kms:granteeprincipal":
+		if g.grantee != "" {
+			return policy.String(g.grantee), true
+		}
+	case "kms:retiringprincipal":
+		if g.retiring != "" {
+			return policy.String(g.retiring), true
+		}
+	case "kms:grantconstrainttype":
+		switch len(g.constraintTypes) {
+		case 0:
+		case 1:
+			return policy.String(g.constraintTypes[0]), true
+		default:
+			return policy.Strings(g.constraintTypes), true
+		}
+	case "kms:grantisforawsresource":
+		if g.forAWS != nil {
+			return policy.Bool(*g.forAWS), true
+		}
+	}
+	return policy.Values{}, false
+}

@@ -34,7 +34,7 @@ func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op st
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	req := condReq{encCtx: encCtx, encAlg: algSymmetric, tokens: toks}
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric, grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, err

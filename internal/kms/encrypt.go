@@ -108,7 +108,7 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), tokens: toks}
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, opEncrypt, "Encrypt", wire.Value(in.KeyId), in.EncryptionAlgorithm, &req)
 	if err != nil {
 		return nil, err
@@ -260,7 +260,7 @@ func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptReques
 	if err != nil {
 		return nil, err
 	}
-	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), tokens: toks}
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), grant: withTokens(toks)}
 	o, err := s.open(ctx, c, opDecrypt, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, dryRunGate(in.DryRun), &req)
 	if err != nil {
 		return nil, err
@@ -302,10 +302,10 @@ func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRe
 	if err != nil {
 		return nil, err
 	}
-	srcReq := condReq{encCtx: in.SourceEncryptionContext, encAlg: algOrDefault(in.SourceEncryptionAlgorithm), sameKey: &same, tokens: toks}
+	srcReq := condReq{encCtx: in.SourceEncryptionContext, encAlg: algOrDefault(in.SourceEncryptionAlgorithm), sameKey: &same, grant: withTokens(toks)}
 	checkDestination := func() error {
 		var err error
-		dstReq := condReq{encCtx: in.DestinationEncryptionContext, encAlg: algOrDefault(in.DestinationEncryptionAlgorithm), sameKey: &same, tokens: toks}
+		dstReq := condReq{encCtx: in.DestinationEncryptionContext, encAlg: algOrDefault(in.DestinationEncryptionAlgorithm), sameKey: &same, grant: withTokens(toks)}
 		dst, err = s.encryptKey(ctx, c, opReEncryptTo, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm, &dstReq)
 		if err != nil {
 			return err

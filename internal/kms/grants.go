@@ -227,13 +227,18 @@ func (s *Service) grantFor(ctx context.Context, p *policy.Principal, action stri
 	if err != nil {
 		return "", err
 	}
+	var child *store.Grant
+	var tokens []grantRef
+	if req.grant != nil {
+		child, tokens = req.grant.child, req.grant.tokens
+	}
 	for i := range gs {
-		if grantApplies(&gs[i], p, op, req.encCtx, req.child) {
+		if grantApplies(&gs[i], p, op, req.encCtx, child) {
 			return gs[i].GrantID, nil
 		}
 	}
 	ref := ck.meta.Ref()
-	for _, t := range req.tokens {
+	for _, t := range tokens {
 		if t.ref != ref {
 			continue
 		}
@@ -244,7 +249,7 @@ func (s *Service) grantFor(ctx context.Context, p *policy.Principal, action stri
 		if err != nil {
 			return "", fmt.Errorf("load grant %s of %s: %w", t.grantID, ck.arn, err)
 		}
-		if g.AccountID == ck.meta.AccountID && grantApplies(&g, p, op, req.encCtx, req.child) {
+		if g.AccountID == ck.meta.AccountID && grantApplies(&g, p, op, req.encCtx, child) {
 			return g.GrantID, nil
 		}
 	}
@@ -381,7 +386,7 @@ func (s *Service) tokenReq(toks []string) (*condReq, error) {
 	if err != nil || refs == nil {
 		return nil, err
 	}
-	return &condReq{tokens: refs}, nil
+	return &condReq{grant: &grantReq{tokens: refs}}, nil
 }
 
 // CreateGrant adds a grant to a key and returns its id and a token.
@@ -402,10 +407,10 @@ func (s *Service) CreateGrant(ctx context.Context, c *Caller, in *wire.CreateGra
 		types = append(types, "EncryptionContextSubset")
 	}
 	notForAWS := false
-	req := condReq{
-		tokens: toks, child: &g, grantOps: g.Operations, grantee: g.Grantee(), retiring: g.Retiring(),
-		constraintTypes: types, grantForAWS: &notForAWS,
-	}
+	req := condReq{grant: &grantReq{
+		tokens: toks, child: &g, ops: g.Operations, grantee: g.Grantee(), retiring: g.Retiring(),
+		constraintTypes: types, forAWS: &notForAWS,
+	}}
 	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opCreateGrant, &req)
 	if err != nil {
 		return nil, err
@@ -629,7 +634,7 @@ func (s *Service) ListGrants(ctx context.Context, c *Caller, in *wire.ListGrants
 		return nil, validationError("You can specify either GranteePrincipal or GranteeServicePrincipal, but not both.")
 	}
 	notForAWS := false
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opListGrants, &condReq{grantForAWS: &notForAWS})
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opListGrants, &condReq{grant: &grantReq{forAWS: &notForAWS}})
 	if err != nil {
 		return nil, err
 	}
@@ -769,7 +774,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, c *Caller, in *wire.L
 // no grant can allow it.
 func (s *Service) RevokeGrant(ctx context.Context, c *Caller, in *wire.RevokeGrantRequest) error {
 	notForAWS := false
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opRevokeGrant, &condReq{grantForAWS: &notForAWS})
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opRevokeGrant, &condReq{grant: &grantReq{forAWS: &notForAWS}})
 	if err != nil {
 		return err
 	}
