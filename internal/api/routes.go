@@ -52,6 +52,11 @@ var routes = map[string]route{
 	"TrentService.GetKeyPolicy":                    {"kms:GetKeyPolicy", smallBody, opTimeout, op((*kms.Service).GetKeyPolicy)},
 	"TrentService.PutKeyPolicy":                    {"kms:PutKeyPolicy", policyBody, opTimeout, opNoOutput((*kms.Service).PutKeyPolicy)},
 	"TrentService.ListKeyPolicies":                 {"kms:ListKeyPolicies", smallBody, opTimeout, op((*kms.Service).ListKeyPolicies)},
+	"TrentService.CreateGrant":                     {"kms:CreateGrant", smallBody, opTimeout, op((*kms.Service).CreateGrant)},
+	"TrentService.ListGrants":                      {"kms:ListGrants", smallBody, opTimeout, op((*kms.Service).ListGrants)},
+	"TrentService.ListRetirableGrants":             {"kms:ListRetirableGrants", smallBody, opTimeout, op((*kms.Service).ListRetirableGrants)},
+	"TrentService.RetireGrant":                     {"kms:RetireGrant", smallBody, opTimeout, opNoOutput((*kms.Service).RetireGrant)},
+	"TrentService.RevokeGrant":                     {"kms:RevokeGrant", smallBody, opTimeout, opNoOutput((*kms.Service).RevokeGrant)},
 
 	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
 	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},

@@ -36,7 +36,11 @@ func (s *Service) useKey(ctx context.Context, c *Caller, o keyOp, id *string, us
 
 // Sign signs a message or digest with an asymmetric SIGN_VERIFY key.
 func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*wire.SignResponse, error) {
-	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opSign, in.KeyId, keyspec.UsageSignVerify, "Sign", &req)
 	if err != nil {
 		return nil, err
@@ -54,7 +58,11 @@ func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*w
 // Verify checks a signature; a signature that does not verify is the error
 // KMSInvalidSignatureException, never SignatureValid false.
 func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest) (*wire.VerifyResponse, error) {
-	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{signAlg: wire.Value(in.SigningAlgorithm), msgType: messageType(in.MessageType), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opVerify, in.KeyId, keyspec.UsageSignVerify, "Verify", &req)
 	if err != nil {
 		return nil, err
@@ -74,7 +82,11 @@ func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest)
 // still answers, the key state is checked before the key spec, and a
 // symmetric or HMAC key is UnsupportedOperationException without a message.
 func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPublicKeyRequest) (*wire.GetPublicKeyResponse, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opGetPublicKey, nil)
+	req, err := s.tokenReq(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opGetPublicKey, req)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +117,11 @@ func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPubli
 
 // GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
 func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateMacRequest) (*wire.GenerateMacResponse, error) {
-	req := condReq{macAlg: wire.Value(in.MacAlgorithm)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opGenerateMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "GenerateMac", &req)
 	if err != nil {
 		return nil, err
@@ -122,7 +138,11 @@ func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateM
 
 // VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
 func (s *Service) VerifyMac(ctx context.Context, c *Caller, in *wire.VerifyMacRequest) (*wire.VerifyMacResponse, error) {
-	req := condReq{macAlg: wire.Value(in.MacAlgorithm)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{macAlg: wire.Value(in.MacAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opVerifyMac, in.KeyId, keyspec.UsageGenerateVerifyMAC, "VerifyMac", &req)
 	if err != nil {
 		return nil, err
@@ -142,7 +162,11 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.De
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	req := condReq{agreeAlg: wire.Value(in.KeyAgreementAlgorithm)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{agreeAlg: wire.Value(in.KeyAgreementAlgorithm), grant: withTokens(toks)}
 	ck, err := s.useKey(ctx, c, opDeriveSharedSecret, in.KeyId, keyspec.UsageKeyAgreement, "DeriveSharedSecret", &req)
 	if err != nil {
 		return nil, err
@@ -193,8 +217,12 @@ func (s *Service) Decapsulate(ctx context.Context, c *Caller, in *wire.Decapsula
 
 // generateDataKeyPair draws a key pair and encrypts its private key under
 // a symmetric encryption key with the encryption context.
-func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, op string, keyID, spec *string, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, []byte, error) {
-	req := condReq{encCtx: encCtx, encAlg: algSymmetric, pairSpec: wire.Value(spec)}
+func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, op string, keyID, spec *string, encCtx map[string]string, grantTokens []string, dryRun *bool) (*cachedKey, []byte, []byte, []byte, error) {
+	toks, err := s.parseGrantTokens(grantTokens)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric, pairSpec: wire.Value(spec), grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -224,7 +252,7 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.G
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPair, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPair, "GenerateDataKeyPair", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.GrantTokens, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +263,7 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.G
 // GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
 // plaintext private key.
 func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c *Caller, in *wire.GenerateDataKeyPairWithoutPlaintextRequest) (*wire.GenerateDataKeyPairWithoutPlaintextResponse, error) {
-	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPairNP, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.DryRun)
+	ck, priv, pub, blob, err := s.generateDataKeyPair(ctx, c, opGenerateDataPairNP, "GenerateDataKeyPairWithoutPlaintext", in.KeyId, in.KeyPairSpec, in.EncryptionContext, in.GrantTokens, in.DryRun)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type Check struct {
 	Action   string
 	Resource string
 	Decision policy.Decision
+	// GrantID names the grant that allowed the request, when a grant did
+	// (Decision.Reason is then ReasonGrant).
+	GrantID string
 }
 
 // maxChecks is the most checks one operation makes: UpdateAlias checks
@@ -252,9 +255,23 @@ func (s *Service) authorize(ctx context.Context, c *Caller, action, resource str
 		}
 	}
 	d := policy.Evaluate(r, kp, idp...)
+	grantID := ""
+	if !d.Allowed && d.Effect == policy.ImplicitDeny && ck != nil {
+		// A grant can allow what the policies leave undecided, never what
+		// they deny (grants.md: "A grant can allow access to a KMS key, but
+		// not deny access"). Keys used under their policies never get here.
+		if grantID, err = s.grantFor(ctx, &r.Principal, action, ck, &k.req); err != nil {
+			k.key, k.req = nil, condReq{}
+			r.Keys = nil
+			return err
+		}
+		if grantID != "" {
+			d = policy.Decision{Allowed: true, Effect: policy.Allow, Statement: -1, ResourceStatement: -1, PolicyIndex: -1, Reason: ReasonGrant}
+		}
+	}
 	k.key, k.req = nil, condReq{} // drop references to the request
 	r.Keys = nil
-	a.record(Check{Action: action, Resource: resource, Decision: d})
+	a.record(Check{Action: action, Resource: resource, Decision: d, GrantID: grantID})
 	if d.Allowed {
 		return nil
 	}
@@ -406,6 +423,35 @@ type condReq struct {
 	tags         []wire.Tag        // aws:RequestTag/<k>, aws:TagKeys
 	tagKeys      []string          // aws:TagKeys of UntagResource
 	newKey       *store.Key        // CreateKey: kms:KeySpec, KeyUsage, KeyOrigin, MultiRegion of the new key
+
+	grant *grantReq // grant operations and grant tokens; nil for most requests
+}
+
+// grantReq is the grant part of a request, kept apart so that requests
+// without grant tokens carry one nil pointer only.
+type grantReq struct {
+	// kms:GrantOperations, kms:GranteePrincipal, kms:RetiringPrincipal,
+	// kms:GrantConstraintType (CreateGrant) and kms:GrantIsForAWSResource
+	// (CreateGrant, ListGrants, RevokeGrant).
+	ops             []string
+	grantee         string
+	retiring        string
+	constraintTypes []string
+	forAWS          *bool
+	// tokens are the request's authenticated grant tokens; child is the
+	// grant a CreateGrant request would create (for grants that give
+	// CreateGrant). Neither is a condition key.
+	tokens []grantRef
+	child  *store.Grant
+}
+
+// withTokens returns the grantReq of a request's grant tokens, nil when
+// it has none.
+func withTokens(toks []grantRef) *grantReq {
+	if toks == nil {
+		return nil
+	}
+	return &grantReq{tokens: toks}
 }
 
 // condKeys is the KMS part of the condition context of one check: the
@@ -514,6 +560,10 @@ func (k *condKeys) Lookup(name string) (policy.Values, bool) {
 		return str(k.req.window)
 	case "kms:reencryptonsamekey":
 		return boolp(k.req.sameKey)
+	case "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal", "kms:grantconstrainttype", "kms:grantisforawsresource":
+		if g := k.req.grant; g != nil {
+			return g.lookup(name)
+		}
 	case "aws:tagkeys":
 		if len(k.req.tagKeys) > 0 {
 			return policy.Strings(k.req.tagKeys), true
@@ -600,3 +650,34 @@ type aliasesCache = atomic.Pointer[[]string]
 
 // windowValue formats a PendingWindowInDays for the condition key.
 func windowValue(days int) string { return strconv.Itoa(days) }
+
+// lookup resolves the grant condition keys.
+func (g *grantReq) lookup(name string) (policy.Values, bool) {
+	switch name {
+	case "kms:grantoperations":
+		if len(g.ops) > 0 {
+			return policy.Strings(g.ops), true
+		}
+	case "kms:granteeprincipal":
+		if g.grantee != "" {
+			return policy.String(g.grantee), true
+		}
+	case "kms:retiringprincipal":
+		if g.retiring != "" {
+			return policy.String(g.retiring), true
+		}
+	case "kms:grantconstrainttype":
+		switch len(g.constraintTypes) {
+		case 0:
+		case 1:
+			return policy.String(g.constraintTypes[0]), true
+		default:
+			return policy.Strings(g.constraintTypes), true
+		}
+	case "kms:grantisforawsresource":
+		if g.forAWS != nil {
+			return policy.Bool(*g.forAWS), true
+		}
+	}
+	return policy.Values{}, false
+}

@@ -25,12 +25,16 @@ func dataKeyLength(spec *string, n *int32) (int, error) {
 }
 
 // generateDataKey draws a data key and encrypts it under the key.
-func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op string, keyID *string, spec *string, n *int32, encCtx map[string]string, dryRun *bool) (*cachedKey, []byte, []byte, error) {
+func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op string, keyID *string, spec *string, n *int32, encCtx map[string]string, grantTokens []string, dryRun *bool) (*cachedKey, []byte, []byte, error) {
+	toks, err := s.parseGrantTokens(grantTokens)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	size, err := dataKeyLength(spec, n)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	req := condReq{encCtx: encCtx, encAlg: algSymmetric}
+	req := condReq{encCtx: encCtx, encAlg: algSymmetric, grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, o, op, wire.Value(keyID), nil, &req)
 	if err != nil {
 		return nil, nil, nil, err
@@ -55,7 +59,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c *Caller, in *wire.Gener
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKey, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
+	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKey, "GenerateDataKey", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.GrantTokens, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +69,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c *Caller, in *wire.Gener
 // GenerateDataKeyWithoutPlaintext returns a fresh data key encrypted under
 // a symmetric encryption key, and nothing else.
 func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *Caller, in *wire.GenerateDataKeyWithoutPlaintextRequest) (*wire.GenerateDataKeyWithoutPlaintextResponse, error) {
-	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKeyNP, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.DryRun)
+	ck, pt, blob, err := s.generateDataKey(ctx, c, opGenerateDataKeyNP, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.KeySpec, in.NumberOfBytes, in.EncryptionContext, in.GrantTokens, in.DryRun)
 	if err != nil {
 		return nil, err
 	}

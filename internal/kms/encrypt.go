@@ -104,7 +104,11 @@ func (s *Service) seal(ck *cachedKey, alg *string, pt []byte, encCtx map[string]
 // binding the encryption context as authenticated data, or under an
 // asymmetric ENCRYPT_DECRYPT key with the algorithm given.
 func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptRequest) (*wire.EncryptResponse, error) {
-	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), grant: withTokens(toks)}
 	ck, err := s.encryptKey(ctx, c, opEncrypt, "Encrypt", wire.Value(in.KeyId), in.EncryptionAlgorithm, &req)
 	if err != nil {
 		return nil, err
@@ -252,7 +256,11 @@ func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptReques
 	if in.Recipient != nil {
 		return nil, wire.Errorf("UnsupportedOperationException", "Recipient is not supported by this server.")
 	}
-	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm)}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	req := condReq{encCtx: in.EncryptionContext, encAlg: algOrDefault(in.EncryptionAlgorithm), grant: withTokens(toks)}
 	o, err := s.open(ctx, c, opDecrypt, "Decrypt", in.CiphertextBlob, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, dryRunGate(in.DryRun), &req)
 	if err != nil {
 		return nil, err
@@ -290,10 +298,14 @@ func dryRunGate(dryRun *bool) func() error {
 func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRequest) (*wire.ReEncryptResponse, error) {
 	var dst *cachedKey
 	same := s.reEncryptOnSameKey(ctx, c, in)
-	srcReq := condReq{encCtx: in.SourceEncryptionContext, encAlg: algOrDefault(in.SourceEncryptionAlgorithm), sameKey: &same}
+	toks, err := s.parseGrantTokens(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	srcReq := condReq{encCtx: in.SourceEncryptionContext, encAlg: algOrDefault(in.SourceEncryptionAlgorithm), sameKey: &same, grant: withTokens(toks)}
 	checkDestination := func() error {
 		var err error
-		dstReq := condReq{encCtx: in.DestinationEncryptionContext, encAlg: algOrDefault(in.DestinationEncryptionAlgorithm), sameKey: &same}
+		dstReq := condReq{encCtx: in.DestinationEncryptionContext, encAlg: algOrDefault(in.DestinationEncryptionAlgorithm), sameKey: &same, grant: withTokens(toks)}
 		dst, err = s.encryptKey(ctx, c, opReEncryptTo, "ReEncrypt", wire.Value(in.DestinationKeyId), in.DestinationEncryptionAlgorithm, &dstReq)
 		if err != nil {
 			return err

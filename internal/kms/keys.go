@@ -262,7 +262,11 @@ func setAlgorithms(spec, usage string, enc, sign, mac, agree, encap *[]string) {
 
 // DescribeKey returns the metadata of a key in any state.
 func (s *Service) DescribeKey(ctx context.Context, c *Caller, in *wire.DescribeKeyRequest) (*wire.DescribeKeyResponse, error) {
-	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opDescribeKey, nil)
+	req, err := s.tokenReq(in.GrantTokens)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := s.resolve(ctx, c, wire.Value(in.KeyId), opDescribeKey, req)
 	if err != nil {
 		return nil, err
 	}

@@ -34,10 +34,11 @@ type Quotas struct {
 	AliasesPerKey int // aliases pointing to one key
 	KeyPolicySize int // characters in a key policy document
 	TagsPerKey    int // tags on one key
+	GrantsPerKey  int // grants on one key ("Grants per KMS key: 50,000", resource-limits.md)
 }
 
 // DefaultQuotas are AWS's default resource quotas.
-var DefaultQuotas = Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50}
+var DefaultQuotas = Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50, GrantsPerKey: DefaultGrantsPerKey}
 
 // limitExceeded is a LimitExceededException.
 func limitExceeded(format string, args ...any) error {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keyspec"
@@ -147,6 +148,9 @@ type cachedKey struct {
 	usesAliases bool
 	// aliases is the key's alias names, loaded when a policy needs them.
 	aliases aliasesCache
+	// grants is the key's grants, loaded when the policies would deny a
+	// request (see grantFor).
+	grants atomic.Pointer[[]store.Grant]
 }
 
 // New returns a Service. Config.Store, Root and Rand are required.

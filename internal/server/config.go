@@ -95,6 +95,7 @@ type Quotas struct {
 	AliasesPerKey *int `yaml:"aliases_per_key"` // default 50
 	KeyPolicySize *int `yaml:"key_policy_size"` // characters; default 32768
 	TagsPerKey    *int `yaml:"tags_per_key"`    // default 50
+	GrantsPerKey  *int `yaml:"grants_per_key"`  // default 50000
 }
 
 // KMS returns the quotas for [kms.Config], with AWS's default for each
@@ -109,6 +110,7 @@ func (q Quotas) KMS() *kms.Quotas {
 		{q.AliasesPerKey, &out.AliasesPerKey},
 		{q.KeyPolicySize, &out.KeyPolicySize},
 		{q.TagsPerKey, &out.TagsPerKey},
+		{q.GrantsPerKey, &out.GrantsPerKey},
 	} {
 		if f.from != nil {
 			*f.to = *f.from
@@ -277,6 +279,7 @@ func (c *Config) Validate() error {
 		{"aliases_per_key", c.Quotas.AliasesPerKey},
 		{"key_policy_size", c.Quotas.KeyPolicySize},
 		{"tags_per_key", c.Quotas.TagsPerKey},
+		{"grants_per_key", c.Quotas.GrantsPerKey},
 	} {
 		if q.v != nil && *q.v < 0 {
 			bad("quotas."+q.name, "quotas.%s: must not be negative (0 means unlimited)", q.name)

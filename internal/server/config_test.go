@@ -107,6 +107,7 @@ quotas:
   keys_per_region: 10
   aliases_per_key: 0
   tags_per_key: 7
+  grants_per_key: 3
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ quotas:
 		t.Errorf("KeyCacheSize = %d, want 5000", cfg.KeyCacheSize)
 	}
 	// Unset quotas keep AWS's default; 0 is kept as unlimited.
-	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7}
+	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7, GrantsPerKey: 3}
 	if got := *cfg.Quotas.KMS(); got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}
@@ -140,6 +141,7 @@ key_cache_size: -1
 quotas:
   keys_per_region: -5
   key_policy_size: -1
+  grants_per_key: -1
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +151,12 @@ quotas:
 	if err == nil {
 		t.Fatal("Validate() = nil")
 	}
-	for _, want := range []string{"line 2: key_cache_size", "line 4: quotas.keys_per_region", "line 5: quotas.key_policy_size"} {
+	for _, want := range []string{"line 2: key_cache_size", "line 4: quotas.keys_per_region", "line 5: quotas.key_policy_size", "line 6: quotas.grants_per_key"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
 		}
 	}
-	if _, err := server.LoadConfig(writeConfig(t, "version: 1\nquotas:\n  grants_per_key: 3\n")); err == nil || !strings.Contains(err.Error(), "grants_per_key") {
+	if _, err := server.LoadConfig(writeConfig(t, "version: 1\nquotas:\n  secrets_per_key: 3\n")); err == nil || !strings.Contains(err.Error(), "secrets_per_key") {
 		t.Errorf("unknown quota: err = %v", err)
 	}
 }

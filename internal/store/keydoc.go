@@ -49,3 +49,58 @@ func UnmarshalKey(doc []byte, region, keyID, accountID string, revision int64) (
 	k.Region, k.KeyID, k.AccountID, k.Revision = region, keyID, accountID, revision
 	return k, nil
 }
+
+// grantDoc is the part of a Grant that backends keep in a JSON document
+// beside the columns they query on.
+type grantDoc struct {
+	GranteeServicePrincipal  string            `json:",omitempty"`
+	RetiringServicePrincipal string            `json:",omitempty"`
+	IssuingAccount           string            `json:",omitempty"`
+	Operations               []string          `json:",omitempty"`
+	EncryptionContextEquals  map[string]string `json:",omitempty"`
+	EncryptionContextSubset  map[string]string `json:",omitempty"`
+	SourceArn                string            `json:",omitempty"`
+}
+
+// MarshalGrantDoc returns the JSON document in which backends persist the
+// fields of g that are not columns (Region, KeyID, AccountID, GrantID,
+// Name, CreationDate, GranteePrincipal and RetiringPrincipal are). An
+// empty constraint map (EncryptionContextEquals {} means "no context") is
+// kept apart from an absent one.
+func MarshalGrantDoc(g Grant) ([]byte, error) {
+	d := grantDoc{
+		GranteeServicePrincipal: g.GranteeServicePrincipal, RetiringServicePrincipal: g.RetiringServicePrincipal,
+		IssuingAccount: g.IssuingAccount, Operations: g.Operations, SourceArn: g.SourceArn,
+		EncryptionContextEquals: g.EncryptionContextEquals, EncryptionContextSubset: g.EncryptionContextSubset,
+	}
+	type withEmpty struct {
+		grantDoc
+		EqualsEmpty bool `json:",omitempty"`
+		SubsetEmpty bool `json:",omitempty"`
+	}
+	return json.Marshal(withEmpty{d, g.EncryptionContextEquals != nil && len(g.EncryptionContextEquals) == 0,
+		g.EncryptionContextSubset != nil && len(g.EncryptionContextSubset) == 0})
+}
+
+// UnmarshalGrantDoc fills the document fields of g from doc.
+func UnmarshalGrantDoc(doc []byte, g *Grant) error {
+	var d struct {
+		grantDoc
+		EqualsEmpty bool
+		SubsetEmpty bool
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return fmt.Errorf("decode grant %s/%s/%s: %w", g.Region, g.KeyID, g.GrantID, err)
+	}
+	g.GranteeServicePrincipal, g.RetiringServicePrincipal = d.GranteeServicePrincipal, d.RetiringServicePrincipal
+	g.IssuingAccount, g.Operations, g.SourceArn = d.IssuingAccount, d.Operations, d.SourceArn
+	g.EncryptionContextEquals, g.EncryptionContextSubset = d.EncryptionContextEquals, d.EncryptionContextSubset
+	if d.EqualsEmpty {
+		g.EncryptionContextEquals = map[string]string{}
+	}
+	if d.SubsetEmpty {
+		g.EncryptionContextSubset = map[string]string{}
+	}
+	g.CreationDate = UTC(g.CreationDate)
+	return nil
+}

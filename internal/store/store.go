@@ -34,6 +34,9 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	// ErrQuota is returned by a create that a count limit refuses
+	// (CreateGrant's max).
+	ErrQuota = errors.New("store: quota reached")
 )
 
 // Store is the persistence interface that every backend implements. The
@@ -126,6 +129,28 @@ type Store interface {
 	// CountAliases returns how many aliases of the account in the region
 	// point to targetKeyID.
 	CountAliases(ctx context.Context, region, accountID, targetKeyID string) (int, error)
+
+	// CreateGrant adds a grant to its key in one transaction: ErrNotFound
+	// if the key (Region, KeyID) does not exist, ErrQuota if the key
+	// already has max grants (max <= 0 means no limit), ErrExists if the
+	// key already has a grant with the GrantID. Concurrent creates on one
+	// key are serialized, so max is never exceeded.
+	CreateGrant(ctx context.Context, g Grant, max int) error
+	// GetGrant returns the grant of the key with the id, or ErrNotFound.
+	GetGrant(ctx context.Context, ref KeyRef, grantID string) (Grant, error)
+	// ListGrants returns up to f.Limit grants of the key (all if Limit <=
+	// 0) whose GrantID sorts after f.After, ordered by GrantID, keeping
+	// only those that match f's non-empty fields. It reads only the grants
+	// table.
+	ListGrants(ctx context.Context, ref KeyRef, f GrantFilter) ([]Grant, error)
+	// ListRetirableGrants returns up to limit grants (all if limit <= 0),
+	// on keys of any account in the region, whose retiring principal (or
+	// retiring service principal) is retiring, ordered by (GrantID,
+	// KeyID) and starting after the position (afterGrantID, afterKeyID).
+	ListRetirableGrants(ctx context.Context, region, retiring, afterGrantID, afterKeyID string, limit int) ([]Grant, error)
+	// DeleteGrant removes the grant, or returns ErrNotFound. DeleteKey and
+	// DeleteKeyIfDue remove a key's grants with it.
+	DeleteGrant(ctx context.Context, ref KeyRef, grantID string) error
 
 	// IAM users, roles and policies.
 	IAMStore
@@ -224,4 +249,60 @@ type Alias struct {
 	TargetKeyID     string
 	CreationDate    time.Time
 	LastUpdatedDate time.Time
+}
+
+// Grant is a KMS grant: permission for a grantee to use one key in the
+// listed operations, under optional constraints. Exactly one of
+// GranteePrincipal and GranteeServicePrincipal is set; at most one of
+// RetiringPrincipal and RetiringServicePrincipal.
+type Grant struct {
+	Region    string
+	KeyID     string
+	AccountID string // the key's account
+	GrantID   string // 64 lowercase hex characters
+
+	Name                     string
+	CreationDate             time.Time
+	GranteePrincipal         string
+	GranteeServicePrincipal  string
+	RetiringPrincipal        string
+	RetiringServicePrincipal string
+	IssuingAccount           string // "arn:aws:iam::<account>:root" of the account that created it
+	Operations               []string
+
+	// Constraints; nil maps and "" are absent constraints.
+	EncryptionContextEquals map[string]string
+	EncryptionContextSubset map[string]string
+	SourceArn               string
+}
+
+// Ref returns the address of the grant's key.
+func (g *Grant) Ref() KeyRef { return KeyRef{Region: g.Region, KeyID: g.KeyID} }
+
+// Grantee returns the grantee principal or, for a grant to a service,
+// the grantee service principal.
+func (g *Grant) Grantee() string {
+	if g.GranteePrincipal != "" {
+		return g.GranteePrincipal
+	}
+	return g.GranteeServicePrincipal
+}
+
+// Retiring returns the retiring principal or retiring service principal,
+// "" if the grant has neither.
+func (g *Grant) Retiring() string {
+	if g.RetiringPrincipal != "" {
+		return g.RetiringPrincipal
+	}
+	return g.RetiringServicePrincipal
+}
+
+// GrantFilter selects grants of one key for ListGrants. Empty fields do
+// not filter.
+type GrantFilter struct {
+	GrantID string
+	Name    string
+	Grantee string // GranteePrincipal or GranteeServicePrincipal
+	After   string // GrantID to start after
+	Limit   int
 }

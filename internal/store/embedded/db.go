@@ -195,6 +195,21 @@ var migrations = []string{
 		FOREIGN KEY (account_id, policy_key) REFERENCES iam_policies (account_id, name_key)
 	);
 	CREATE INDEX iam_attachments_policy ON iam_attachments (account_id, policy_key);`,
+	// 3: grants (docs/authorization.md). A key's grants go with it.
+	`CREATE TABLE grants (
+		region        TEXT NOT NULL,
+		key_id        TEXT NOT NULL,
+		grant_id      TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		name          TEXT NOT NULL,
+		grantee       TEXT NOT NULL,
+		retiring      TEXT NOT NULL,
+		creation_date TEXT NOT NULL,
+		doc           TEXT NOT NULL,
+		PRIMARY KEY (region, key_id, grant_id),
+		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+	);
+	CREATE INDEX grants_retiring ON grants (region, retiring, grant_id, key_id);`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

@@ -236,6 +236,21 @@ var migrations = []string{
 		FOREIGN KEY (account_id, policy_key) REFERENCES iam_policies (account_id, name_key)
 	);
 	CREATE INDEX iam_attachments_policy ON iam_attachments (account_id, policy_key);`,
+	// 3: grants (docs/authorization.md). A key's grants go with it.
+	`CREATE TABLE grants (
+		region        text COLLATE "C" NOT NULL,
+		key_id        text COLLATE "C" NOT NULL,
+		grant_id      text COLLATE "C" NOT NULL,
+		account_id    text COLLATE "C" NOT NULL,
+		name          text COLLATE "C" NOT NULL,
+		grantee       text COLLATE "C" NOT NULL,
+		retiring      text COLLATE "C" NOT NULL,
+		creation_date timestamptz NOT NULL,
+		doc           json NOT NULL,
+		PRIMARY KEY (region, key_id, grant_id),
+		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+	);
+	CREATE INDEX grants_retiring ON grants (region, retiring, grant_id, key_id);`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -56,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"keys", keyTests},
 		{"aliases", aliasTests},
 		{"iam", iamTests},
+		{"grants", grantTests},
 		{"concurrency", concurrencyTests},
 	} {
 		t.Run(g.name, func(t *testing.T) {
@@ -1428,6 +1430,217 @@ var concurrencyTests = []test{
 		close(errs)
 		for err := range errs {
 			t.Error(err)
+		}
+	}},
+}
+
+func grant(region, account, keyID, id string) store.Grant {
+	return store.Grant{
+		Region: region, KeyID: keyID, AccountID: account, GrantID: id,
+		CreationDate:     at(3 * time.Second),
+		GranteePrincipal: "arn:aws:iam::" + account + ":role/app",
+		IssuingAccount:   "arn:aws:iam::" + account + ":root",
+		Operations:       []string{"Encrypt", "Decrypt"},
+	}
+}
+
+func checkGrant(t *testing.T, got, want store.Grant) {
+	t.Helper()
+	checkTime(t, "grant CreationDate", got.CreationDate, want.CreationDate)
+	got.CreationDate, want.CreationDate = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("grant:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func grantIDs(gs []store.Grant) []string {
+	out := make([]string, len(gs))
+	for i := range gs {
+		out[i] = gs[i].GrantID
+	}
+	return out
+}
+
+var grantTests = []test{
+	{"create-get/every-field", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		g := grant(region1, account1, "k1", "g1")
+		g.Name = "app-grant"
+		g.RetiringPrincipal = "arn:aws:iam::" + account2 + ":root"
+		g.EncryptionContextEquals = map[string]string{"Dept": "IT", "k": ""}
+		g.EncryptionContextSubset = map[string]string{}
+		g.SourceArn = "arn:aws:s3:::bucket"
+		must(t, "CreateGrant", s.CreateGrant(t.Context(), g, 0))
+		got, err := s.GetGrant(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}, "g1")
+		must(t, "GetGrant", err)
+		checkGrant(t, got, g)
+		if got.EncryptionContextSubset == nil {
+			t.Error("an empty EncryptionContextSubset came back absent")
+		}
+	}},
+	{"create-get/service-principals", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		g := grant(region1, account1, "k1", "g1")
+		g.GranteePrincipal, g.GranteeServicePrincipal = "", "logs.us-east-1.amazonaws.com"
+		g.RetiringServicePrincipal = "logs.us-east-1.amazonaws.com"
+		g.SourceArn = "arn:aws:logs:us-east-1:" + account1 + ":log-group:x"
+		must(t, "CreateGrant", s.CreateGrant(t.Context(), g, 0))
+		got, err := s.GetGrant(t.Context(), g.Ref(), "g1")
+		must(t, "GetGrant", err)
+		checkGrant(t, got, g)
+	}},
+	{"create/missing-key", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		wantErr(t, "CreateGrant unknown key", s.CreateGrant(t.Context(), grant(region1, account1, "nope", "g1"), 0), store.ErrNotFound)
+		wantErr(t, "CreateGrant other region", s.CreateGrant(t.Context(), grant(region2, account1, "k1", "g1"), 0), store.ErrNotFound)
+		wantErr(t, "CreateGrant other account", s.CreateGrant(t.Context(), grant(region1, account2, "k1", "g1"), 0), store.ErrNotFound)
+		gs, err := s.ListGrants(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}, store.GrantFilter{})
+		must(t, "ListGrants", err)
+		if len(gs) != 0 {
+			t.Errorf("grants after refused creates: %v", grantIDs(gs))
+		}
+	}},
+	{"create/duplicate-id", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		must(t, "CreateGrant", s.CreateGrant(t.Context(), grant(region1, account1, "k1", "g1"), 0))
+		wantErr(t, "CreateGrant same id", s.CreateGrant(t.Context(), grant(region1, account1, "k1", "g1"), 0), store.ErrExists)
+		must(t, "CreateGrant same id on another key", s.CreateGrant(t.Context(), grant(region1, account1, "k2", "g1"), 0))
+	}},
+	{"create/max", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		for _, id := range []string{"g1", "g2"} {
+			must(t, "CreateGrant "+id, s.CreateGrant(t.Context(), grant(region1, account1, "k1", id), 2))
+		}
+		wantErr(t, "CreateGrant third", s.CreateGrant(t.Context(), grant(region1, account1, "k1", "g3"), 2), store.ErrQuota)
+		must(t, "CreateGrant on another key", s.CreateGrant(t.Context(), grant(region1, account1, "k2", "g3"), 2))
+		must(t, "DeleteGrant", s.DeleteGrant(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}, "g1"))
+		must(t, "CreateGrant after delete", s.CreateGrant(t.Context(), grant(region1, account1, "k1", "g3"), 2))
+	}},
+	{"create/max-concurrent", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		var mu sync.Mutex
+		ok := 0
+		parallel(8, func(i int) {
+			err := s.CreateGrant(t.Context(), grant(region1, account1, "k1", fmt.Sprintf("g%d", i)), 3)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, store.ErrQuota):
+				t.Errorf("CreateGrant %d: %v", i, err)
+			}
+		})
+		gs, err := s.ListGrants(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}, store.GrantFilter{})
+		must(t, "ListGrants", err)
+		if ok != 3 || len(gs) != 3 {
+			t.Errorf("%d creates succeeded and %d grants exist, want 3 and 3", ok, len(gs))
+		}
+	}},
+	{"list/filters-and-paging", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account1, "k2"))
+		ref := store.KeyRef{Region: region1, KeyID: "k1"}
+		for _, id := range []string{"gc", "ga", "gB", "gb"} {
+			g := grant(region1, account1, "k1", id)
+			if id == "ga" || id == "gb" {
+				g.Name = "n"
+				g.GranteePrincipal = "arn:aws:iam::" + account1 + ":user/u"
+			}
+			must(t, "CreateGrant "+id, s.CreateGrant(t.Context(), g, 0))
+		}
+		must(t, "CreateGrant on k2", s.CreateGrant(t.Context(), grant(region1, account1, "k2", "gz"), 0))
+		for _, c := range []struct {
+			name string
+			f    store.GrantFilter
+			want []string
+		}{
+			{"all, bytewise", store.GrantFilter{}, []string{"gB", "ga", "gb", "gc"}},
+			{"after", store.GrantFilter{After: "ga"}, []string{"gb", "gc"}},
+			{"limit", store.GrantFilter{Limit: 2}, []string{"gB", "ga"}},
+			{"id", store.GrantFilter{GrantID: "gb"}, []string{"gb"}},
+			{"id of another key", store.GrantFilter{GrantID: "gz"}, []string{}},
+			{"name", store.GrantFilter{Name: "n"}, []string{"ga", "gb"}},
+			{"grantee", store.GrantFilter{Grantee: "arn:aws:iam::" + account1 + ":user/u", After: "ga"}, []string{"gb"}},
+		} {
+			gs, err := s.ListGrants(t.Context(), ref, c.f)
+			must(t, "ListGrants "+c.name, err)
+			if got := grantIDs(gs); !slices.Equal(got, c.want) {
+				t.Errorf("ListGrants %s = %v, want %v", c.name, got, c.want)
+			}
+		}
+	}},
+	{"list-retirable", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		mustCreateKey(t, s, plainKey(region1, account2, "k2"))
+		mustCreateKey(t, s, plainKey(region2, account1, "k3"))
+		r := "arn:aws:iam::" + account1 + ":role/retirer"
+		for _, g := range []store.Grant{
+			grant(region1, account1, "k1", "g1"),
+			grant(region1, account2, "k2", "g1"),
+			grant(region1, account1, "k1", "g2"),
+			grant(region2, account1, "k3", "g0"),
+			grant(region1, account1, "k1", "g3"),
+		} {
+			if g.GrantID != "g3" {
+				g.RetiringPrincipal = r
+			}
+			must(t, "CreateGrant", s.CreateGrant(t.Context(), g, 0))
+		}
+		key := func(gs []store.Grant) []string {
+			out := []string{}
+			for _, g := range gs {
+				out = append(out, g.GrantID+"/"+g.KeyID)
+			}
+			return out
+		}
+		gs, err := s.ListRetirableGrants(t.Context(), region1, r, "", "", 0)
+		must(t, "ListRetirableGrants", err)
+		if got, want := key(gs), []string{"g1/k1", "g1/k2", "g2/k1"}; !slices.Equal(got, want) {
+			t.Errorf("ListRetirableGrants = %v, want %v", got, want)
+		}
+		gs, err = s.ListRetirableGrants(t.Context(), region1, r, "g1", "k1", 1)
+		must(t, "ListRetirableGrants after", err)
+		if got, want := key(gs), []string{"g1/k2"}; !slices.Equal(got, want) {
+			t.Errorf("ListRetirableGrants after g1/k1 = %v, want %v", got, want)
+		}
+	}},
+	{"delete", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		ref := store.KeyRef{Region: region1, KeyID: "k1"}
+		must(t, "CreateGrant", s.CreateGrant(t.Context(), grant(region1, account1, "k1", "g1"), 0))
+		must(t, "DeleteGrant", s.DeleteGrant(t.Context(), ref, "g1"))
+		wantErr(t, "DeleteGrant again", s.DeleteGrant(t.Context(), ref, "g1"), store.ErrNotFound)
+		_, err := s.GetGrant(t.Context(), ref, "g1")
+		wantErr(t, "GetGrant deleted", err, store.ErrNotFound)
+	}},
+	{"delete-key-deletes-grants", func(t *testing.T, s store.Store) {
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		k2 := plainKey(region1, account1, "k2")
+		k2.KeyState, k2.DeletionDate = "PendingDeletion", at(time.Hour)
+		mustCreateKey(t, s, k2)
+		r := "arn:aws:iam::" + account1 + ":root"
+		for _, k := range []string{"k1", "k2"} {
+			g := grant(region1, account1, k, "g1")
+			g.RetiringPrincipal = r
+			must(t, "CreateGrant", s.CreateGrant(t.Context(), g, 0))
+		}
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}))
+		deleted, err := s.DeleteKeyIfDue(t.Context(), store.KeyRef{Region: region1, KeyID: "k2"}, at(2*time.Hour))
+		must(t, "DeleteKeyIfDue", err)
+		if !deleted {
+			t.Fatal("DeleteKeyIfDue did not delete")
+		}
+		// A key created again with the same id starts without grants.
+		mustCreateKey(t, s, plainKey(region1, account1, "k1"))
+		gs, err := s.ListGrants(t.Context(), store.KeyRef{Region: region1, KeyID: "k1"}, store.GrantFilter{})
+		must(t, "ListGrants", err)
+		rs, err2 := s.ListRetirableGrants(t.Context(), region1, r, "", "", 0)
+		must(t, "ListRetirableGrants", err2)
+		if len(gs) != 0 || len(rs) != 0 {
+			t.Errorf("grants of deleted keys remain: %v, retirable %v", grantIDs(gs), grantIDs(rs))
 		}
 	}},
 }
