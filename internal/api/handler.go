@@ -50,6 +50,9 @@ func NewHandler(cfg Config) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	lookup := func(ctx context.Context, accessKeyID string) (sigv4.Credential, error) {
+		if iam.IsSessionKey(accessKeyID) {
+			return h.sessionCredential(ctx, accessKeyID)
+		}
 		id, err := h.svc.Identity(ctx, accessKeyID)
 		if errors.Is(err, kms.ErrUnknownAccessKey) {
 			return sigv4.Credential{}, sigv4.ErrUnknownAccessKey
@@ -57,8 +60,8 @@ func NewHandler(cfg Config) *Handler {
 		if err != nil {
 			return sigv4.Credential{}, err
 		}
-		// Every access key is long-term until STS sessions exist:
-		// ValidToken stays nil, so any X-Amz-Security-Token is refused.
+		// A long-term key: ValidToken stays nil, so any
+		// X-Amz-Security-Token is refused.
 		return sigv4.Credential{Secret: id.Secret()}, nil
 	}
 	h.verifier = &sigv4.Verifier{Service: "kms", Now: cfg.Now, ValidRegion: h.svc.ServesRegion, Lookup: lookup}
@@ -156,9 +159,23 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request, body []byte
 
 // authenticateWith is authenticate with the verifier of another signing name.
 func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte) (*kms.Caller, error) {
-	res, err := v.Verify(ctx, r, body)
+	c, _, err := h.authenticateSession(ctx, v, r, body)
+	return c, err
+}
+
+// authenticateSession is authenticateWith that also returns the role
+// session of a session access key (nil for a long-term key).
+func (h *Handler) authenticateSession(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte) (*kms.Caller, *iam.Session, error) {
+	sc := &sessionCtx{}
+	if tokens := r.Header.Values("X-Amz-Security-Token"); len(tokens) == 1 {
+		sc.token = tokens[0]
+	}
+	res, err := v.Verify(context.WithValue(ctx, sessionCtxKey{}, sc), r, body)
 	if err != nil {
-		return nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
+		return nil, nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
+	}
+	if sc.session != nil {
+		return h.sessionCaller(sc, res, r), sc.session, nil
 	}
 	id, err := h.svc.Identity(ctx, res.AccessKeyID)
 	if errors.Is(err, kms.ErrUnknownAccessKey) {
@@ -166,7 +183,7 @@ func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *ht
 		err = &wire.Error{Code: sigv4.CodeUnrecognizedClient, Message: "The security token included in the request is invalid.", Err: err}
 	}
 	if err != nil {
-		return nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
+		return nil, nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
 	// The caller and its request's Authorization in one allocation.
 	ca := &struct {
@@ -179,7 +196,7 @@ func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *ht
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		c.SourceIP = ap.Addr().Unmap()
 	}
-	return c, nil
+	return c, nil, nil
 }
 
 // sourcedError is a failed request's error with who sent the request, for
@@ -200,6 +217,8 @@ var securityCodes = map[string]bool{
 	sigv4.CodeIncompleteSignature:        true,
 	sigv4.CodeInvalidSignature:           true,
 	sigv4.CodeUnrecognizedClient:         true,
+	sigv4.CodeExpiredToken:               true,
+	codeExpiredTokenQuery:                true,
 	"AccessDeniedException":              true,
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 
 	"net/url"
 	"strconv"
@@ -80,6 +81,7 @@ var queryCodes = map[string]struct {
 	sigv4.CodeIncompleteSignature:        {"IncompleteSignature", 400},
 	sigv4.CodeInvalidSignature:           {"SignatureDoesNotMatch", 403},
 	sigv4.CodeUnrecognizedClient:         {"InvalidClientTokenId", 403},
+	codeExpiredTokenQuery:                {"ExpiredToken", 403},
 	"AccessDenied":                       {"AccessDenied", 403},
 	query.CodeValidation:                 {query.CodeValidation, 400},
 	"InvalidAction":                      {"InvalidAction", 400},
@@ -111,13 +113,21 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
+	if r.Header.Get("Authorization") == "" && !strings.Contains(r.URL.RawQuery, "X-Amz-") {
+		// The only unsigned request served: AssumeRoleWithWebIdentity,
+		// whose token is its credential.
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") == "AssumeRoleWithWebIdentity" {
+			h.serveWebIdentity(ctx, w, r, reqID, form, start)
+			return
+		}
+	}
 	verifier := h.iamVerifier
 	if svc == stsService {
 		verifier = h.stsVerifier
 	}
-	kc, err := h.authenticateWith(ctx, verifier, r, body)
+	kc, sess, err := h.authenticateSession(ctx, verifier, r, body)
 	if err != nil {
-		h.writeQueryError(w, svc, reqID, "", err)
+		h.writeQueryError(w, svc, reqID, "", queryAuthError(err))
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -135,7 +145,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	c := &iam.Caller{AccountID: kc.AccountID, AccessKeyID: kc.AccessKeyID, Region: kc.Region, Principal: kc.Identity,
-		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport}
+		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport, Session: sess}
 	out, err := handle(ctx, h.iam, c, form)
 	if err != nil {
 		h.writeQueryError(w, svc, reqID, action, &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr})
@@ -196,4 +206,66 @@ func (h *Handler) writeQueryError(w http.ResponseWriter, svc *queryService, reqI
 func callerOf(kc *kms.Caller) *iam.Caller {
 	return &iam.Caller{AccountID: kc.AccountID, AccessKeyID: kc.AccessKeyID, Region: kc.Region, Principal: kc.Identity,
 		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport}
+}
+
+// codeExpiredTokenQuery is the awsQuery name of an expired session token:
+// "Forbidden - ExpiredToken: The security token included in the request is
+// expired" (miasma-rb/miasma#23; also aws-samples/aws-iot-twinmaker-samples#147
+// for IAM CreateRole). STS's own ExpiredTokenException (an expired web
+// identity token, 400) is another error.
+const codeExpiredTokenQuery = "ExpiredToken"
+
+// queryAuthError renames an authentication error for the query protocol
+// where the name differs from awsJson's beyond queryCodes: an expired
+// session token, whose awsJson code STS also uses for another error.
+func queryAuthError(err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == sigv4.CodeExpiredToken {
+		c := *we
+		c.Code = codeExpiredTokenQuery
+		return &sourcedErrorWrap{err: err, we: &c}
+	}
+	return err
+}
+
+// sourcedErrorWrap keeps the sourcedError of an authentication failure
+// (for the log) while giving writeQueryError another *wire.Error.
+type sourcedErrorWrap struct {
+	err error // the original, a *sourcedError
+	we  *wire.Error
+}
+
+func (e *sourcedErrorWrap) Error() string { return e.we.Error() }
+func (e *sourcedErrorWrap) As(target any) bool {
+	switch t := target.(type) {
+	case **wire.Error:
+		*t = e.we
+		return true
+	case **sourcedError:
+		return errors.As(e.err, t)
+	}
+	return false
+}
+
+// serveWebIdentity answers an unsigned AssumeRoleWithWebIdentity.
+func (h *Handler) serveWebIdentity(ctx context.Context, w http.ResponseWriter, r *http.Request, reqID string, form url.Values, start time.Time) {
+	const action = "AssumeRoleWithWebIdentity"
+	svc := stsService
+	if form.Get("Version") != svc.version || h.iam == nil {
+		h.writeQueryError(w, svc, reqID, action, wire.Errorf("InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
+		return
+	}
+	// The region of an unsigned request is unknown; ARNs are answered in
+	// the aws partition.
+	c := &iam.Caller{Region: "us-east-1", SecureTransport: r.TLS != nil}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.SourceIP = ap.Addr().Unmap()
+	}
+	out, err := svc.routes[action](ctx, h.iam, c, form)
+	if err != nil {
+		h.writeQueryError(w, svc, reqID, action, &sourcedError{err: err, remoteAddr: r.RemoteAddr})
+		return
+	}
+	writeXML(w, http.StatusOK, query.Response(svc.namespace, action, svc.wrappers[action], out, reqID))
+	h.log.Debug("request", "request_id", reqID, "operation", "sts:"+action, "status", http.StatusOK, "duration", time.Since(start))
 }

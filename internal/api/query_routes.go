@@ -57,10 +57,13 @@ var iamRoutes = map[string]queryHandler{
 	"ListRoleTags":             qop((*iam.Service).ListRoleTags),
 }
 
-// stsRoutes maps an STS Action to its handler. AssumeRole and
-// AssumeRoleWithWebIdentity come next.
+// stsRoutes maps an STS Action to its handler. AssumeRoleWithWebIdentity
+// is served without a signature (serveWebIdentity); signed, it is served
+// too, as AWS accepts it either way.
 var stsRoutes = map[string]queryHandler{
-	"GetCallerIdentity": qop((*iam.Service).GetCallerIdentity),
+	"GetCallerIdentity":         qop((*iam.Service).GetCallerIdentity),
+	"AssumeRole":                qop((*iam.Service).AssumeRole),
+	"AssumeRoleWithWebIdentity": qop((*iam.Service).AssumeRoleWithWebIdentity),
 }
 
 // queryInput is implemented by every generated query input shape.

@@ -61,6 +61,7 @@ func (s *Service) forgetPolicies() {
 	s.pmu.Lock()
 	s.pgen++
 	clear(s.pcache)
+	clear(s.rcache)
 	s.pmu.Unlock()
 }
 

@@ -38,6 +38,9 @@ type Config struct {
 	// they are read again, so that a change made through another node
 	// takes effect here; 0 means until this node changes them.
 	CacheTTL time.Duration
+	// OIDC are the trusted OpenID Connect issuers of
+	// AssumeRoleWithWebIdentity; nil trusts none.
+	OIDC *Providers
 }
 
 // Service implements the IAM and STS operations. It is safe for
@@ -60,7 +63,10 @@ type Service struct {
 	ttl    time.Duration
 	pmu    sync.RWMutex
 	pcache map[entityRef]cachedPolicies
+	rcache map[entityRef]cachedRole // roles of sessions; see Session
 	pgen   uint64
+
+	oidc *Providers // trusted OpenID Connect issuers; see oidc.go
 }
 
 // New returns a Service. Config.Store, Root and Rand are required.
@@ -70,7 +76,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{store: cfg.Store, root: cfg.Root, rand: cfg.Rand, now: cfg.Now, log: cfg.Logger,
 		forget: cfg.Forget, management: cfg.ManagementAccount,
-		ttl: cfg.CacheTTL, pcache: map[entityRef]cachedPolicies{}}
+		ttl: cfg.CacheTTL, pcache: map[entityRef]cachedPolicies{}, rcache: map[entityRef]cachedRole{}, oidc: cfg.OIDC}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -127,6 +133,8 @@ type Caller struct {
 	Principal       policy.Principal
 	SourceIP        netip.Addr
 	SecureTransport bool
+	// Session is the caller's role session, for a session access key.
+	Session *Session
 }
 
 // Partition returns the ARN partition of a region.
@@ -193,6 +201,10 @@ func (s *Service) callerPolicies(ctx context.Context, c *Caller) ([]*policy.Poli
 	switch c.Principal.Type {
 	case policy.PrincipalUser:
 		return s.IdentityPolicies(ctx, c.AccountID, store.KindUser, c.Principal.Username)
+	case policy.PrincipalAssumedRole:
+		if c.Session != nil {
+			return s.CachedIdentityPolicies(ctx, c.AccountID, store.KindRole, c.Session.RoleName)
+		}
 	}
 	return nil, nil
 }

@@ -182,6 +182,8 @@ func (s *Service) tagEntity(ctx context.Context, c *Caller, action string, kind 
 	if kind == store.KindUser {
 		// Principal tags travel with the identity: drop cached identities.
 		s.forgetUserKeys(ctx, c.AccountID, e.Name)
+	} else {
+		s.forgetPolicies() // the role cache of sessions holds its tags
 	}
 	return nil
 }

@@ -264,6 +264,10 @@ func parseVariable(body string) (seg, error) {
 }
 
 // validKeyName accepts "prefix:name" with a non-empty prefix and name.
+// The prefix may contain '/': the condition keys of an OIDC provider with
+// a path are "HOST/PATH:sub", e.g.
+// "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub"
+// in IRSA trust policies (IAM User Guide, id_roles_providers_oidc).
 func validKeyName(s string) bool {
 	i := strings.IndexByte(s, ':')
 	if i <= 0 || i == len(s)-1 {
@@ -271,7 +275,7 @@ func validKeyName(s string) bool {
 	}
 	for j := 0; j < i; j++ {
 		c := s[j]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '/' && j > 0) {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 )
 
@@ -15,6 +16,8 @@ type Result struct {
 	Accounts int // accounts declared
 	Keys     int // keys declared
 	Created  int // keys created by this Apply; the others existed already
+	// Identities counts the policies, users and roles declared.
+	Identities int
 }
 
 // lineOf returns the line of the key field that a *kms.SeedError names;
@@ -39,7 +42,10 @@ func (f *File) lineOf(i, j int, se *kms.SeedError) int {
 // the service refuses, a key, alias or root access key that exists
 // otherwise than declared, and a key, alias or access key declared twice
 // across the files. It writes nothing.
-func Check(ctx context.Context, svc *kms.Service, files []*File) error {
+//
+// ids checks the identities (policies, users, roles); nil refuses a file
+// that declares any.
+func Check(ctx context.Context, svc *kms.Service, ids *iam.Service, files []*File) error {
 	type where struct {
 		path string
 		line int
@@ -83,6 +89,22 @@ func Check(ctx context.Context, svc *kms.Service, files []*File) error {
 					p.add(line, "key %s: %v", k.KeyID, err)
 				}
 			}
+			for j, u := range a.Users {
+				for n, k := range u.AccessKeys {
+					line := f.line("accounts", i, "users", j, "access_keys", n, "access_key_id")
+					if w, ok := accessKeys[k.ID]; ok {
+						p.add(line, "access key %s is also declared in %s line %d", k.ID, w.path, w.line)
+					}
+					accessKeys[k.ID] = where{f.Path, line}
+				}
+			}
+			if len(a.Policies)+len(a.Users)+len(a.Roles) > 0 {
+				if ids == nil {
+					p.add(f.line("accounts", i, "id"), "account %s: identities cannot be declared here", a.ID)
+				} else {
+					f.checkIdentities(ctx, ids, p, i, a)
+				}
+			}
 		}
 		if err := p.err(); err != nil {
 			errs = append(errs, err)
@@ -111,12 +133,12 @@ func checkAccessKey(ctx context.Context, svc *kms.Service, a Account) error {
 }
 
 // Apply checks the files ([Check]) and, if nothing is wrong, creates what
-// they declare and the store lacks: accounts, root access keys, keys and
-// aliases. What exists as declared is left alone, so applying the same
+// they declare and the store lacks: accounts, root access keys, keys,
+// aliases, managed policies, users (with their access keys) and roles. What exists as declared is left alone, so applying the same
 // files at every start is safe.
-func Apply(ctx context.Context, svc *kms.Service, files []*File) (Result, error) {
+func Apply(ctx context.Context, svc *kms.Service, ids *iam.Service, files []*File) (Result, error) {
 	var r Result
-	if err := Check(ctx, svc, files); err != nil {
+	if err := Check(ctx, svc, ids, files); err != nil {
 		return r, err
 	}
 	for _, f := range files {
@@ -144,6 +166,12 @@ func Apply(ctx context.Context, svc *kms.Service, files []*File) (Result, error)
 				if err != nil {
 					return r, fmt.Errorf("seed file %s: line %d: key %s: %w", f.Path, f.line("accounts", i, "keys", j, "id"), k.KeyID, err)
 				}
+			}
+			if len(a.Policies)+len(a.Users)+len(a.Roles) > 0 {
+				if err := f.applyIdentities(ctx, ids, i, a); err != nil {
+					return r, err
+				}
+				r.Identities += len(a.Policies) + len(a.Users) + len(a.Roles)
 			}
 		}
 	}

@@ -7,8 +7,7 @@
 // # Validation
 //
 // [Load] reports every problem of a file at once, each with its line, and
-// refuses unknown fields (also the sections reserved for identities:
-// users, roles, policies, oidc_providers). [Check] compares every
+// refuses unknown fields. [Check] compares every
 // declaration with the store and reports every conflict with its line,
 // writing nothing; [Apply] checks, then creates what is missing.
 //
@@ -44,6 +43,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/store"
 )
@@ -62,6 +62,10 @@ type Account struct {
 	AccessKeyID     string // "" if no root access key is declared
 	SecretAccessKey string
 	Keys            []kms.SeedKey
+	Policies        []iam.SeedPolicy
+	Users           []iam.SeedEntity
+	Roles           []iam.SeedEntity
+	OIDCProviders   []iam.ProviderConfig
 }
 
 // The YAML documents. Field names are the file's; KnownFields refuses any
@@ -75,6 +79,45 @@ type accountDoc struct {
 	ID            string        `yaml:"id"`
 	RootAccessKey *accessKeyDoc `yaml:"root_access_key"`
 	Keys          []keyDoc      `yaml:"keys"`
+	Policies      []policyDoc   `yaml:"policies"`
+	Users         []entityDoc   `yaml:"users"`
+	Roles         []entityDoc   `yaml:"roles"`
+	OIDCProviders []oidcDoc     `yaml:"oidc_providers"`
+}
+
+// policyDoc is a managed policy. Its document is JSON text or a YAML
+// mapping, converted to JSON.
+type policyDoc struct {
+	Name        string    `yaml:"name"`
+	Path        string    `yaml:"path"`
+	Description string    `yaml:"description"`
+	Document    yaml.Node `yaml:"document"`
+}
+
+type inlineDoc struct {
+	Name     string    `yaml:"name"`
+	Document yaml.Node `yaml:"document"`
+}
+
+// entityDoc is a user or a role; fields of the other kind are refused.
+type entityDoc struct {
+	Name               string         `yaml:"name"`
+	Path               string         `yaml:"path"`
+	Description        string         `yaml:"description"`
+	Tags               []tagDoc       `yaml:"tags"`
+	InlinePolicies     []inlineDoc    `yaml:"inline_policies"`
+	ManagedPolicies    []string       `yaml:"managed_policies"`
+	AccessKeys         []accessKeyDoc `yaml:"access_keys"`
+	TrustPolicy        yaml.Node      `yaml:"trust_policy"`
+	MaxSessionDuration int            `yaml:"max_session_duration"`
+}
+
+type oidcDoc struct {
+	URL       string   `yaml:"url"`
+	Audiences []string `yaml:"audiences"`
+	ClientIDs []string `yaml:"client_ids"`
+	JWKSFile  string   `yaml:"jwks_file"`
+	Fetch     bool     `yaml:"fetch"`
 }
 
 type accessKeyDoc struct {
@@ -111,10 +154,6 @@ type materialDoc struct {
 	Base64  string `yaml:"base64"`
 	Current bool   `yaml:"current"`
 }
-
-// reserved are sections that identities will add under accounts; until
-// then they are refused like any unknown field, with a clearer message.
-var reserved = map[string]bool{"users": true, "roles": true, "policies": true, "oidc_providers": true}
 
 var (
 	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
@@ -192,11 +231,7 @@ func Parse(path string, raw []byte) (*File, error) {
 		}
 		for _, e := range te.Errors {
 			if m := unknownField.FindStringSubmatch(e); m != nil {
-				if reserved[m[2]] && f.accountLevel(atoi(m[1]), m[2]) {
-					p.add(atoi(m[1]), "%s: not supported yet (identities will be declared here)", m[2])
-				} else {
-					p.add(atoi(m[1]), "unknown field %q", m[2])
-				}
+				p.add(atoi(m[1]), "unknown field %q", m[2])
 				continue
 			}
 			p.errs = append(p.errs, errors.New(e))
@@ -249,6 +284,7 @@ func Parse(path string, raw []byte) (*File, error) {
 			seenKey[ref] = f.line("accounts", i, "keys", j, "id")
 			a.Keys = append(a.Keys, k)
 		}
+		f.parseIdentities(p, &a, i, ad)
 		f.Accounts = append(f.Accounts, a)
 	}
 	if err := p.err(); err != nil {
@@ -413,24 +449,6 @@ func pkcs8(text []byte) ([]byte, error) {
 		return nil, errors.New("encrypted private keys are not supported; decrypt it (openssl pkcs8 -topk8 -nocrypt)")
 	}
 	return nil, fmt.Errorf("PEM block %q is not a private key (want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", block.Type)
-}
-
-// accountLevel reports whether the mapping key name at line is a field of
-// an account.
-func (f *File) accountLevel(line int, name string) bool {
-	for c := 0; c+1 < len(f.root.Content); c += 2 {
-		if f.root.Content[c].Value != "accounts" || f.root.Content[c+1].Kind != yaml.SequenceNode {
-			continue
-		}
-		for _, a := range f.root.Content[c+1].Content {
-			for k := 0; a.Kind == yaml.MappingNode && k < len(a.Content); k += 2 {
-				if a.Content[k].Value == name && a.Content[k].Line == line {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // oneOf is a path element for line that takes the first of several

@@ -85,7 +85,7 @@ func TestLoadReportsEveryProblemWithItsLine(t *testing.T) {
 	p := writeSeed(t, `version: 2
 accounts:
   - id: "1234"
-    users: []
+    users: [{name: a, trust_policy: x}]
     root_access_key:
       access_key_id: SHORT
       secret_access_key: x
@@ -120,7 +120,7 @@ accounts:
 	}
 	for _, want := range []string{
 		"seed file " + p + ":",
-		"line 4: users: not supported yet (identities will be declared here)",
+		"line 4: user a: trust_policy, max_session_duration and description are fields of roles",
 		`line 15: unknown field "colour"`,
 		"line 1: version must be 1",
 		`line 3: account id "1234" is not 12 digits`,
@@ -170,7 +170,7 @@ func TestApplyExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := seed.Apply(ctx, svc, []*seed.File{f})
+	r, err := seed.Apply(ctx, svc, nil, []*seed.File{f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestApplyExample(t *testing.T) {
 	}
 
 	// Applying again changes nothing.
-	if r, err := seed.Apply(ctx, svc, []*seed.File{f}); err != nil || r.Created != 0 {
+	if r, err := seed.Apply(ctx, svc, nil, []*seed.File{f}); err != nil || r.Created != 0 {
 		t.Fatalf("second Apply = %+v, %v", r, err)
 	}
 
@@ -214,7 +214,7 @@ func TestApplyExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = seed.Apply(ctx, svc, []*seed.File{f2})
+	_, err = seed.Apply(ctx, svc, nil, []*seed.File{f2})
 	want = "seed file " + p + ":\nline 19: key arn:aws:kms:us-east-1:111122223333:key/a9a3c657-8080-4ef6-9bfe-86a1f64324f0: materials: material " +
 		seed.MaterialID("a9a3c657-8080-4ef6-9bfe-86a1f64324f0", "v1") +
 		" differs from the stored material of that id; a seed file never changes a stored key: change the declaration, or start from an empty store"
@@ -245,11 +245,11 @@ accounts:
 `
 	first := writeSeed(t, fmt.Sprintf(base, "first-secret-0000000", "Enabled", strings.Repeat("11", 32)))
 	f1 := must(seed.Load(first))
-	if _, err := seed.Apply(ctx, svc, []*seed.File{f1}); err != nil {
+	if _, err := seed.Apply(ctx, svc, nil, []*seed.File{f1}); err != nil {
 		t.Fatal(err)
 	}
 	second := writeSeed(t, fmt.Sprintf(base, "other-secret-0000000", "Disabled", strings.Repeat("11", 32)))
-	err := seed.Check(ctx, svc, []*seed.File{must(seed.Load(second))})
+	err := seed.Check(ctx, svc, nil, []*seed.File{must(seed.Load(second))})
 	for _, want := range []string{
 		"line 5: access key AKIATRENTSEEDTEST001 exists with another secret; a seed file never changes a secret",
 		`line 10: key arn:aws:kms:us-east-1:111122223333:key/11111111-2222-4333-8444-555555555555: state: the stored key has "Enabled", the seed file "Disabled"`,
@@ -259,7 +259,7 @@ accounts:
 		}
 	}
 	// The same key in two files is refused even when both agree.
-	err = seed.Check(ctx, svc, []*seed.File{f1, must(seed.Load(writeSeed(t, fmt.Sprintf(base, "first-secret-0000000", "Enabled", strings.Repeat("11", 32)))))})
+	err = seed.Check(ctx, svc, nil, []*seed.File{f1, must(seed.Load(writeSeed(t, fmt.Sprintf(base, "first-secret-0000000", "Enabled", strings.Repeat("11", 32)))))})
 	if err == nil || !strings.Contains(err.Error(), "line 8: key 11111111-2222-4333-8444-555555555555 in us-east-1 is also declared in "+first+" line 8") {
 		t.Fatalf("err = %v", err)
 	}

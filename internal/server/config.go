@@ -6,11 +6,13 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 )
 
@@ -69,6 +71,10 @@ type Config struct {
 	KeyCacheSize int `yaml:"key_cache_size"`
 	// Quotas are the resource quotas, AWS's by default.
 	Quotas Quotas `yaml:"quotas"`
+	// OIDCProviders are the OpenID Connect issuers whose ID tokens
+	// AssumeRoleWithWebIdentity accepts (docs/identities.md). Seed files
+	// may declare more, per account.
+	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
 
 	AccountID string   `yaml:"account_id"` // the default account, created at first start
 	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
@@ -86,6 +92,34 @@ type Config struct {
 	Now func() time.Time `yaml:"-"`
 
 	lines map[string]int // field name -> line in the file, for errors
+}
+
+// OIDCProvider is a trusted OpenID Connect issuer of the config file.
+type OIDCProvider struct {
+	Account   string   `yaml:"account"`    // default: account_id
+	URL       string   `yaml:"url"`        // the issuer, as tokens carry it in iss
+	Audiences []string `yaml:"audiences"`  // accepted aud values (client ids)
+	ClientIDs []string `yaml:"client_ids"` // IAM's name for audiences; both are accepted
+	JWKSFile  string   `yaml:"jwks_file"`  // the issuer's public keys, or
+	Fetch     bool     `yaml:"fetch"`      // fetch them from the issuer's discovery document
+}
+
+// providerConfigs returns the config file's OIDC providers for package iam.
+func (c *Config) providerConfigs() []iam.ProviderConfig {
+	var out []iam.ProviderConfig
+	for i, p := range c.OIDCProviders {
+		acct := p.Account
+		if acct == "" {
+			acct = c.AccountID
+		}
+		src := "config file"
+		if line := c.lines["oidc_providers"]; line > 0 {
+			src = fmt.Sprintf("config file: oidc_providers[%d] (from line %d)", i, line)
+		}
+		out = append(out, iam.ProviderConfig{AccountID: acct, URL: p.URL, Audiences: append(slices.Clone(p.Audiences), p.ClientIDs...),
+			JWKSFile: p.JWKSFile, Fetch: p.Fetch, Source: src})
+	}
+	return out
 }
 
 // Quotas are the resource quotas a node enforces (see [kms.Quotas]). An
@@ -291,6 +325,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Regions {
 		if !regionName.MatchString(r) {
 			bad("regions", "regions: %q is not a region name", r)
+		}
+	}
+	for _, p := range c.providerConfigs() {
+		if err := p.Check(); err != nil {
+			bad("oidc_providers", "oidc_providers: %v", err)
 		}
 	}
 	return errors.Join(errs...)

@@ -180,8 +180,16 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	// IAM comes first: KMS asks it for identity policies and whether a
 	// principal named in a key policy exists; it tells KMS which access
 	// keys to forget.
+	provCfgs := cfg.providerConfigs()
+	for _, f := range s.seeds {
+		provCfgs = append(provCfgs, f.OIDCProviders()...)
+	}
+	providers, err := iam.NewProviders(provCfgs)
+	if err != nil {
+		return fail(err)
+	}
 	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log,
-		ManagementAccount: cfg.AccountID, CacheTTL: cfg.CacheTTL,
+		ManagementAccount: cfg.AccountID, CacheTTL: cfg.CacheTTL, OIDC: providers,
 		Forget: func(id string) { s.svc.ForgetAccessKey(id) }})
 	if err != nil {
 		return fail(err)
@@ -209,7 +217,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	// Seeds come before the default account's bootstrap, so a root access
 	// key they declare for it is there and none is generated.
 	if len(s.seeds) > 0 {
-		if s.seeded, err = seed.Apply(ctx, s.svc, s.seeds); err != nil {
+		if s.seeded, err = seed.Apply(ctx, s.svc, ids, s.seeds); err != nil {
 			return fail(err)
 		}
 		log.Info("applied seed files", "files", len(s.seeds), "accounts", s.seeded.Accounts, "keys", s.seeded.Keys, "created", s.seeded.Created)

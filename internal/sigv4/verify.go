@@ -32,8 +32,10 @@ type Credential struct {
 }
 
 // Lookup returns the credential for an access key id. For an unknown key it
-// returns an error for which errors.Is(err, ErrUnknownAccessKey); any other
-// error is treated as an internal failure.
+// returns an error for which errors.Is(err, ErrUnknownAccessKey); a
+// *wire.Error (such as ExpiredTokenException for an expired session) is
+// returned by Verify as it is; any other error is treated as an internal
+// failure.
 type Lookup func(ctx context.Context, accessKeyID string) (Credential, error)
 
 // Verifier checks SigV4 Authorization headers. The zero value of the
@@ -68,7 +70,14 @@ const (
 	CodeIncompleteSignature        = "IncompleteSignatureException"
 	CodeInvalidSignature           = "InvalidSignatureException"
 	CodeUnrecognizedClient         = "UnrecognizedClientException"
-	CodeInternal                   = "KMSInternalException"
+	// CodeExpiredToken is the answer to an authentic but expired session
+	// token: "ExpiredTokenException: The security token included in the
+	// request is expired", HTTP 400, from KMS (getsops/sops#621,
+	// boto/boto3#1127). A Lookup returns it; Verify passes it on.
+	CodeExpiredToken = "ExpiredTokenException"
+	// MsgExpiredToken is the message of CodeExpiredToken.
+	MsgExpiredToken = "The security token included in the request is expired"
+	CodeInternal    = "KMSInternalException"
 )
 
 // Messages AWS sends; see verify_test.go for where each was found.
@@ -209,6 +218,10 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if err != nil {
 		if errors.Is(err, ErrUnknownAccessKey) {
 			return Result{}, &wire.Error{Code: CodeUnrecognizedClient, Message: msgUnknownKey, Err: err}
+		}
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return Result{}, we // e.g. ExpiredTokenException for an expired session
 		}
 		return Result{}, &wire.Error{Code: CodeInternal, Message: msgInternal, Err: fmt.Errorf("sigv4: look up access key %s: %w", cs.accessKeyID, err)}
 	}

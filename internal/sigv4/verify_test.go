@@ -613,3 +613,19 @@ func TestAccessKeyID(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupWireErrorPassedOn: a Lookup that answers with a *wire.Error
+// (an expired session token) gets that error back from Verify, and any
+// other Lookup error is an internal failure.
+func TestLookupWireErrorPassedOn(t *testing.T) {
+	r, body := signedEncrypt(t)
+	v := testVerifier()
+	v.Lookup = func(context.Context, string) (sigv4.Credential, error) {
+		return sigv4.Credential{}, &wire.Error{Code: sigv4.CodeExpiredToken, Message: sigv4.MsgExpiredToken}
+	}
+	_, err := v.Verify(context.Background(), r, body)
+	wantError(t, err, "ExpiredTokenException", "The security token included in the request is expired")
+	v.Lookup = func(context.Context, string) (sigv4.Credential, error) { return sigv4.Credential{}, errors.New("db down") }
+	_, err = v.Verify(context.Background(), r, body)
+	wantError(t, err, sigv4.CodeInternal, "")
+}

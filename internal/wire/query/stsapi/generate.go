@@ -2,4 +2,4 @@
 // generated from the AWS STS model (../model/sts-api-model.json).
 package stsapi
 
-//go:generate go run ../gen -model ../model/sts-api-model.json -pkg stsapi -o shapes.go -ops GetCallerIdentity
+//go:generate go run ../gen -model ../model/sts-api-model.json -pkg stsapi -o shapes.go -ops GetCallerIdentity,AssumeRole,AssumeRoleWithWebIdentity

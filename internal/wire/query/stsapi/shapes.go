@@ -25,7 +25,9 @@ const Version = "2011-06-15"
 
 // ResultWrappers maps each generated operation to the element that wraps its result ("" for none).
 var ResultWrappers = map[string]string{
-	"GetCallerIdentity": "GetCallerIdentityResult",
+	"AssumeRole":                "AssumeRoleResult",
+	"AssumeRoleWithWebIdentity": "AssumeRoleWithWebIdentityResult",
+	"GetCallerIdentity":         "GetCallerIdentityResult",
 }
 
 // Errors maps every error code of the model to its HTTP status and fault.
@@ -42,6 +44,453 @@ var Errors = map[string]query.ErrorInfo{
 	"PackedPolicyTooLarge":                           {Status: 400, Sender: true},
 	"RegionDisabledException":                        {Status: 403, Sender: true},
 	"SessionDurationEscalationException":             {Status: 403, Sender: true},
+}
+
+// rearnType is the pattern of arnType, "[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+".
+var rearnType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{007E}\\x{0085}\\x{00A0}-\\x{D7FF}\\x{E000}-\\x{FFFD}\\x{1000}0-\\x{10FF}FF]+)$")
+
+// reexternalIdType is the pattern of externalIdType, "[\\w+=,.@:\\/-]*".
+var reexternalIdType = regexp.MustCompile("^(?:[\\w+=,.@:\\/-]*)$")
+
+// reroleSessionNameType is the pattern of roleSessionNameType, "[\\w+=,.@-]*".
+var reroleSessionNameType = regexp.MustCompile("^(?:[\\w+=,.@-]*)$")
+
+// reserialNumberType is the pattern of serialNumberType, "[\\w+=/:,.@-]*".
+var reserialNumberType = regexp.MustCompile("^(?:[\\w+=/:,.@-]*)$")
+
+// resessionPolicyDocumentType is the pattern of sessionPolicyDocumentType, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".
+var resessionPolicyDocumentType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{00FF}]+)$")
+
+// resourceIdentityType is the pattern of sourceIdentityType, "[\\w+=,.@-]*".
+var resourceIdentityType = regexp.MustCompile("^(?:[\\w+=,.@-]*)$")
+
+// retagKeyType is the pattern of tagKeyType, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+".
+var retagKeyType = regexp.MustCompile("^(?:[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+)$")
+
+// retagValueType is the pattern of tagValueType, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*".
+var retagValueType = regexp.MustCompile("^(?:[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$")
+
+// retokenCodeType is the pattern of tokenCodeType, "[\\d]*".
+var retokenCodeType = regexp.MustCompile("^(?:[\\d]*)$")
+
+// reunrestrictedSessionPolicyDocumentType is the pattern of unrestrictedSessionPolicyDocumentType, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".
+var reunrestrictedSessionPolicyDocumentType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{00FF}]+)$")
+
+// AssumeRoleRequest is a shape of the model.
+type AssumeRoleRequest struct {
+	RoleArn           *string
+	RoleSessionName   *string
+	PolicyArns        []PolicyDescriptorType
+	Policy            *string
+	DurationSeconds   *int32
+	Tags              []Tag
+	TransitiveTagKeys []string
+	ExternalId        *string
+	SerialNumber      *string
+	TokenCode         *string
+	SourceIdentity    *string
+	ProvidedContexts  []ProvidedContext
+}
+
+func (x *AssumeRoleRequest) decode(d *query.Decoder, p string) {
+	x.RoleArn = d.String(p + "RoleArn")
+	x.RoleSessionName = d.String(p + "RoleSessionName")
+	if n, ok := d.List(p + "PolicyArns"); ok {
+		x.PolicyArns = make([]PolicyDescriptorType, n)
+		for i := range n {
+			x.PolicyArns[i].decode(d, p+"PolicyArns"+".member."+strconv.Itoa(i+1)+".")
+		}
+	}
+	x.Policy = d.String(p + "Policy")
+	x.DurationSeconds = d.Int32(p + "DurationSeconds")
+	if n, ok := d.List(p + "Tags"); ok {
+		x.Tags = make([]Tag, n)
+		for i := range n {
+			x.Tags[i].decode(d, p+"Tags"+".member."+strconv.Itoa(i+1)+".")
+		}
+	}
+	if n, ok := d.List(p + "TransitiveTagKeys"); ok {
+		x.TransitiveTagKeys = make([]string, n)
+		for i := range n {
+			if s := d.String(p + "TransitiveTagKeys" + ".member." + strconv.Itoa(i+1)); s != nil {
+				x.TransitiveTagKeys[i] = *s
+			}
+		}
+	}
+	x.ExternalId = d.String(p + "ExternalId")
+	x.SerialNumber = d.String(p + "SerialNumber")
+	x.TokenCode = d.String(p + "TokenCode")
+	x.SourceIdentity = d.String(p + "SourceIdentity")
+	if n, ok := d.List(p + "ProvidedContexts"); ok {
+		x.ProvidedContexts = make([]ProvidedContext, n)
+		for i := range n {
+			x.ProvidedContexts[i].decode(d, p+"ProvidedContexts"+".member."+strconv.Itoa(i+1)+".")
+		}
+	}
+}
+
+func (x *AssumeRoleRequest) validate(v *query.Validator, p string) {
+	if x.RoleArn == nil {
+		v.Null(p + "roleArn")
+	} else {
+		s := *x.RoleArn
+		_ = s
+		if !rearnType.MatchString(s) {
+			v.Fail(p+"roleArn", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
+		}
+		if query.StrLen(s) < 20 {
+			v.Fail(p+"roleArn", s, true, "Member must have length greater than or equal to 20")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"roleArn", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+	if x.RoleSessionName == nil {
+		v.Null(p + "roleSessionName")
+	} else {
+		s := *x.RoleSessionName
+		_ = s
+		if !reroleSessionNameType.MatchString(s) {
+			v.Fail(p+"roleSessionName", s, true, "Member must satisfy regular expression pattern: [\\w+=,.@-]*")
+		}
+		if query.StrLen(s) < 2 {
+			v.Fail(p+"roleSessionName", s, true, "Member must have length greater than or equal to 2")
+		}
+		if query.StrLen(s) > 64 {
+			v.Fail(p+"roleSessionName", s, true, "Member must have length less than or equal to 64")
+		}
+	}
+	if !(x.PolicyArns == nil) {
+		for i := range x.PolicyArns {
+			x.PolicyArns[i].validate(v, p+"policyArns"+"."+strconv.Itoa(i+1)+".member"+".")
+		}
+	}
+	if !(x.Policy == nil) {
+		s := *x.Policy
+		_ = s
+		if !reunrestrictedSessionPolicyDocumentType.MatchString(s) {
+			v.Fail(p+"policy", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+")
+		}
+		if query.StrLen(s) < 1 {
+			v.Fail(p+"policy", s, true, "Member must have length greater than or equal to 1")
+		}
+	}
+	if !(x.DurationSeconds == nil) {
+		n := *x.DurationSeconds
+		_ = n
+		if n < 900 {
+			v.Fail(p+"durationSeconds", strconv.Itoa(int(n)), true, "Member must have value greater than or equal to 900")
+		}
+		if n > 43200 {
+			v.Fail(p+"durationSeconds", strconv.Itoa(int(n)), true, "Member must have value less than or equal to 43200")
+		}
+	}
+	if !(x.Tags == nil) {
+		if len(x.Tags) > 50 {
+			v.Fail(p+"tags", "[...]", true, "Member must have length less than or equal to 50")
+		}
+		for i := range x.Tags {
+			x.Tags[i].validate(v, p+"tags"+"."+strconv.Itoa(i+1)+".member"+".")
+		}
+	}
+	if !(x.TransitiveTagKeys == nil) {
+		if len(x.TransitiveTagKeys) > 50 {
+			v.Fail(p+"transitiveTagKeys", query.ListValue(x.TransitiveTagKeys), true, "Member must have length less than or equal to 50")
+		}
+		for i, s := range x.TransitiveTagKeys {
+			if !retagKeyType.MatchString(s) {
+				v.Fail(p+"transitiveTagKeys"+"."+strconv.Itoa(i+1)+".member", s, true, "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+")
+			}
+			if query.StrLen(s) < 1 {
+				v.Fail(p+"transitiveTagKeys"+"."+strconv.Itoa(i+1)+".member", s, true, "Member must have length greater than or equal to 1")
+			}
+			if query.StrLen(s) > 128 {
+				v.Fail(p+"transitiveTagKeys"+"."+strconv.Itoa(i+1)+".member", s, true, "Member must have length less than or equal to 128")
+			}
+		}
+	}
+	if !(x.ExternalId == nil) {
+		s := *x.ExternalId
+		_ = s
+		if !reexternalIdType.MatchString(s) {
+			v.Fail(p+"externalId", s, true, "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*")
+		}
+		if query.StrLen(s) < 2 {
+			v.Fail(p+"externalId", s, true, "Member must have length greater than or equal to 2")
+		}
+		if query.StrLen(s) > 1224 {
+			v.Fail(p+"externalId", s, true, "Member must have length less than or equal to 1224")
+		}
+	}
+	if !(x.SerialNumber == nil) {
+		s := *x.SerialNumber
+		_ = s
+		if !reserialNumberType.MatchString(s) {
+			v.Fail(p+"serialNumber", s, true, "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*")
+		}
+		if query.StrLen(s) < 9 {
+			v.Fail(p+"serialNumber", s, true, "Member must have length greater than or equal to 9")
+		}
+		if query.StrLen(s) > 256 {
+			v.Fail(p+"serialNumber", s, true, "Member must have length less than or equal to 256")
+		}
+	}
+	if !(x.TokenCode == nil) {
+		s := *x.TokenCode
+		_ = s
+		if !retokenCodeType.MatchString(s) {
+			v.Fail(p+"tokenCode", s, true, "Member must satisfy regular expression pattern: [\\d]*")
+		}
+		if query.StrLen(s) < 6 {
+			v.Fail(p+"tokenCode", s, true, "Member must have length greater than or equal to 6")
+		}
+		if query.StrLen(s) > 6 {
+			v.Fail(p+"tokenCode", s, true, "Member must have length less than or equal to 6")
+		}
+	}
+	if !(x.SourceIdentity == nil) {
+		s := *x.SourceIdentity
+		_ = s
+		if !resourceIdentityType.MatchString(s) {
+			v.Fail(p+"sourceIdentity", s, true, "Member must satisfy regular expression pattern: [\\w+=,.@-]*")
+		}
+		if query.StrLen(s) < 2 {
+			v.Fail(p+"sourceIdentity", s, true, "Member must have length greater than or equal to 2")
+		}
+		if query.StrLen(s) > 64 {
+			v.Fail(p+"sourceIdentity", s, true, "Member must have length less than or equal to 64")
+		}
+	}
+	if !(x.ProvidedContexts == nil) {
+		if len(x.ProvidedContexts) < 1 {
+			v.Fail(p+"providedContexts", "[...]", true, "Member must have length greater than or equal to 1")
+		}
+		if len(x.ProvidedContexts) > 5 {
+			v.Fail(p+"providedContexts", "[...]", true, "Member must have length less than or equal to 5")
+		}
+		for i := range x.ProvidedContexts {
+			x.ProvidedContexts[i].validate(v, p+"providedContexts"+"."+strconv.Itoa(i+1)+".member"+".")
+		}
+	}
+}
+
+// DecodeQuery reads x from an awsQuery form.
+func (x *AssumeRoleRequest) DecodeQuery(f url.Values) error {
+	d := query.NewDecoder(f)
+	x.decode(d, "")
+	return d.Err
+}
+
+// Validate checks x against the model's constraints.
+func (x *AssumeRoleRequest) Validate() error {
+	var v query.Validator
+	x.validate(&v, "")
+	return v.Result()
+}
+
+// AssumeRoleResponse: Contains the response to a successful AssumeRole request, including temporary Amazon Web Services credentials that can be used to make Amazon Web Services requests.
+type AssumeRoleResponse struct {
+	Credentials      *Credentials
+	AssumedRoleUser  *AssumedRoleUser
+	PackedPolicySize *int32
+	SourceIdentity   *string
+}
+
+// EncodeXML writes the members of x.
+func (x *AssumeRoleResponse) EncodeXML(w *query.Writer) {
+	if x.Credentials != nil {
+		w.Start("Credentials")
+		x.Credentials.EncodeXML(w)
+		w.End("Credentials")
+	}
+	if x.AssumedRoleUser != nil {
+		w.Start("AssumedRoleUser")
+		x.AssumedRoleUser.EncodeXML(w)
+		w.End("AssumedRoleUser")
+	}
+	w.Int32("PackedPolicySize", x.PackedPolicySize)
+	w.String("SourceIdentity", x.SourceIdentity)
+}
+
+// AssumeRoleWithWebIdentityRequest is a shape of the model.
+type AssumeRoleWithWebIdentityRequest struct {
+	RoleArn          *string
+	RoleSessionName  *string
+	WebIdentityToken *string
+	ProviderId       *string
+	PolicyArns       []PolicyDescriptorType
+	Policy           *string
+	DurationSeconds  *int32
+}
+
+func (x *AssumeRoleWithWebIdentityRequest) decode(d *query.Decoder, p string) {
+	x.RoleArn = d.String(p + "RoleArn")
+	x.RoleSessionName = d.String(p + "RoleSessionName")
+	x.WebIdentityToken = d.String(p + "WebIdentityToken")
+	x.ProviderId = d.String(p + "ProviderId")
+	if n, ok := d.List(p + "PolicyArns"); ok {
+		x.PolicyArns = make([]PolicyDescriptorType, n)
+		for i := range n {
+			x.PolicyArns[i].decode(d, p+"PolicyArns"+".member."+strconv.Itoa(i+1)+".")
+		}
+	}
+	x.Policy = d.String(p + "Policy")
+	x.DurationSeconds = d.Int32(p + "DurationSeconds")
+}
+
+func (x *AssumeRoleWithWebIdentityRequest) validate(v *query.Validator, p string) {
+	if x.RoleArn == nil {
+		v.Null(p + "roleArn")
+	} else {
+		s := *x.RoleArn
+		_ = s
+		if !rearnType.MatchString(s) {
+			v.Fail(p+"roleArn", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
+		}
+		if query.StrLen(s) < 20 {
+			v.Fail(p+"roleArn", s, true, "Member must have length greater than or equal to 20")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"roleArn", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+	if x.RoleSessionName == nil {
+		v.Null(p + "roleSessionName")
+	} else {
+		s := *x.RoleSessionName
+		_ = s
+		if !reroleSessionNameType.MatchString(s) {
+			v.Fail(p+"roleSessionName", s, true, "Member must satisfy regular expression pattern: [\\w+=,.@-]*")
+		}
+		if query.StrLen(s) < 2 {
+			v.Fail(p+"roleSessionName", s, true, "Member must have length greater than or equal to 2")
+		}
+		if query.StrLen(s) > 64 {
+			v.Fail(p+"roleSessionName", s, true, "Member must have length less than or equal to 64")
+		}
+	}
+	if x.WebIdentityToken == nil {
+		v.Null(p + "webIdentityToken")
+	} else {
+		s := *x.WebIdentityToken
+		_ = s
+		if query.StrLen(s) < 4 {
+			v.Fail(p+"webIdentityToken", s, false, "Member must have length greater than or equal to 4")
+		}
+		if query.StrLen(s) > 20000 {
+			v.Fail(p+"webIdentityToken", s, false, "Member must have length less than or equal to 20000")
+		}
+	}
+	if !(x.ProviderId == nil) {
+		s := *x.ProviderId
+		_ = s
+		if query.StrLen(s) < 4 {
+			v.Fail(p+"providerId", s, true, "Member must have length greater than or equal to 4")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"providerId", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+	if !(x.PolicyArns == nil) {
+		for i := range x.PolicyArns {
+			x.PolicyArns[i].validate(v, p+"policyArns"+"."+strconv.Itoa(i+1)+".member"+".")
+		}
+	}
+	if !(x.Policy == nil) {
+		s := *x.Policy
+		_ = s
+		if !resessionPolicyDocumentType.MatchString(s) {
+			v.Fail(p+"policy", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+")
+		}
+		if query.StrLen(s) < 1 {
+			v.Fail(p+"policy", s, true, "Member must have length greater than or equal to 1")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"policy", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+	if !(x.DurationSeconds == nil) {
+		n := *x.DurationSeconds
+		_ = n
+		if n < 900 {
+			v.Fail(p+"durationSeconds", strconv.Itoa(int(n)), true, "Member must have value greater than or equal to 900")
+		}
+		if n > 43200 {
+			v.Fail(p+"durationSeconds", strconv.Itoa(int(n)), true, "Member must have value less than or equal to 43200")
+		}
+	}
+}
+
+// DecodeQuery reads x from an awsQuery form.
+func (x *AssumeRoleWithWebIdentityRequest) DecodeQuery(f url.Values) error {
+	d := query.NewDecoder(f)
+	x.decode(d, "")
+	return d.Err
+}
+
+// Validate checks x against the model's constraints.
+func (x *AssumeRoleWithWebIdentityRequest) Validate() error {
+	var v query.Validator
+	x.validate(&v, "")
+	return v.Result()
+}
+
+// AssumeRoleWithWebIdentityResponse: Contains the response to a successful AssumeRoleWithWebIdentity request, including temporary Amazon Web Services credentials that can be used to make Amazon Web Services requests.
+type AssumeRoleWithWebIdentityResponse struct {
+	Credentials                 *Credentials
+	SubjectFromWebIdentityToken *string
+	AssumedRoleUser             *AssumedRoleUser
+	PackedPolicySize            *int32
+	Provider                    *string
+	Audience                    *string
+	SourceIdentity              *string
+}
+
+// EncodeXML writes the members of x.
+func (x *AssumeRoleWithWebIdentityResponse) EncodeXML(w *query.Writer) {
+	if x.Credentials != nil {
+		w.Start("Credentials")
+		x.Credentials.EncodeXML(w)
+		w.End("Credentials")
+	}
+	w.String("SubjectFromWebIdentityToken", x.SubjectFromWebIdentityToken)
+	if x.AssumedRoleUser != nil {
+		w.Start("AssumedRoleUser")
+		x.AssumedRoleUser.EncodeXML(w)
+		w.End("AssumedRoleUser")
+	}
+	w.Int32("PackedPolicySize", x.PackedPolicySize)
+	w.String("Provider", x.Provider)
+	w.String("Audience", x.Audience)
+	w.String("SourceIdentity", x.SourceIdentity)
+}
+
+// AssumedRoleUser: The identifiers for the temporary security credentials that the operation returns.
+type AssumedRoleUser struct {
+	AssumedRoleId *string
+	Arn           *string
+}
+
+// EncodeXML writes the members of x.
+func (x *AssumedRoleUser) EncodeXML(w *query.Writer) {
+	w.String("AssumedRoleId", x.AssumedRoleId)
+	w.String("Arn", x.Arn)
+}
+
+// Credentials: Amazon Web Services credentials for API authentication.
+type Credentials struct {
+	AccessKeyId     *string
+	SecretAccessKey *string
+	SessionToken    *string
+	Expiration      *time.Time
+}
+
+// EncodeXML writes the members of x.
+func (x *Credentials) EncodeXML(w *query.Writer) {
+	w.String("AccessKeyId", x.AccessKeyId)
+	w.String("SecretAccessKey", x.SecretAccessKey)
+	w.String("SessionToken", x.SessionToken)
+	w.Time("Expiration", x.Expiration)
 }
 
 // GetCallerIdentityRequest is a shape of the model.
@@ -80,4 +529,107 @@ func (x *GetCallerIdentityResponse) EncodeXML(w *query.Writer) {
 	w.String("UserId", x.UserId)
 	w.String("Account", x.Account)
 	w.String("Arn", x.Arn)
+}
+
+// PolicyDescriptorType: A reference to the IAM managed policy that is passed as a session policy for a role session or a federated user session.
+type PolicyDescriptorType struct {
+	arn *string
+}
+
+func (x *PolicyDescriptorType) decode(d *query.Decoder, p string) {
+	x.arn = d.String(p + "arn")
+}
+
+func (x *PolicyDescriptorType) validate(v *query.Validator, p string) {
+	if !(x.arn == nil) {
+		s := *x.arn
+		_ = s
+		if !rearnType.MatchString(s) {
+			v.Fail(p+"arn", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
+		}
+		if query.StrLen(s) < 20 {
+			v.Fail(p+"arn", s, true, "Member must have length greater than or equal to 20")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"arn", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+}
+
+// ProvidedContext: Contains information about the provided context.
+type ProvidedContext struct {
+	ProviderArn      *string
+	ContextAssertion *string
+}
+
+func (x *ProvidedContext) decode(d *query.Decoder, p string) {
+	x.ProviderArn = d.String(p + "ProviderArn")
+	x.ContextAssertion = d.String(p + "ContextAssertion")
+}
+
+func (x *ProvidedContext) validate(v *query.Validator, p string) {
+	if !(x.ProviderArn == nil) {
+		s := *x.ProviderArn
+		_ = s
+		if !rearnType.MatchString(s) {
+			v.Fail(p+"providerArn", s, true, "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
+		}
+		if query.StrLen(s) < 20 {
+			v.Fail(p+"providerArn", s, true, "Member must have length greater than or equal to 20")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"providerArn", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+	if !(x.ContextAssertion == nil) {
+		s := *x.ContextAssertion
+		_ = s
+		if query.StrLen(s) < 4 {
+			v.Fail(p+"contextAssertion", s, true, "Member must have length greater than or equal to 4")
+		}
+		if query.StrLen(s) > 2048 {
+			v.Fail(p+"contextAssertion", s, true, "Member must have length less than or equal to 2048")
+		}
+	}
+}
+
+// Tag: You can pass custom key-value pair attributes when you assume a role or federate a user.
+type Tag struct {
+	Key   *string
+	Value *string
+}
+
+func (x *Tag) decode(d *query.Decoder, p string) {
+	x.Key = d.String(p + "Key")
+	x.Value = d.String(p + "Value")
+}
+
+func (x *Tag) validate(v *query.Validator, p string) {
+	if x.Key == nil {
+		v.Null(p + "key")
+	} else {
+		s := *x.Key
+		_ = s
+		if !retagKeyType.MatchString(s) {
+			v.Fail(p+"key", s, true, "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+")
+		}
+		if query.StrLen(s) < 1 {
+			v.Fail(p+"key", s, true, "Member must have length greater than or equal to 1")
+		}
+		if query.StrLen(s) > 128 {
+			v.Fail(p+"key", s, true, "Member must have length less than or equal to 128")
+		}
+	}
+	if x.Value == nil {
+		v.Null(p + "value")
+	} else {
+		s := *x.Value
+		_ = s
+		if !retagValueType.MatchString(s) {
+			v.Fail(p+"value", s, true, "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*")
+		}
+		if query.StrLen(s) > 256 {
+			v.Fail(p+"value", s, true, "Member must have length less than or equal to 256")
+		}
+	}
 }
