@@ -3,6 +3,7 @@
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
+//	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent version
 package main
@@ -34,6 +35,10 @@ func run(ctx context.Context, args []string) int {
 		return benchCmd(ctx, args[1:])
 	case "accounts":
 		return accountsCmd(ctx, args[1:])
+	case "encrypt":
+		return encryptCmd(ctx, args[1:])
+	case "decrypt":
+		return decryptCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -52,6 +57,8 @@ const usage = `Usage: trent <command> [flags]
 Commands:
   server    run the KMS API server (trent server --help for flags)
   accounts  create and list accounts on a running server (management account root only)
+  encrypt   encrypt files with KMS keys in the AWS Encryption SDK format (trent encrypt --help)
+  decrypt   decrypt AWS Encryption SDK messages (trent decrypt --help)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `
