@@ -94,11 +94,13 @@ func NewDecrypter(ctx context.Context, r io.Reader, o DecryptOptions) (*Decrypte
 	}
 	pubB64, hasPub := h.Context[reservedPublicKey]
 	switch {
-	case s.Signed() && !hasPub:
+	case s.Signed() && !hasPub: // ibid.: "If this key is not present in the encryption context, the operation MUST fail"
 		return nil, errf(ErrFormat, "signed suite %s without %s in the encryption context", s, reservedPublicKey)
 	case !s.Signed() && hasPub:
-		// framework/default-cmm.md: a suite without signing must not come
-		// with a verification key.
+		// awslabs/aws-encryption-sdk-specification framework/default-cmm.md,
+		// "Decrypt Materials": "If the algorithm suite does not contain a
+		// signing algorithm, but the encryption context includes the
+		// reserved `aws-crypto-public-key` key, the operation MUST fail".
 		return nil, errf(ErrFormat, "unsigned suite %s with %s in the encryption context", s, reservedPublicKey)
 	case s.Signed():
 		if d.pub, err = parsePublicKey(s.Curve, pubB64); err != nil {
