@@ -3,6 +3,7 @@
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
+//	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
@@ -43,6 +44,10 @@ func run(ctx context.Context, args []string) int {
 		return backupCmd(ctx, args[1:])
 	case "restore":
 		return restoreCmd(ctx, args[1:])
+	case "encrypt":
+		return encryptCmd(ctx, args[1:])
+	case "decrypt":
+		return decryptCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -64,6 +69,8 @@ Commands:
   operator  protect root.key with a passphrase or Shamir shares, unseal, rekey, status
   backup    write a consistent snapshot of the store while the server runs
   restore   restore a snapshot into an empty data directory or database
+  encrypt   encrypt files with KMS keys in the AWS Encryption SDK format (trent encrypt --help)
+  decrypt   decrypt AWS Encryption SDK messages (trent decrypt --help)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `
