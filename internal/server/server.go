@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/api"
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/seed"
@@ -74,6 +75,7 @@ type Server struct {
 	seeds   []*seed.File
 	seeded  seed.Result
 
+	audit  *audit.Log                  // set before kmsAPI
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
 }
@@ -208,8 +210,11 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		}
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
+	if err := s.openAudit(ctx, db, root); err != nil {
+		return fail(err)
+	}
 	s.db = db
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, Logger: log}))
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, Logger: log, Audit: s.audit}))
 	return nil
 }
 
@@ -442,7 +447,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusOK, "ok\n")
 			return
 		case "/readyz":
-			if s.kmsAPI.Load() != nil {
+			if msg := s.auditNotReady(); msg != "" {
+				writeText(w, http.StatusServiceUnavailable, msg)
+			} else if s.kmsAPI.Load() != nil {
 				writeText(w, http.StatusOK, "ready\n")
 			} else {
 				writeText(w, http.StatusServiceUnavailable, "not ready: waiting for the database\n")
@@ -543,9 +550,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopDeleter()
 	<-deleterDone
+	auditErr := s.audit.Close() // after the last request: signs the current file
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	return errors.Join(serveErr, shutErr, closeErr)
+	return errors.Join(serveErr, shutErr, auditErr, closeErr)
 }
