@@ -2,6 +2,7 @@
 //
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
+//	trent audit verify [--public-key FILE] DIR | search [filters] DIR | public-key [DIR]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent version
 package main
@@ -31,6 +32,8 @@ func run(ctx context.Context, args []string) int {
 		return serverCmd(ctx, args[1:])
 	case "bench":
 		return benchCmd(ctx, args[1:])
+	case "audit":
+		return auditCmd(args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -48,6 +51,7 @@ const usage = `Usage: trent <command> [flags]
 
 Commands:
   server    run the KMS API server (trent server --help for flags)
+  audit     verify and search the audit trail (trent audit help)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `
