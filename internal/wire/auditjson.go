@@ -1597,7 +1597,7 @@ func (x *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 	b = append(b, '{')
 	first := true
 	if x.AWSAccountId != nil {
-		b = auditName(b, &first, "aWSAccountId")
+		b = auditName(b, &first, "AWSAccountId")
 		b = appendAuditString(b, *x.AWSAccountId)
 	}
 	if x.KeyId != nil {

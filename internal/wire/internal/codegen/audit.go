@@ -3,6 +3,7 @@ package codegen
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // auditOmitted lists shapes whose values are never written to the audit
@@ -92,7 +93,7 @@ func (g *gen) audit() error {
 func (g *gen) auditMember(k, ms string) (string, error) {
 	s := g.m.Shapes[ms]
 	field := "x." + k
-	name := "b = auditName(b, &first, " + strconv.Quote(Path(k)) + ")\n"
+	name := "b = auditName(b, &first, " + strconv.Quote(auditPath(k)) + ")\n"
 	switch s.Type {
 	case "string":
 		return "if " + field + " != nil {\n" + name + "b = appendAuditString(b, *" + field + ")\n}\n", nil
@@ -115,6 +116,16 @@ func (g *gen) auditMember(k, ms string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("shape %s of type %s has no audit encoding", ms, s.Type)
+}
+
+// auditPath is the name CloudTrail gives a member: its first letter in
+// lower case ("KeyId" → "keyId"), except that a leading "AWS" stays
+// ("AWSAccountId", as in the CreateKey example's keyMetadata, ct-createkey.md).
+func auditPath(member string) string {
+	if strings.HasPrefix(member, "AWS") {
+		return member
+	}
+	return Path(member)
 }
 
 // GenerateAudit merges supplement over model and returns gofmt'ed Go
