@@ -4,6 +4,7 @@
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
 //	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
+//	trent audit verify [--public-key FILE] DIR | search [filters] DIR | public-key [DIR]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string) int {
 		return encryptCmd(ctx, args[1:])
 	case "decrypt":
 		return decryptCmd(ctx, args[1:])
+	case "audit":
+		return auditCmd(args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -71,6 +74,7 @@ Commands:
   restore   restore a snapshot into an empty data directory or database
   encrypt   encrypt files with KMS keys in the AWS Encryption SDK format (trent encrypt --help)
   decrypt   decrypt AWS Encryption SDK messages (trent decrypt --help)
+  audit     verify and search the audit trail (trent audit help)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

@@ -23,6 +23,8 @@ func serverCmd(ctx context.Context, args []string) int {
 	configFile := fs.String("config", "", "YAML config file")
 	listen := fs.String("listen", "", "listen address (default 127.0.0.1:8400)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
+	auditDir := fs.String("audit-dir", "", "audit directory (default <data-dir>/audit; a --dev server writes no audit file)")
+	auditStdout := fs.Bool("audit-stdout", false, "copy every audit record to standard output")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	var insecure countFlag
@@ -52,6 +54,10 @@ func serverCmd(ctx context.Context, args []string) int {
 	}
 	set(&cfg.Listen, *listen)
 	set(&cfg.DataDir, *dataDir)
+	set(&cfg.AuditDir, *auditDir)
+	if *auditStdout {
+		cfg.AuditStdout = true
+	}
 	set(&cfg.TLSCert, *tlsCert)
 	set(&cfg.TLSKey, *tlsKey)
 	set(&cfg.RootCredentialsFile, *credsFile)

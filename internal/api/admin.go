@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
+	"time"
 
+	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/wire"
 )
 
@@ -59,40 +62,63 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, targ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
-	kc, err := h.authenticate(ctx, r, body)
+	start := time.Now()
+	name := strings.TrimPrefix(target, adminPrefix)
+	kc, out, err := h.admin(ctx, r, target, body)
+	if err != nil && kc != nil {
+		err = &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr}
+	}
+	// The audit record (source "trent", not an AWS service) never holds
+	// the new root secret: no response elements are recorded.
+	var params json.RawMessage
+	if target == adminPrefix+"CreateAccount" && err == nil {
+		params, _ = json.Marshal(map[string]string{"accountId": out.(createAccountResponse).AccountId})
+	}
+	if aerr := h.recordCall(r, reqID, start, kc, auditSourceAdmin, name, name == "ListAccounts", params, nil, nil, err); aerr != nil {
+		h.writeError(w, reqID, target, aerr)
+		return
+	}
 	if err != nil {
 		h.writeError(w, reqID, target, err)
 		return
 	}
+	h.writeJSON(w, http.StatusOK, out)
+}
+
+// auditSourceAdmin is the eventSource of Trent's own account
+// administration calls in the audit trail.
+const auditSourceAdmin = "trent.admin"
+
+// admin authenticates and performs one TrentAdmin call. kc is nil when
+// authentication failed.
+func (h *Handler) admin(ctx context.Context, r *http.Request, target string, body []byte) (*kms.Caller, any, error) {
+	kc, err := h.authenticate(ctx, r, body)
+	if err != nil {
+		return nil, nil, err
+	}
 	c := callerOf(kc)
-	var out any
 	switch target {
 	case adminPrefix + "CreateAccount":
 		var in createAccountRequest
 		if len(body) > 0 {
 			if err := json.Unmarshal(body, &in); err != nil {
-				h.writeError(w, reqID, target, wire.Errorf("SerializationException", "Malformed request body."))
-				return
+				return kc, nil, wire.Errorf("SerializationException", "Malformed request body.")
 			}
 		}
 		cr, err := h.iam.CreateAccount(ctx, c, in.AccountId)
 		if err != nil {
-			h.writeError(w, reqID, target, &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr})
-			return
+			return kc, nil, err
 		}
-		out = createAccountResponse{AccountId: cr.AccountID, AccessKeyId: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey}
+		return kc, createAccountResponse{AccountId: cr.AccountID, AccessKeyId: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey}, nil
 	default:
 		accts, err := h.iam.ListAccounts(ctx, c)
 		if err != nil {
-			h.writeError(w, reqID, target, &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr})
-			return
+			return kc, nil, err
 		}
 		l := listAccountsResponse{Accounts: []accountEntry{}}
 		for _, a := range accts {
 			l.Accounts = append(l.Accounts, accountEntry{AccountId: a.ID, CreationDate: float64(a.CreatedAt.UnixMilli()) / 1000})
 		}
-		out = l
+		return kc, l, nil
 	}
-	h.writeJSON(w, http.StatusOK, out)
-	h.log.Debug("request", "request_id", reqID, "operation", target, "access_key_id", kc.AccessKeyID, "status", http.StatusOK)
 }

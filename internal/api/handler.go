@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/sigv4"
@@ -31,6 +32,9 @@ type Config struct {
 	IAM    *iam.Service
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil means time.Now
+	// Audit receives one record per request, written before the response
+	// (see finish); nil writes none.
+	Audit *audit.Log
 }
 
 // Handler serves the KMS API. It is safe for concurrent use.
@@ -41,11 +45,12 @@ type Handler struct {
 	verifier    *sigv4.Verifier // KMS and TrentAdmin: signing name "kms"
 	iamVerifier *sigv4.Verifier // IAM: "iam", us-east-1 or cn-north-1
 	stsVerifier *sigv4.Verifier // STS: "sts", any served region
+	audit       *audit.Log
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -77,25 +82,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	start := time.Now()
+	target := r.Header.Get("X-Amz-Target")
+	x := &exchange{r: r, reqID: reqID, target: target, start: start}
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic serving request", "request_id", reqID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			h.writeError(w, reqID, "", errors.New("panic"))
+			h.finish(w, x, nil, errors.New("panic"))
 		}
 	}()
 
-	if r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {
+	if target == "" && isForm(r.Header.Get("Content-Type")) {
 		h.serveQuery(w, r, reqID, start)
 		return
 	}
-	target := r.Header.Get("X-Amz-Target")
 	if strings.HasPrefix(target, adminPrefix) {
 		h.serveAdmin(w, r, reqID, target)
 		return
 	}
 	rt, ok := routes[target]
 	if !ok || r.Method != http.MethodPost {
-		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
+		h.finish(w, x, nil, &wire.Error{Code: "UnknownOperationException"})
 		return
 	}
 
@@ -111,13 +117,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	buf.Reset()
 	if r.ContentLength > rt.MaxBody {
-		h.writeError(w, reqID, target, errTooLarge(rt.MaxBody))
+		h.finish(w, x, nil, errTooLarge(rt.MaxBody))
 		return
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rt.MaxBody)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			h.writeError(w, reqID, target, errTooLarge(rt.MaxBody))
+			h.finish(w, x, nil, errTooLarge(rt.MaxBody))
 			return
 		}
 		h.log.Debug("read request body", "request_id", reqID, "err", err)
@@ -126,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := buf.Bytes()
 	if len(body) > 0 && !isAWSJSON(r.Header.Get("Content-Type")) {
 		// A body that is not declared awsJson1.1 is not parsed at all.
-		h.writeJSON(w, http.StatusNotFound, errorBody{Type: "UnknownOperationException"})
+		h.finishUnparsed(w, x)
 		return
 	}
 
@@ -134,15 +140,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	caller, err := h.authenticate(ctx, r, body)
 	if err != nil {
-		h.writeError(w, reqID, target, err)
+		h.finish(w, x, nil, err)
 		return
 	}
-	out, err := rt.Handle(ctx, h.svc, caller, body)
+	x.caller = caller
+	var out any
+	x.in, out, err = rt.Handle(ctx, h.svc, caller, body)
 	if err != nil {
-		h.writeError(w, reqID, target, &sourcedError{err: err, accessKeyID: caller.AccessKeyID, remoteAddr: r.RemoteAddr})
+		h.finish(w, x, nil, &sourcedError{err: err, accessKeyID: caller.AccessKeyID, remoteAddr: r.RemoteAddr})
 		return
 	}
-	h.writeJSON(w, http.StatusOK, out)
+	h.finish(w, x, out, nil)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("request", "request_id", reqID, "operation", target, "access_key_id", caller.AccessKeyID,
 			"region", caller.Region, "status", http.StatusOK, "duration", time.Since(start))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/sigv4"
@@ -125,34 +127,35 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	if svc == stsService {
 		verifier = h.stsVerifier
 	}
+	form, ferr := url.ParseQuery(string(body))
+	action := form.Get("Action")
 	kc, sess, err := h.authenticateSession(ctx, verifier, r, body)
 	if err != nil {
-		h.writeQueryError(w, svc, reqID, "", queryAuthError(err))
+		h.answerQuery(w, r, svc, reqID, start, nil, action, form, nil, queryAuthError(err))
 		return
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		h.writeQueryError(w, svc, reqID, "", wire.Errorf("MalformedQueryString", "The query string is malformed."))
+	if ferr != nil {
+		h.answerQuery(w, r, svc, reqID, start, kc, "", nil, nil, wire.Errorf("MalformedQueryString", "The query string is malformed."))
 		return
 	}
-	action := form.Get("Action")
 	handle, ok := svc.routes[action]
 	if !ok || form.Get("Version") != svc.version || h.iam == nil {
 		// AWS's wording for an Action it does not serve, e.g. "Could not
 		// find operation X for version 2010-05-08" (inferred; the code
 		// InvalidAction and HTTP 400 are AWS's common query error).
-		h.writeQueryError(w, svc, reqID, action, wire.Errorf("InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
+		h.answerQuery(w, r, svc, reqID, start, kc, action, form, nil,
+			wire.Errorf("InvalidAction", "Could not find operation %s for version %s", action, form.Get("Version")))
 		return
 	}
 	c := &iam.Caller{AccountID: kc.AccountID, AccessKeyID: kc.AccessKeyID, Region: kc.Region, Principal: kc.Identity,
 		SourceIP: kc.SourceIP, SecureTransport: kc.SecureTransport, Session: sess}
 	out, err := handle(ctx, h.iam, c, form)
 	if err != nil {
-		h.writeQueryError(w, svc, reqID, action, &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr})
+		err = &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr}
+	}
+	if !h.answerQuery(w, r, svc, reqID, start, kc, action, form, out, err) {
 		return
 	}
-	b := query.Response(svc.namespace, action, svc.wrappers[action], out, reqID)
-	writeXML(w, http.StatusOK, b)
 	h.log.Debug("request", "request_id", reqID, "operation", svc.name+":"+action, "access_key_id", kc.AccessKeyID,
 		"region", kc.Region, "status", http.StatusOK, "duration", time.Since(start))
 }
@@ -263,9 +266,66 @@ func (h *Handler) serveWebIdentity(ctx context.Context, w http.ResponseWriter, r
 	}
 	out, err := svc.routes[action](ctx, h.iam, c, form)
 	if err != nil {
-		h.writeQueryError(w, svc, reqID, action, &sourcedError{err: err, remoteAddr: r.RemoteAddr})
+		err = &sourcedError{err: err, remoteAddr: r.RemoteAddr}
+	}
+	if !h.answerQuery(w, r, svc, reqID, start, nil, action, form, out, err) {
 		return
 	}
-	writeXML(w, http.StatusOK, query.Response(svc.namespace, action, svc.wrappers[action], out, reqID))
 	h.log.Debug("request", "request_id", reqID, "operation", "sts:"+action, "status", http.StatusOK, "duration", time.Since(start))
+}
+
+// answerQuery writes the audit record of an awsQuery request, then its
+// answer: out, or err in the query error shape. The record comes first,
+// so no response leaves before it is durable; if it cannot be written the
+// request fails with ServiceFailure instead. It reports whether out was
+// answered.
+func (h *Handler) answerQuery(w http.ResponseWriter, r *http.Request, svc *queryService, reqID string, start time.Time,
+	kc *kms.Caller, action string, form url.Values, out query.Result, err error) bool {
+	source := audit.SourceIAM
+	if svc == stsService {
+		source = audit.SourceSTS
+	}
+	name := action
+	if name == "" {
+		name = "Unknown"
+	}
+	readOnly := strings.HasPrefix(action, "Get") || strings.HasPrefix(action, "List")
+	if aerr := h.recordCall(r, reqID, start, kc, source, name, readOnly, queryParams(form), nil, nil, err); aerr != nil {
+		h.writeQueryError(w, svc, reqID, action, aerr)
+		return false
+	}
+	if err != nil {
+		h.writeQueryError(w, svc, reqID, action, err)
+		return false
+	}
+	writeXML(w, http.StatusOK, query.Response(svc.namespace, action, svc.wrappers[action], out, reqID))
+	return true
+}
+
+// secretParams are awsQuery parameters that never reach the audit trail:
+// credentials that a request carries as its payload.
+var secretParams = map[string]bool{"WebIdentityToken": true, "SAMLAssertion": true, "Password": true,
+	"OldPassword": true, "NewPassword": true, "TokenCode": true}
+
+// queryParams returns the request's parameters as CloudTrail logs them
+// for IAM and STS (requestParameters, member names with a lower-case first
+// letter, e.g. "userName"), without Action and Version, and without
+// secrets. List members keep their flattened awsQuery names
+// ("tags.member.1.Key"). nil when there are none.
+func queryParams(form url.Values) json.RawMessage {
+	m := map[string]string{}
+	for k, v := range form {
+		if k == "Action" || k == "Version" || secretParams[k] || len(v) == 0 || k == "" {
+			continue
+		}
+		m[strings.ToLower(k[:1])+k[1:]] = v[0]
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/wire"
 )
 
 // route describes one operation: its IAM action, the largest body it
@@ -17,8 +18,9 @@ type route struct {
 }
 
 // handler decodes a request body, calls the service and returns the
-// response shape (nil for operations without output).
-type handler func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error)
+// decoded request, for the audit trail (nil when the body did not decode),
+// and the response shape (nil for operations without output).
+type handler func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (wire.AuditAppender, any, error)
 
 const (
 	smallBody  = 64 << 10 // crypto operations: 4 KiB plaintext or 6 KiB blob, base64, plus context
@@ -71,7 +73,10 @@ var routes = map[string]route{
 }
 
 // validator is implemented by every generated input shape.
-type validator interface{ Validate() error }
+type validator interface {
+	Validate() error
+	wire.AuditAppender
+}
 
 // op adapts a service method with output to a handler.
 func op[In any, PIn interface {
@@ -79,15 +84,16 @@ func op[In any, PIn interface {
 	validator
 	jsonDecoder
 }, Out any](f func(*kms.Service, context.Context, *kms.Caller, PIn) (Out, error)) handler {
-	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
+	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (wire.AuditAppender, any, error) {
 		in := PIn(new(In))
 		if err := decode(body, in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := in.Validate(); err != nil {
-			return nil, err
+			return in, nil, err
 		}
-		return f(s, ctx, c, in)
+		out, err := f(s, ctx, c, in)
+		return in, out, err
 	}
 }
 
@@ -97,14 +103,14 @@ func opNoOutput[In any, PIn interface {
 	validator
 	jsonDecoder
 }](f func(*kms.Service, context.Context, *kms.Caller, PIn) error) handler {
-	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (any, error) {
+	return func(ctx context.Context, s *kms.Service, c *kms.Caller, body []byte) (wire.AuditAppender, any, error) {
 		in := PIn(new(In))
 		if err := decode(body, in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := in.Validate(); err != nil {
-			return nil, err
+			return in, nil, err
 		}
-		return nil, f(s, ctx, c, in)
+		return in, nil, f(s, ctx, c, in)
 	}
 }

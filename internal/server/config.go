@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,6 +70,22 @@ type Config struct {
 	// caches have the same bound. Default: 100000 (about 200 MiB of
 	// symmetric keys; docs/performance.md).
 	KeyCacheSize int `yaml:"key_cache_size"`
+	// AuditDir is the audit directory (docs/audit.md); default
+	// <data_dir>/audit. A --dev server writes no audit file.
+	AuditDir string `yaml:"audit_dir"`
+	// AuditStdout copies every audit record to standard output, one JSON
+	// line each, for container log pipelines.
+	AuditStdout bool `yaml:"audit_stdout"`
+	// AuditFailOpen lets requests succeed when their audit record cannot
+	// be written. For test environments only: by default a request fails
+	// with KMSInternalException unless its record is durable.
+	AuditFailOpen bool `yaml:"audit_fail_open"`
+	// AuditMaxFileSize and AuditRotateInterval close the current audit
+	// file, sign its digest and start a new one once it is that large or
+	// that old. Defaults: 64 MiB and 1h.
+	AuditMaxFileSize    int64         `yaml:"audit_max_file_size"`
+	AuditRotateInterval time.Duration `yaml:"audit_rotate_interval"`
+
 	// Quotas are the resource quotas, AWS's by default.
 	Quotas Quotas `yaml:"quotas"`
 	// OIDCProviders are the OpenID Connect issuers whose ID tokens
@@ -166,6 +183,9 @@ func (c *Config) Defaults() {
 	}
 	if c.AccountID == "" {
 		c.AccountID = "111122223333"
+	}
+	if c.AuditDir == "" && !c.Dev && c.DataDir != "" {
+		c.AuditDir = filepath.Join(c.DataDir, AuditDirName)
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -279,6 +299,9 @@ func (c *Config) Validate() error {
 		if c.RootCredentialsFile != "" {
 			bad("root_credentials_file", "root_credentials_file: a --dev server writes no file; its credentials are printed")
 		}
+		if c.AuditDir != "" {
+			bad("audit_dir", "audit_dir: a --dev server writes no audit file; set audit_stdout to see its records")
+		}
 	}
 	for _, f := range c.SeedFiles {
 		if f == "" {
@@ -318,6 +341,12 @@ func (c *Config) Validate() error {
 		if q.v != nil && *q.v < 0 {
 			bad("quotas."+q.name, "quotas.%s: must not be negative (0 means unlimited)", q.name)
 		}
+	}
+	if c.AuditMaxFileSize < 0 {
+		bad("audit_max_file_size", "audit_max_file_size: must not be negative")
+	}
+	if c.AuditRotateInterval < 0 {
+		bad("audit_rotate_interval", "audit_rotate_interval: must not be negative")
 	}
 	if c.DeletionInterval < time.Second {
 		bad("deletion_interval", "deletion_interval: must be at least 1s")

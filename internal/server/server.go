@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/api"
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
@@ -76,6 +77,7 @@ type Server struct {
 	seeds   []*seed.File
 	seeded  seed.Result
 
+	audit  *audit.Log                  // set before kmsAPI
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
 
@@ -233,11 +235,14 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		}
 	}
 	warnExampleCredentials(ctx, s.svc, db, cfg.AccountID, log)
+	if err := s.openAudit(ctx, db, root); err != nil {
+		return fail(err)
+	}
 	s.db = db
 	if err := ids.RecordManagementAccount(ctx); err != nil {
 		return fail(err)
 	}
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log}))
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit}))
 	return nil
 }
 
@@ -477,7 +482,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusOK, "ok\n")
 			return
 		case "/readyz":
-			if s.kmsAPI.Load() != nil {
+			if msg := s.auditNotReady(); msg != "" {
+				writeText(w, http.StatusServiceUnavailable, msg)
+			} else if s.kmsAPI.Load() != nil {
 				writeText(w, http.StatusOK, "ready\n")
 			} else if s.sealed.Load() {
 				writeText(w, http.StatusServiceUnavailable, "not ready: sealed (run trent operator unseal)\n")
@@ -589,9 +596,10 @@ func (s *Server) Run(ctx context.Context) error {
 	stopDeleter()
 	<-deleterDone
 	s.closeControl()
+	auditErr := s.audit.Close() // after the last request: signs the current file
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	return errors.Join(serveErr, shutErr, closeErr)
+	return errors.Join(serveErr, shutErr, auditErr, closeErr)
 }

@@ -625,7 +625,9 @@ func TestLookupWireErrorPassedOn(t *testing.T) {
 	}
 	_, err := v.Verify(context.Background(), r, body)
 	wantError(t, err, "ExpiredTokenException", "The security token included in the request is expired")
-	v.Lookup = func(context.Context, string) (sigv4.Credential, error) { return sigv4.Credential{}, errors.New("db down") }
+	v.Lookup = func(context.Context, string) (sigv4.Credential, error) {
+		return sigv4.Credential{}, errors.New("db down")
+	}
 	_, err = v.Verify(context.Background(), r, body)
 	wantError(t, err, sigv4.CodeInternal, "")
 }

@@ -1,4 +1,4 @@
-// Command gen writes shapes.go and decoders.go for package wire from the AWS KMS model in
+// Command gen writes shapes.go, decoders.go and auditjson.go for package wire from the AWS KMS model in
 // model/kms-api-model.json and the hand-written model/supplement.json. Run it
 // with go generate from internal/wire.
 package main
@@ -16,6 +16,7 @@ func main() {
 	sup := flag.String("supplement", "model/supplement.json", "hand-written supplement merged over the model")
 	out := flag.String("o", "shapes.go", "output file for the shapes")
 	decOut := flag.String("decoders", "decoders.go", "output file for the request decoders")
+	auditOut := flag.String("audit", "auditjson.go", "output file for the audit trail encoders")
 	flag.Parse()
 
 	m, err := os.ReadFile(*model)
@@ -38,6 +39,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(*decOut, dec, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	aud, err := codegen.GenerateAudit(m, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*auditOut, aud, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -1,0 +1,13 @@
+package api
+
+// RouteOperations lists the operations the handler serves.
+func RouteOperations() []string {
+	var ops []string
+	for target := range routes {
+		ops = append(ops, target[len("TrentService."):])
+	}
+	return ops
+}
+
+// Mutating reports whether CloudTrail records op as not read-only.
+func Mutating(op string) bool { return mutating[op] }

@@ -1,0 +1,599 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// File is an open log file, as the writer uses it. [Options.OpenFile]
+// lets tests inject write and fsync failures.
+type File interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// Options configure a [Log].
+type Options struct {
+	// Dir is the audit directory; "" writes no file (a --dev server).
+	Dir string
+	// Stdout, when set, receives a copy of every record line. When Dir is
+	// "" it is the only sink, and a failure to write it fails requests
+	// like a file failure; otherwise its failures are logged only.
+	Stdout io.Writer
+	// Signer signs each closed file's digest. Required with Dir.
+	Signer *Signer
+	// MaxFileSize and MaxFileAge rotate the current file once it is that
+	// large or that old. Defaults: 64 MiB and 1 hour.
+	MaxFileSize int64
+	MaxFileAge  time.Duration
+	// FailOpen lets requests succeed when their record cannot be written
+	// (logged as an error). For test environments only.
+	FailOpen bool
+	Logger   *slog.Logger
+	// Now is the clock for rotation and file names; nil means time.Now.
+	Now func() time.Time
+	// OpenFile opens a log file for appending, creating it; nil uses
+	// os.OpenFile with O_APPEND and mode 0600.
+	OpenFile func(path string) (File, error)
+	// RetryInterval is how often a failing log retries by itself, and how
+	// often file age is checked. Default 1s.
+	RetryInterval time.Duration
+}
+
+// ErrClosed is returned by [Log.Write] after [Log.Close].
+var ErrClosed = errors.New("audit: log closed")
+
+// Log is the audit trail writer. Records are appended, chained by hash, to
+// JSON-lines files by a single goroutine that commits them in batches: one
+// write and one fsync for all records waiting, and every caller of
+// [Log.Write] returns once its batch is durable. It is safe for concurrent
+// use.
+type Log struct {
+	opt   Options
+	log   *slog.Logger
+	queue chan *request
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+	done   chan struct{}
+
+	// Writer goroutine state.
+	f        File
+	path     string
+	opened   time.Time
+	size     int64     // durable bytes in f
+	sum      hash.Hash // SHA-256 of the durable bytes of f
+	first    uint64    // first sequence number in f
+	firstPrv string    // previousHash of f's first record
+	broken   bool      // f may hold bytes past size
+	seq      uint64    // last durable sequence number
+	prev     string    // hash of the last durable record
+	prevSig  string    // signature of the last digest
+	buf      []byte
+
+	records  atomic.Uint64
+	batches  atomic.Uint64
+	failures atomic.Uint64
+	failing  atomic.Bool
+	lastErr  atomic.Pointer[error]
+}
+
+type request struct {
+	line []byte
+	done chan error
+}
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+// Open starts a log. With a directory it creates it (mode 0700), writes the
+// signer's public key to audit-public-key.pem, and continues the chain of
+// the files already there: a file left open by a crash is cut back to its
+// last complete record, and signed.
+func Open(opt Options) (*Log, error) {
+	if opt.MaxFileSize <= 0 {
+		opt.MaxFileSize = 64 << 20
+	}
+	if opt.MaxFileAge <= 0 {
+		opt.MaxFileAge = time.Hour
+	}
+	if opt.RetryInterval <= 0 {
+		opt.RetryInterval = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.OpenFile == nil {
+		opt.OpenFile = func(path string) (File, error) {
+			return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		}
+	}
+	l := &Log{opt: opt, log: opt.Logger, queue: make(chan *request, 4096), done: make(chan struct{}), prev: zeroHash}
+	if opt.Dir != "" {
+		if opt.Signer == nil {
+			return nil, errors.New("audit: a log directory needs a signer")
+		}
+		if err := l.resume(); err != nil {
+			return nil, err
+		}
+	}
+	go l.run()
+	return l, nil
+}
+
+// resume prepares the directory and picks up the chain where the files in
+// it end.
+func (l *Log) resume() error {
+	dir := l.opt.Dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("audit: create %s: %w", dir, err)
+	}
+	pemPath := filepath.Join(dir, PublicKeyFile)
+	want := l.opt.Signer.PublicPEM()
+	if got, err := os.ReadFile(pemPath); err != nil || !bytes.Equal(got, want) {
+		if err == nil {
+			l.log.Warn("audit: replacing the public key file; digests signed by the old key verify only with the old key",
+				"file", pemPath, "fingerprint", l.opt.Signer.Fingerprint())
+		}
+		if err := writeFileSync(pemPath, want, 0o644); err != nil {
+			return fmt.Errorf("audit: write %s: %w", pemPath, err)
+		}
+	}
+	logs, err := listLogs(dir)
+	if err != nil {
+		return err
+	}
+	pub := l.opt.Signer.Public()
+	for i := len(logs) - 1; i >= 0; i-- {
+		name := logs[i]
+		path := filepath.Join(dir, name)
+		if b, err := os.ReadFile(path + digestSuffix); err == nil {
+			d, sig, err := decodeDigest(b, pub)
+			if err != nil {
+				return fmt.Errorf("audit: %s%s: %v; start with the signing key that wrote it, or move the audit directory aside", name, digestSuffix, err)
+			}
+			l.seq, l.prev, l.prevSig = d.LastSequence, d.LastHash, sig
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("audit: %w", err)
+		}
+		if i != len(logs)-1 {
+			return fmt.Errorf("audit: %s has no digest and is not the newest file; run trent audit verify %s", name, dir)
+		}
+		// The newest file has no digest: the node stopped without closing
+		// it. Find the digest before it first, then sign this one.
+		if err := l.closeCrashed(logs[:i], path); err != nil {
+			return err
+		}
+		break
+	}
+	return nil
+}
+
+// closeCrashed signs the digest of a file a previous run left open, after
+// cutting off a partly written last record, which no caller was told was
+// durable.
+func (l *Log) closeCrashed(before []string, path string) error {
+	pub := l.opt.Signer.Public()
+	if n := len(before); n > 0 {
+		b, err := os.ReadFile(filepath.Join(l.opt.Dir, before[n-1]) + digestSuffix)
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		d, sig, err := decodeDigest(b, pub)
+		if err != nil {
+			return fmt.Errorf("audit: %s%s: %v", before[n-1], digestSuffix, err)
+		}
+		l.seq, l.prev, l.prevSig = d.LastSequence, d.LastHash, sig
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i+1 != len(b) {
+		l.log.Warn("audit: cutting a partly written record off the end of the file the last run left open", "file", path, "bytes", len(b)-i-1)
+		b = b[:i+1]
+		if err := os.Truncate(path, int64(len(b))); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	if len(b) == 0 {
+		return os.Remove(path)
+	}
+	first, _ := parseLogName(filepath.Base(path))
+	l.path, l.first, l.size, l.sum = path, first, int64(len(b)), sha256.New()
+	l.sum.Write(b)
+	lines := bytes.SplitAfter(b[:len(b)-1], []byte("\n"))
+	c, err := parseChain(bytes.TrimSuffix(lines[0], []byte("\n")))
+	if err != nil {
+		return fmt.Errorf("audit: %s: first record: %v; run trent audit verify", path, err)
+	}
+	l.firstPrv = c.PreviousHash
+	last := lines[len(lines)-1]
+	c, err = parseChain(last)
+	if err != nil {
+		return fmt.Errorf("audit: %s: last record: %v; run trent audit verify", path, err)
+	}
+	h := sha256.Sum256(last)
+	l.seq, l.prev = c.Sequence, hex.EncodeToString(h[:])
+	return l.sign()
+}
+
+// chainFields are a record line's chain members.
+type chainFields struct {
+	Sequence     uint64 `json:"sequence"`
+	PreviousHash string `json:"previousHash"`
+}
+
+func parseChain(line []byte) (chainFields, error) {
+	var r struct {
+		Trent *chainFields `json:"trent"`
+	}
+	if err := json.Unmarshal(line, &r); err != nil {
+		return chainFields{}, fmt.Errorf("malformed record: %v", err)
+	}
+	if r.Trent == nil {
+		return chainFields{}, errors.New("record has no trent object")
+	}
+	return *r.Trent, nil
+}
+
+// listLogs returns the log file names in dir in sequence order.
+func listLogs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if _, ok := parseLogName(e.Name()); ok && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names) // fixed-width sequence numbers sort as numbers
+	return names, nil
+}
+
+// Write appends r to the log and returns once it is durable in every sink.
+// It fills in r's chain members. An error means the record was not
+// written, and the request it describes must fail (unless the log fails
+// open, when Write logs the error and returns nil).
+func (l *Log) Write(ctx context.Context, r *Record) error {
+	line, err := r.marshal()
+	if err != nil {
+		return fmt.Errorf("audit: encode record: %w", err)
+	}
+	if l.opt.Dir == "" && l.opt.Stdout == nil {
+		return nil // nowhere to write: a --dev server without audit_stdout
+	}
+	req := requestPool.Get().(*request)
+	req.line = line
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		requestPool.Put(req)
+		return ErrClosed
+	}
+	l.queue <- req
+	l.mu.RUnlock()
+	err = <-req.done
+	req.line = nil
+	requestPool.Put(req)
+	if err != nil && l.opt.FailOpen {
+		l.log.Error("audit: record not written; answering anyway because audit_fail_open is set", "request_id", r.RequestID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// Close writes the records still queued, signs the digest of the current
+// file and stops the writer. Records written after Close fail with
+// [ErrClosed].
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return nil
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+	if p := l.lastErr.Load(); p != nil && l.failing.Load() {
+		return *p
+	}
+	return nil
+}
+
+// maxBatch bounds the records committed by one fsync.
+const maxBatch = 1024
+
+func (l *Log) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.opt.RetryInterval)
+	defer tick.Stop()
+	batch := make([]*request, 0, maxBatch)
+	for {
+		select {
+		case req, ok := <-l.queue:
+			if !ok {
+				l.shutdown()
+				return
+			}
+			batch = append(batch[:0], req)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case r, ok := <-l.queue:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			err := l.commit(batch)
+			for _, r := range batch {
+				r.done <- err
+			}
+		case <-tick.C:
+			l.tick()
+		}
+	}
+}
+
+// tick retries a failing log without waiting for a request, so that
+// readiness recovers, and closes a file that has grown old.
+func (l *Log) tick() {
+	if l.opt.Dir == "" {
+		return
+	}
+	if l.failing.Load() {
+		// Truncating works on a full disk; only a real write shows that
+		// records can be written again.
+		if err := l.prepare(); err != nil {
+			l.fail(err)
+			return
+		}
+		if err := l.probe(); err != nil {
+			l.fail(err)
+			return
+		}
+		l.ok()
+		return
+	}
+	if l.f != nil && l.opt.Now().Sub(l.opened) >= l.opt.MaxFileAge {
+		if err := l.closeFile(); err != nil {
+			l.fail(err)
+		}
+	}
+}
+
+func (l *Log) shutdown() {
+	if l.f == nil {
+		return
+	}
+	if l.broken {
+		if err := l.prepare(); err != nil {
+			l.fail(err)
+			l.log.Error("audit: cannot close the log file cleanly; the next start signs it", "file", l.path, "err", err)
+			return
+		}
+	}
+	if err := l.closeFile(); err != nil {
+		l.fail(err)
+		l.log.Error("audit: cannot sign the last log file; the next start signs it", "file", l.path, "err", err)
+	}
+}
+
+// commit writes a batch: chain members, one write, one fsync.
+func (l *Log) commit(batch []*request) error {
+	if l.opt.Dir != "" {
+		if err := l.prepare(); err != nil {
+			return l.fail(err)
+		}
+	}
+	seq, prev := l.seq, l.prev
+	buf := l.buf[:0]
+	for _, r := range batch {
+		seq++
+		start := len(buf)
+		buf = append(buf, r.line...)
+		buf = append(buf, `,"sequence":`...)
+		buf = strconv.AppendUint(buf, seq, 10)
+		buf = append(buf, `,"previousHash":"`...)
+		buf = append(buf, prev...)
+		buf = append(buf, `"}}`...)
+		h := sha256.Sum256(buf[start:])
+		prev = hex.EncodeToString(h[:])
+		buf = append(buf, '\n')
+	}
+	if cap(buf) <= 4<<20 {
+		l.buf = buf
+	}
+	if l.f != nil {
+		if _, err := l.f.Write(buf); err != nil {
+			l.broken = true
+			return l.fail(fmt.Errorf("audit: write %s: %w", l.path, err))
+		}
+		if err := l.f.Sync(); err != nil {
+			l.broken = true
+			return l.fail(fmt.Errorf("audit: fsync %s: %w", l.path, err))
+		}
+		if l.size == 0 {
+			l.first, l.firstPrv = l.seq+1, l.prev
+		}
+		l.size += int64(len(buf))
+		l.sum.Write(buf)
+	}
+	if l.opt.Stdout != nil {
+		if _, err := l.opt.Stdout.Write(buf); err != nil {
+			if l.opt.Dir == "" {
+				return l.fail(fmt.Errorf("audit: write to stdout: %w", err))
+			}
+			l.log.Error("audit: cannot copy records to stdout", "err", err)
+		}
+	}
+	l.seq, l.prev = seq, prev
+	l.records.Add(uint64(len(batch)))
+	l.batches.Add(1)
+	l.ok()
+	return nil
+}
+
+// prepare makes the current file ready for a batch: it cuts off what a
+// failed batch may have left, closes the file when it is due for rotation
+// and opens a new one when there is none.
+func (l *Log) prepare() error {
+	if l.f != nil && l.broken {
+		if err := l.f.Truncate(l.size); err != nil {
+			return fmt.Errorf("audit: truncate %s after a failed write: %w", l.path, err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("audit: fsync %s: %w", l.path, err)
+		}
+		l.broken = false
+	}
+	if l.f != nil && (l.size >= l.opt.MaxFileSize || l.opt.Now().Sub(l.opened) >= l.opt.MaxFileAge) {
+		if err := l.closeFile(); err != nil {
+			return err
+		}
+	}
+	if l.f == nil {
+		now := l.opt.Now()
+		path := filepath.Join(l.opt.Dir, logName(l.seq+1, now))
+		f, err := l.opt.OpenFile(path)
+		if err != nil {
+			return fmt.Errorf("audit: open %s: %w", path, err)
+		}
+		if err := syncDir(l.opt.Dir); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("audit: fsync %s: %w", l.opt.Dir, err)
+		}
+		l.f, l.path, l.opened, l.size, l.sum, l.broken = f, path, now, 0, sha256.New(), false
+	}
+	return nil
+}
+
+// probe writes, fsyncs and removes a small file in the audit directory.
+func (l *Log) probe() error {
+	path := filepath.Join(l.opt.Dir, ".audit-probe")
+	f, err := l.opt.OpenFile(path)
+	if err != nil {
+		return fmt.Errorf("audit: probe: %w", err)
+	}
+	defer os.Remove(path)
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("audit: probe: %w", err)
+	}
+	return nil
+}
+
+// closeFile signs the current file's digest and closes it. A file without
+// records is removed instead. On error the file stays current.
+func (l *Log) closeFile() error {
+	if l.size == 0 {
+		l.f.Close()
+		os.Remove(l.path)
+		l.f = nil
+		return nil
+	}
+	if err := l.sign(); err != nil {
+		return err
+	}
+	if err := l.f.Close(); err != nil {
+		l.log.Warn("audit: close log file", "file", l.path, "err", err)
+	}
+	l.f = nil
+	return nil
+}
+
+// sign writes the digest of the file at l.path, which holds records
+// l.first through l.seq.
+func (l *Log) sign() error {
+	d := &Digest{
+		Version: 1, File: filepath.Base(l.path), FileSHA256: hex.EncodeToString(l.sum.Sum(nil)), FileSize: l.size,
+		Records: l.seq - l.first + 1, FirstSequence: l.first, LastSequence: l.seq, FirstPrevHash: l.firstPrv,
+		LastHash: l.prev, PreviousDigest: l.prevSig, PublicKeySHA256: l.opt.Signer.Fingerprint(),
+		SignedAt: EventTime(l.opt.Now()),
+	}
+	b, sig, err := encodeDigest(d, l.opt.Signer)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(l.path+digestSuffix, b, 0o644); err != nil {
+		return fmt.Errorf("audit: write digest of %s: %w", l.path, err)
+	}
+	l.prevSig = sig
+	return nil
+}
+
+// fail records a failure and raises the alarm on the first of a run.
+func (l *Log) fail(err error) error {
+	l.failures.Add(1)
+	l.lastErr.Store(&err)
+	if !l.failing.Swap(true) {
+		l.log.Error("ALARM: the audit log cannot be written; requests fail with KMSInternalException until it can", "err", err)
+	}
+	return err
+}
+
+func (l *Log) ok() {
+	if l.failing.Swap(false) {
+		l.log.Warn("audit log writable again; serving requests", "failed_batches", l.failures.Load())
+	}
+}
+
+// Healthy returns nil while records are being written, and the last error
+// while the log is failing.
+func (l *Log) Healthy() error {
+	if !l.failing.Load() {
+		return nil
+	}
+	if p := l.lastErr.Load(); p != nil {
+		return *p
+	}
+	return errors.New("audit: log failing")
+}
+
+// Stats are the log's counters, for metrics.
+type Stats struct {
+	Records  uint64 // records written
+	Batches  uint64 // batches committed (fsyncs)
+	Failures uint64 // failed batch writes and retries
+	Failing  bool   // the last attempt failed
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{Records: l.records.Load(), Batches: l.batches.Load(), Failures: l.failures.Load(), Failing: l.failing.Load()}
+}
