@@ -220,7 +220,14 @@ func TestAuditRecordShapes(t *testing.T) {
 	e := newAuditEnv(t)
 	plaintext := "the audited plaintext, never logged"
 	pt64 := base64.StdEncoding.EncodeToString([]byte(plaintext))
-	grantToken := "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4Mzc0MWFiYjc0ZDE1ODkyNGFlNTIzODZhMzgyZjBlNGY3NiKIAgEBAgB4Pa6VDCWW__grant_token_secret"
+	// A real grant token: Encrypt refuses one the server did not issue.
+	_, w := e.do(t, signed(t, "CreateGrant", `{"KeyId":"`+e.keyID+`","GranteePrincipal":"arn:aws:iam::111122223333:root","Operations":["Encrypt"]}`))
+	if w.Code != 200 {
+		t.Fatalf("CreateGrant: %d %s", w.Code, w.Body)
+	}
+	var cg struct{ GrantToken string }
+	json.Unmarshal(w.Body.Bytes(), &cg)
+	grantToken := cg.GrantToken
 	encID, w := e.do(t, signed(t, "Encrypt", `{"KeyId":"arn:aws:kms:us-east-1:111122223333:key/`+e.keyID+`","Plaintext":"`+pt64+
 		`","EncryptionContext":{"Department":"Engineering"},"EncryptionAlgorithm":"SYMMETRIC_DEFAULT","GrantTokens":["`+grantToken+`"]}`))
 	if w.Code != 200 {
