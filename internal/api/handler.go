@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/quota"
 	"github.com/trent-kms/trent/internal/sigv4"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -27,6 +28,9 @@ type Config struct {
 	Service *kms.Service
 	Logger  *slog.Logger     // nil discards
 	Now     func() time.Time // nil means time.Now
+	// Quotas applies request quotas by operation; nil means none. The
+	// quotas by key type are applied by kms ([KeyThrottle]).
+	Quotas *quota.Limiter
 }
 
 // Handler serves the KMS API. It is safe for concurrent use.
@@ -34,11 +38,12 @@ type Handler struct {
 	svc      *kms.Service
 	log      *slog.Logger
 	verifier *sigv4.Verifier
+	quotas   *quota.Limiter
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, log: cfg.Logger}
+	h := &Handler{svc: cfg.Service, log: cfg.Logger, quotas: cfg.Quotas}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -117,6 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
 	defer cancel()
 	caller, err := h.authenticate(ctx, r, body)
+	if err == nil {
+		err = h.throttle(caller, target)
+	}
 	if err != nil {
 		h.writeError(w, reqID, target, err)
 		return
