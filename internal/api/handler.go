@@ -284,6 +284,9 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err er
 
 // writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	if eb, ok := v.(errorBody); ok {
+		noteOutcome(w, eb.Type)
+	}
 	var b []byte
 	if v == nil {
 		b = []byte("{}")
