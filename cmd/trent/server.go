@@ -22,6 +22,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("trent server", flag.ContinueOnError)
 	configFile := fs.String("config", "", "YAML config file")
 	listen := fs.String("listen", "", "listen address (default 127.0.0.1:8400)")
+	adminListen := fs.String("admin-listen", "", "admin listener for /metrics and pprof, or off (default "+server.DefaultAdminListen+")")
 	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
@@ -51,6 +52,10 @@ func serverCmd(ctx context.Context, args []string) int {
 		}
 	}
 	set(&cfg.Listen, *listen)
+	set(&cfg.AdminListen, *adminListen)
+	if cfg.AdminListen == "" { // neither the flag nor the config file gave one
+		cfg.AdminListen = server.DefaultAdminListen
+	}
 	set(&cfg.DataDir, *dataDir)
 	set(&cfg.TLSCert, *tlsCert)
 	set(&cfg.TLSKey, *tlsKey)

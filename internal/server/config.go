@@ -91,10 +91,15 @@ type Config struct {
 	// "cryptographic_symmetric", "create_key", ...). An unset quota has
 	// AWS's default for the region; 0 means unlimited.
 	RequestQuotas map[string]float64 `yaml:"request_quotas"`
+	// QuotaClock is the request quotas' clock in monotonic nanoseconds;
+	// nil means the real one. Tests set it.
+	QuotaClock func() int64 `yaml:"-"`
 
 	// AdminListen is the address of the admin listener, which serves
 	// Prometheus metrics at /metrics (and pprof at /debug/pprof/ with
-	// AdminPprof). "off" disables it.
+	// AdminPprof). "off" or "" disables it; `trent server` defaults it to
+	// DefaultAdminListen (Defaults leaves it alone, so that tests
+	// starting many nodes do not compete for one port).
 	AdminListen string `yaml:"admin_listen"`
 	// AdminPprof serves Go's profiler at /debug/pprof/ on the admin
 	// listener.
@@ -154,9 +159,6 @@ func (c *Config) Defaults() {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8400"
-	}
-	if c.AdminListen == "" {
-		c.AdminListen = "127.0.0.1:8401"
 	}
 	if c.DataDir == "" && !c.Dev {
 		c.DataDir = "./trent-data"
@@ -265,7 +267,7 @@ func (c *Config) Validate() error {
 	case !c.Dev && c.TLSCert == "" && acks < 1:
 		bad("listen", "listen: %s is not a loopback address; serve it with TLS (tls_cert, tls_key) or set allow_insecure_listen", c.Listen)
 	}
-	if c.AdminListen != AdminOff {
+	if c.AdminListen != AdminOff && c.AdminListen != "" {
 		// The admin listener has no authentication: like the API listener
 		// without TLS, it needs --allow-insecure-listen off loopback.
 		ahost, _, err := net.SplitHostPort(c.AdminListen)
