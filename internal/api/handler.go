@@ -293,7 +293,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	} else {
 		var err error
 		if b, err = json.Marshal(v); err != nil {
-			h.log.Error("encode response", "err", err)
+			h.log.Error("encode response", "request_id", w.Header().Get("x-amzn-RequestId"), "err", err)
 			status, b = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
 		}
 	}
