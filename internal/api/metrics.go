@@ -69,7 +69,10 @@ func (m *Metrics) Serve(h http.Handler, w http.ResponseWriter, r *http.Request) 
 	if rec.status == 0 && rec.code == "" {
 		rec.code = "ClientClosedRequest" // no response: the client went away
 	}
-	op := m.ops[r.Header.Get("X-Amz-Target")]
+	var op *opMetrics
+	if v := r.Header["X-Amz-Target"]; len(v) > 0 { // the canonical key, without Get's canonicalization
+		op = m.ops[v[0]]
+	}
 	if op == nil {
 		op = m.other
 	}
