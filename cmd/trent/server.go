@@ -22,6 +22,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("trent server", flag.ContinueOnError)
 	configFile := fs.String("config", "", "YAML config file")
 	listen := fs.String("listen", "", "listen address (default 127.0.0.1:8400)")
+	adminListen := fs.String("admin-listen", "", "admin listener for /metrics and pprof, or off (default "+server.DefaultAdminListen+")")
 	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
 	auditDir := fs.String("audit-dir", "", "audit directory (default <data-dir>/audit; a --dev server writes no audit file)")
 	auditStdout := fs.Bool("audit-stdout", false, "copy every audit record to standard output")
@@ -53,6 +54,10 @@ func serverCmd(ctx context.Context, args []string) int {
 		}
 	}
 	set(&cfg.Listen, *listen)
+	set(&cfg.AdminListen, *adminListen)
+	if cfg.AdminListen == "" { // neither the flag nor the config file gave one
+		cfg.AdminListen = server.DefaultAdminListen
+	}
 	set(&cfg.DataDir, *dataDir)
 	set(&cfg.AuditDir, *auditDir)
 	if *auditStdout {

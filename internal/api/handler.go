@@ -20,6 +20,7 @@ import (
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/quota"
 	"github.com/trent-kms/trent/internal/sigv4"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	// Audit receives one record per request, written before the response
 	// (see finish); nil writes none.
 	Audit *audit.Log
+	// Quotas applies request quotas by operation; nil means none. The
+	// quotas by key type are applied by kms ([KeyThrottle]).
+	Quotas *quota.Limiter
 }
 
 // Handler serves the KMS API. It is safe for concurrent use.
@@ -46,11 +50,12 @@ type Handler struct {
 	iamVerifier *sigv4.Verifier // IAM: "iam", us-east-1 or cn-north-1
 	stsVerifier *sigv4.Verifier // STS: "sts", any served region
 	audit       *audit.Log
+	quotas      *quota.Limiter
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,6 +144,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
 	defer cancel()
 	caller, err := h.authenticate(ctx, r, body)
+	if err == nil {
+		err = h.throttle(caller, target)
+	}
 	if err != nil {
 		h.finish(w, x, nil, err)
 		return
@@ -328,13 +336,16 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err er
 
 // writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	if eb, ok := v.(errorBody); ok {
+		noteOutcome(w, eb.Type)
+	}
 	var b []byte
 	if v == nil {
 		b = []byte("{}")
 	} else {
 		var err error
 		if b, err = json.Marshal(v); err != nil {
-			h.log.Error("encode response", "err", err)
+			h.log.Error("encode response", "request_id", w.Header().Get("x-amzn-RequestId"), "err", err)
 			status, b = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
 		}
 	}

@@ -216,6 +216,11 @@ func (s *Service) identityPolicies(ctx context.Context, c *Caller, a *Authorizat
 // tokens before the error is returned; a grant that allows records its
 // id in the Check.
 func (s *Service) authorize(ctx context.Context, c *Caller, action, resource string, ck *cachedKey, req *condReq, msgResource string) error {
+	if s.throttle != nil && ck != nil {
+		if err := s.throttleKey(c, action, ck, req); err != nil {
+			return err
+		}
+	}
 	a := authzOf(c)
 	if c.Identity.Type == 0 && c.Principal != "" && !strings.HasSuffix(c.Principal, ":root") {
 		// Fail closed: a caller that names a principal other than an

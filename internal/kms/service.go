@@ -50,6 +50,9 @@ type Config struct {
 	// store's accounts. Account ids and account root ARNs are always
 	// checked against the store's accounts.
 	PrincipalExists func(ctx context.Context, arn string) (bool, error)
+	// Throttle, when set, applies request quotas that depend on the key
+	// (see [ThrottleFunc]).
+	Throttle ThrottleFunc
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -106,6 +109,8 @@ type Service struct {
 	// policies and principalExists: see Config.
 	policies        PolicySource
 	principalExists func(ctx context.Context, arn string) (bool, error)
+	throttle        ThrottleFunc
+	stats           cacheStats
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
 	quotaMu sync.Mutex
@@ -169,6 +174,7 @@ func New(cfg Config) (*Service, error) {
 
 		policies:        cfg.Policies,
 		principalExists: cfg.PrincipalExists,
+		throttle:        cfg.Throttle,
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
@@ -223,8 +229,10 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 	gen := s.gen
 	s.mu.RUnlock()
 	if ck != nil && s.fresh(ck.loaded) {
+		s.stats.keyHits.Add(1)
 		return ck, nil
 	}
+	s.stats.keyMisses.Add(1)
 	k, err := s.store.GetKey(ctx, ref)
 	if err != nil {
 		return nil, err

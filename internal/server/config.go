@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,7 +17,21 @@ import (
 
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/quota"
 )
+
+// AdminOff as admin_listen disables the admin listener.
+const AdminOff = "off"
+
+// UnlimitedRequestQuotas returns request_quotas with every quota 0
+// (unlimited), for tests and deployments that limit rates elsewhere.
+func UnlimitedRequestQuotas() map[string]float64 {
+	m := map[string]float64{}
+	for _, d := range quota.Defs {
+		m[d.Name] = 0
+	}
+	return m
+}
 
 // Config is the server's configuration, loaded from a versioned YAML file
 // and overridden by flags. The zero value plus [Config.Defaults] is a
@@ -92,6 +108,24 @@ type Config struct {
 	// AssumeRoleWithWebIdentity accepts (docs/identities.md). Seed files
 	// may declare more, per account.
 	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+	// RequestQuotas are request rates in requests per second per caller
+	// account and region, by quota name (package quota, [quota.Defs]:
+	// "cryptographic_symmetric", "create_key", ...). An unset quota has
+	// AWS's default for the region; 0 means unlimited.
+	RequestQuotas map[string]float64 `yaml:"request_quotas"`
+	// QuotaClock is the request quotas' clock in monotonic nanoseconds;
+	// nil means the real one. Tests set it.
+	QuotaClock func() int64 `yaml:"-"`
+
+	// AdminListen is the address of the admin listener, which serves
+	// Prometheus metrics at /metrics (and pprof at /debug/pprof/ with
+	// AdminPprof). "off" or "" disables it; `trent server` defaults it to
+	// DefaultAdminListen (Defaults leaves it alone, so that tests
+	// starting many nodes do not compete for one port).
+	AdminListen string `yaml:"admin_listen"`
+	// AdminPprof serves Go's profiler at /debug/pprof/ on the admin
+	// listener.
+	AdminPprof bool `yaml:"admin_pprof"`
 
 	AccountID string   `yaml:"account_id"` // the default account, created at first start
 	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
@@ -186,6 +220,12 @@ func (c *Config) Defaults() {
 	}
 	if c.AuditDir == "" && !c.Dev && c.DataDir != "" {
 		c.AuditDir = filepath.Join(c.DataDir, AuditDirName)
+	}
+	if c.Dev && c.RequestQuotas == nil {
+		// A throwaway server for tests does not throttle unless told to:
+		// AWS's CreateKey quota (5 a second) would slow a test suite down
+		// for nothing. request_quotas in a config file turns them on.
+		c.RequestQuotas = UnlimitedRequestQuotas()
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -287,6 +327,29 @@ func (c *Config) Validate() error {
 			"who reaches it: give --allow-insecure-listen twice to listen there anyway", c.Listen)
 	case !c.Dev && c.TLSCert == "" && acks < 1:
 		bad("listen", "listen: %s is not a loopback address; serve it with TLS (tls_cert, tls_key) or set allow_insecure_listen", c.Listen)
+	}
+	if c.AdminListen != AdminOff && c.AdminListen != "" {
+		// The admin listener has no authentication: like the API listener
+		// without TLS, it needs --allow-insecure-listen off loopback.
+		ahost, _, err := net.SplitHostPort(c.AdminListen)
+		switch {
+		case err != nil:
+			bad("admin_listen", "admin_listen: %v", err)
+		case isLoopback(ahost):
+		case c.Dev && acks < 2:
+			bad("admin_listen", "admin_listen: %s is not a loopback address; give --allow-insecure-listen twice to listen there anyway", c.AdminListen)
+		case acks < 1:
+			bad("admin_listen", "admin_listen: %s is not a loopback address; the admin listener (metrics, pprof) has no authentication: "+
+				"set allow_insecure_listen to serve it there, or set admin_listen to off", c.AdminListen)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.RequestQuotas)) {
+		v := c.RequestQuotas[name]
+		if _, ok := quota.Lookup(name); !ok {
+			bad("request_quotas."+name, "request_quotas.%s: unknown quota (see docs/operations.md, Request quotas)", name)
+		} else if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			bad("request_quotas."+name, "request_quotas.%s: must be a number of requests per second, at least 0 (0 means unlimited)", name)
+		}
 	}
 	if c.Dev {
 		// Nothing of a dev server reaches the disk.

@@ -160,3 +160,50 @@ quotas:
 		t.Errorf("unknown quota: err = %v", err)
 	}
 }
+
+func TestRequestQuotasConfig(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+request_quotas:
+  cryptographic_symmetric: 50000
+  create_key: 0
+  generate_data_key_pair_rsa_4096: 0.5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"cryptographic_symmetric": 50000, "create_key": 0, "generate_data_key_pair_rsa_4096": 0.5}
+	if len(cfg.RequestQuotas) != len(want) {
+		t.Fatalf("RequestQuotas = %v", cfg.RequestQuotas)
+	}
+	for k, v := range want {
+		if cfg.RequestQuotas[k] != v {
+			t.Errorf("RequestQuotas[%s] = %v, want %v", k, cfg.RequestQuotas[k], v)
+		}
+	}
+
+	cfg, err = server.LoadConfig(writeConfig(t, `version: 1
+request_quotas:
+  cryptographic_symmetric: 50000
+  create_keys: 5
+  list_keys: -1
+admin_listen: 10.0.0.1:8401
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	err = cfg.Validate()
+	for _, want := range []string{
+		"line 4: request_quotas.create_keys: unknown quota",
+		"line 5: request_quotas.list_keys: must be a number of requests per second, at least 0 (0 means unlimited)",
+		"line 6: admin_listen: 10.0.0.1:8401 is not a loopback address",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}

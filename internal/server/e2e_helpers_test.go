@@ -61,7 +61,10 @@ func startNodeIn(t testing.TB, dir string, opts ...func(*server.Config)) *node {
 	if err := os.Chmod(dir, 0o700); err != nil { // the server refuses a data directory others may read
 		t.Fatal(err)
 	}
-	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "error"}
+	// Request quotas are AWS's by default, some as low as one request a
+	// second (GenerateDataKeyPair with RSA_4096): the tests of other
+	// features run without them; the throttling tests set their own.
+	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: dir, LogLevel: "error", RequestQuotas: server.UnlimitedRequestQuotas()}
 	cfg.Defaults()
 	for _, o := range opts {
 		o(cfg)

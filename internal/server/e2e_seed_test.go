@@ -278,3 +278,29 @@ func TestDevConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestDevHasNoRequestQuotasByDefault: a --dev server does not throttle
+// unless its configuration sets request_quotas; a normal server keeps
+// AWS's defaults.
+func TestDevHasNoRequestQuotasByDefault(t *testing.T) {
+	dev := server.Config{Dev: true}
+	dev.Defaults()
+	if len(dev.RequestQuotas) == 0 {
+		t.Fatal("a --dev server has AWS's request quotas")
+	}
+	for name, rate := range dev.RequestQuotas {
+		if rate != 0 {
+			t.Errorf("--dev quota %s = %v, want 0 (unlimited)", name, rate)
+		}
+	}
+	set := server.Config{Dev: true, RequestQuotas: map[string]float64{"create_key": 5}}
+	set.Defaults()
+	if len(set.RequestQuotas) != 1 || set.RequestQuotas["create_key"] != 5 {
+		t.Errorf("--dev with request_quotas = %v, want them kept", set.RequestQuotas)
+	}
+	normal := server.Config{}
+	normal.Defaults()
+	if normal.RequestQuotas != nil {
+		t.Errorf("a normal server's request quotas = %v, want AWS's defaults (nil)", normal.RequestQuotas)
+	}
+}

@@ -41,11 +41,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/quota"
 	"github.com/trent-kms/trent/internal/seed"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/store/embedded"
@@ -85,6 +88,13 @@ type Server struct {
 	ctl     *http.Server // the unseal socket's server, nil without one
 	ctlLn   net.Listener
 	ctlPath string
+
+	// Metrics: the registry served on the admin listener, and the KMS API's
+	// request metrics (set before kmsAPI).
+	reg     *prometheus.Registry
+	metrics *api.Metrics
+	admin   *http.Server // nil without an admin listener
+	adminLn net.Listener
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -99,7 +109,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1), reg: newRegistry()}
 	for _, path := range cfg.SeedFiles {
 		f, err := seed.Load(path)
 		if err != nil {
@@ -147,8 +157,12 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 			s.served <- s.http.Serve(s.ln)
 		}
 	}()
+	s.startAdmin(s.reg)
 	if err := s.open(ctx, out); err != nil {
 		s.closeControl()
+		if s.admin != nil {
+			s.admin.Close()
+		}
 		s.http.Close()
 		<-s.served
 		return nil, err
@@ -163,10 +177,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 // service, bootstraps the default account and makes the node ready.
 func (s *Server) open(ctx context.Context, out io.Writer) error {
 	cfg, log := s.cfg, s.log
-	db, err := s.openStore(ctx)
+	raw, err := s.openStore(ctx)
 	if err != nil {
 		return err
 	}
+	db := instrumentStore(raw, s.reg)
 	fail := func(err error) error {
 		db.Close()
 		return err
@@ -179,6 +194,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if now == nil {
 		now = time.Now
 	}
+	limiter := quota.New(quota.Config{Rates: cfg.RequestQuotas, Now: cfg.QuotaClock})
 	// IAM comes first: KMS asks it for identity policies and whether a
 	// principal named in a key policy exists; it tells KMS which access
 	// keys to forget.
@@ -197,7 +213,8 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		return fail(err)
 	}
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
-		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists})
+		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists,
+		Throttle: api.KeyThrottle(limiter)})
 	if err != nil {
 		return fail(err)
 	}
@@ -242,7 +259,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err := ids.RecordManagementAccount(ctx); err != nil {
 		return fail(err)
 	}
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit}))
+	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter))
+	s.metrics = api.NewMetrics(s.reg)
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter}))
 	return nil
 }
 
@@ -495,7 +514,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h := s.kmsAPI.Load(); h != nil {
-		h.ServeHTTP(w, r)
+		s.metrics.Serve(h, w, r)
 		return
 	}
 	notReady(w, r, s.sealed.Load())
@@ -592,6 +611,9 @@ func (s *Server) Run(ctx context.Context) error {
 	shutErr := s.http.Shutdown(shutCtx)
 	if shutErr != nil {
 		s.http.Close() // requests still running after the grace period are cut off
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	stopDeleter()
 	<-deleterDone

@@ -86,6 +86,11 @@ type Store interface {
 	// CountKeys returns how many keys the account has in the region, in
 	// any state.
 	CountKeys(ctx context.Context, region, accountID string) (int, error)
+	// KeyCounts returns how many keys there are of each key state and key
+	// spec, over every region and account, ordered by state then spec.
+	// It is meant for metrics: it reads every key's document, so call it
+	// seldom (once per scrape).
+	KeyCounts(ctx context.Context) ([]KeyCount, error)
 	// UpdateKey loads the key, calls fn with it and saves what fn left in it,
 	// all in one transaction; Revision is incremented on save. If fn returns
 	// an error nothing is saved and that error is returned unchanged. The
@@ -226,6 +231,13 @@ func (k *Key) DueForDeletion(now time.Time) bool {
 
 // Ref returns the key's address.
 func (k *Key) Ref() KeyRef { return KeyRef{Region: k.Region, KeyID: k.KeyID} }
+
+// KeyCount is the number of keys with one key state and key spec.
+type KeyCount struct {
+	KeyState string
+	KeySpec  string
+	N        int
+}
 
 // Tag is a resource tag.
 type Tag struct {

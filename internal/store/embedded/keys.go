@@ -99,6 +99,29 @@ func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, err
 	return n, nil
 }
 
+// KeyCounts counts keys by state and spec with SQLite's JSON functions,
+// without decoding the documents in Go.
+func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT coalesce(json_extract(doc, '$.KeyState'), ''), coalesce(json_extract(doc, '$.KeySpec'), ''), count(*)
+		FROM keys GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: count keys by state: %w", err)
+	}
+	defer rows.Close()
+	var out []store.KeyCount
+	for rows.Next() {
+		var c store.KeyCount
+		if err := rows.Scan(&c.KeyState, &c.KeySpec, &c.N); err != nil {
+			return nil, fmt.Errorf("embedded: count keys by state: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("embedded: count keys by state: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateKey loads the key, calls fn with it and saves what fn left in it with
 // Revision incremented, all in one immediate transaction; fn is called once.
 // While fn runs every other writer waits, so fn should be quick and must not

@@ -95,6 +95,28 @@ func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, err
 	return n, nil
 }
 
+// KeyCounts counts keys by state and spec from the JSON documents.
+func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
+	rows, err := db.pool.Query(ctx, `SELECT coalesce(doc->>'KeyState', '') COLLATE "C", coalesce(doc->>'KeySpec', '') COLLATE "C", count(*)
+		FROM keys GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: count keys by state: %w", err)
+	}
+	defer rows.Close()
+	var out []store.KeyCount
+	for rows.Next() {
+		var c store.KeyCount
+		if err := rows.Scan(&c.KeyState, &c.KeySpec, &c.N); err != nil {
+			return nil, fmt.Errorf("postgres: count keys by state: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: count keys by state: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateKey loads and locks the key (SELECT ... FOR UPDATE), calls fn with
 // it and saves what fn left in it with Revision incremented, all in one
 // transaction; fn is called once, and other updates of the key wait while it

@@ -709,6 +709,49 @@ var keyTests = []test{
 		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}))
 		count(region1, account1, len(listKeyIDs)-1)
 	}},
+	{"key-counts", func(t *testing.T, s store.Store) {
+		counts := func() []store.KeyCount {
+			t.Helper()
+			got, err := s.KeyCounts(t.Context())
+			must(t, "KeyCounts", err)
+			return got
+		}
+		if got := counts(); len(got) != 0 {
+			t.Fatalf("KeyCounts of an empty store = %v", got)
+		}
+		setupListKeys(t, s) // every region and account counts
+		mustCreateKey(t, s, fullKey(region2, account2, "1234abcd-12ab-34cd-56ef-1234567890ab"))
+		rsa := plainKey(region1, account2, "rsa")
+		rsa.KeySpec, rsa.KeyState = "RSA_2048", "Disabled"
+		mustCreateKey(t, s, rsa)
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}, func(k *store.Key) error {
+			k.KeyState, k.DeletionDate = "PendingDeletion", at(time.Hour)
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		// The expected counts, from the keys themselves.
+		want := map[[2]string]int{}
+		for _, ref := range allKeyRefs(t, s) {
+			k := mustGetKey(t, s, ref.Region, ref.KeyID)
+			want[[2]string{k.KeyState, k.KeySpec}]++
+		}
+		if want[[2]string{"Disabled", "RSA_2048"}] != 1 {
+			t.Fatalf("setup: %v", want)
+		}
+		got := counts()
+		for i, c := range got {
+			if n := want[[2]string{c.KeyState, c.KeySpec}]; c.N != n {
+				t.Errorf("KeyCounts has %+v, want N = %d", c, n)
+			}
+			delete(want, [2]string{c.KeyState, c.KeySpec})
+			if i > 0 && (got[i-1].KeyState > c.KeyState || got[i-1].KeyState == c.KeyState && got[i-1].KeySpec >= c.KeySpec) {
+				t.Errorf("KeyCounts not ordered by state, spec: %v", got)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("KeyCounts = %v misses %v", got, want)
+		}
+	}},
 	{"update/saves-and-increments-revision", func(t *testing.T, s store.Store) {
 		k := plainKey(region1, account1, "k1")
 		mustCreateKey(t, s, k)
@@ -1643,4 +1686,19 @@ var grantTests = []test{
 			t.Errorf("grants of deleted keys remain: %v, retirable %v", grantIDs(gs), grantIDs(rs))
 		}
 	}},
+}
+
+// allKeyRefs returns every key of the store, in the regions and accounts
+// the tests use.
+func allKeyRefs(t *testing.T, s store.Store) []store.KeyRef {
+	t.Helper()
+	var out []store.KeyRef
+	for _, region := range []string{region1, region2} {
+		for _, account := range []string{account1, account2} {
+			refs, err := s.ListKeys(t.Context(), region, account, "", 0)
+			must(t, "ListKeys", err)
+			out = append(out, refs...)
+		}
+	}
+	return out
 }
