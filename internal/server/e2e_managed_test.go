@@ -127,9 +127,12 @@ func TestAWSManagedKeys(t *testing.T) {
 			_, err := root.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: aws.Int32(7)})
 			return err
 		},
-		"kms:CancelKeyDeletion": func() error { _, err := root.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: id}); return err },
-		"kms:DisableKey":        func() error { _, err := root.DisableKey(ctx, &kms.DisableKeyInput{KeyId: id}); return err },
-		"kms:EnableKey":         func() error { _, err := root.EnableKey(ctx, &kms.EnableKeyInput{KeyId: id}); return err },
+		"kms:CancelKeyDeletion": func() error {
+			_, err := root.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: id})
+			return err
+		},
+		"kms:DisableKey": func() error { _, err := root.DisableKey(ctx, &kms.DisableKeyInput{KeyId: id}); return err },
+		"kms:EnableKey":  func() error { _, err := root.EnableKey(ctx, &kms.EnableKeyInput{KeyId: id}); return err },
 		"kms:UpdateKeyDescription": func() error {
 			_, err := root.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: id, Description: aws.String("mine")})
 			return err
