@@ -3,6 +3,7 @@
 //	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
+//	trent managed-key create --service NAME [--account-id ID] [--endpoint URL]
 //	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
 //	trent audit verify [--public-key FILE] DIR | search [filters] DIR | public-key [DIR]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string) int {
 		return benchCmd(ctx, args[1:])
 	case "accounts":
 		return accountsCmd(ctx, args[1:])
+	case "managed-key":
+		return managedKeyCmd(ctx, args[1:])
 	case "operator":
 		return operatorCmd(ctx, args[1:])
 	case "backup":
@@ -69,6 +72,7 @@ const usage = `Usage: trent <command> [flags]
 Commands:
   server    run the KMS API server (trent server --help for flags)
   accounts  create and list accounts on a running server (management account root only)
+  managed-key  create an AWS managed key alias/aws/<service> on a running server
   operator  protect root.key with a passphrase or Shamir shares, unseal, rekey, status
   backup    write a consistent snapshot of the store while the server runs
   restore   restore a snapshot into an empty data directory or database

@@ -22,7 +22,30 @@ import (
 //	  -> {"AccountId":"444455556666","AccessKeyId":"AKIA...","SecretAccessKey":"..."}
 //	TrentAdmin.ListAccounts   {}
 //	  -> {"Accounts":[{"AccountId":"111122223333","CreationDate":1700000000}]}
+//	TrentAdmin.CreateAWSManagedKey {"Service":"s3"[,"AccountId":"444455556666"]}
+//	  -> {"AliasName":"alias/aws/s3","Created":true,"KeyMetadata":{...}}
+//
+// CreateAWSManagedKey is the one admin call an account's own root may
+// make (for its account); the management account's root may name any
+// account. The key is created in the signature's region. See
+// docs/authorization.md#aws-managed-keys.
 const adminPrefix = "TrentAdmin."
+
+// adminTargets are the TrentAdmin operations.
+var adminTargets = map[string]bool{
+	adminPrefix + "CreateAccount": true, adminPrefix + "ListAccounts": true, adminPrefix + "CreateAWSManagedKey": true,
+}
+
+type createAWSManagedKeyRequest struct {
+	Service   string
+	AccountId string
+}
+
+type createAWSManagedKeyResponse struct {
+	AliasName   string
+	Created     bool
+	KeyMetadata *wire.KeyMetadata
+}
 
 type createAccountRequest struct {
 	AccountId string
@@ -44,7 +67,7 @@ type listAccountsResponse struct {
 }
 
 func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, target string) {
-	if h.iam == nil || r.Method != http.MethodPost || (target != adminPrefix+"CreateAccount" && target != adminPrefix+"ListAccounts") {
+	if h.iam == nil || r.Method != http.MethodPost || !adminTargets[target] {
 		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
 		return
 	}
@@ -73,6 +96,10 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, targ
 	var params json.RawMessage
 	if target == adminPrefix+"CreateAccount" && err == nil {
 		params, _ = json.Marshal(map[string]string{"accountId": out.(createAccountResponse).AccountId})
+	}
+	if target == adminPrefix+"CreateAWSManagedKey" && err == nil {
+		mk := out.(createAWSManagedKeyResponse)
+		params, _ = json.Marshal(map[string]string{"aliasName": mk.AliasName, "keyId": wire.Value(mk.KeyMetadata.Arn)})
 	}
 	if aerr := h.recordCall(r, reqID, start, kc, auditSourceAdmin, name, name == "ListAccounts", params, nil, nil, err); aerr != nil {
 		h.writeError(w, reqID, target, aerr)
@@ -110,6 +137,19 @@ func (h *Handler) admin(ctx context.Context, r *http.Request, target string, bod
 			return kc, nil, err
 		}
 		return kc, createAccountResponse{AccountId: cr.AccountID, AccessKeyId: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey}, nil
+	case adminPrefix + "CreateAWSManagedKey":
+		var in createAWSManagedKeyRequest
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &in); err != nil {
+				return kc, nil, wire.Errorf("SerializationException", "Malformed request body.")
+			}
+		}
+		operator := kc.AccountID == h.iam.ManagementAccount()
+		mk, err := h.svc.CreateAWSManagedKey(ctx, kc, in.Service, in.AccountId, operator)
+		if err != nil {
+			return kc, nil, err
+		}
+		return kc, createAWSManagedKeyResponse{AliasName: mk.AliasName, Created: mk.Created, KeyMetadata: mk.KeyMetadata}, nil
 	default:
 		accts, err := h.iam.ListAccounts(ctx, c)
 		if err != nil {

@@ -387,7 +387,10 @@ func (s *Service) authorizeFound(ctx context.Context, c *Caller, o keyOp, ck *ca
 		r.requestAlias = alias
 		req = &r
 	}
-	return s.authorizeKey(ctx, c, o.action, ck, req)
+	if err := s.authorizeKey(ctx, c, o.action, ck, req); err != nil {
+		return err
+	}
+	return refuseAWSManaged(c, ck, o.action)
 }
 
 func (s *Service) aliasTarget(ctx context.Context, region, accountID, name string) (string, error) {
