@@ -261,7 +261,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	}
 	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter))
 	s.metrics = api.NewMetrics(s.reg)
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter}))
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now}))
 	return nil
 }
 
