@@ -90,6 +90,9 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // ServeHTTP handles one KMS API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
+	// Every line logged while serving the request carries its id (kms and
+	// iam log with the request's context).
+	r = r.WithContext(kms.WithRequestID(r.Context(), reqID))
 	w.Header().Set("x-amzn-RequestId", reqID)
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")

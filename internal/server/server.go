@@ -206,7 +206,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log,
+	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: slog.New(kms.LogHandler(log.Handler())),
 		ManagementAccount: cfg.AccountID, CacheTTL: cfg.CacheTTL, OIDC: providers,
 		Forget: func(id string) { s.svc.ForgetAccessKey(id) }})
 	if err != nil {
