@@ -59,7 +59,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w, "Requests by class: SYM symmetric, RSA2048 rsa_2048, ASYM asymmetric, PAIR-ECC and PAIR-RSA GenerateDataKeyPair.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tKEY\tKIND\tMANAGER\tKEY-HOURS\tROT-HOURS\tSYM\tRSA2048\tASYM\tPAIR-ECC\tPAIR-RSA\tKEYS\tROTATIONS\tREQUESTS\t")
+	fmt.Fprintln(tw, "ACCOUNT\tKEY\tKIND\tMANAGER\tKEY-HOURS\tROT-HOURS\tSYM\tRSA2048\tASYM\tPAIR-ECC\tPAIR-RSA\tKEYS\tROTATIONS\tREQUESTS")
 	for _, k := range r.Keys {
 		arn := k.KeyARN
 		if arn == "" {
@@ -69,22 +69,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for _, c := range Classes {
 			fmt.Fprintf(tw, "%d\t", k.Requests[c])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k.KeyCost, k.RotationCost, k.RequestCost)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.KeyCost, k.RotationCost, k.RequestCost)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tKEY-HOURS\tROT-HOURS\tSYM\tRSA2048\tASYM\tPAIR-ECC\tPAIR-RSA\tKEYS\tROTATIONS\tREQUESTS\tFREE-TIER\tTOTAL\t")
+	fmt.Fprintln(tw, "ACCOUNT\tKEY-HOURS\tROT-HOURS\tSYM\tRSA2048\tASYM\tPAIR-ECC\tPAIR-RSA\tKEYS\tROTATIONS\tREQUESTS\tFREE-TIER\tTOTAL")
 	for _, a := range r.Accounts {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t", a.AccountID, a.KeyHours, a.RotationHours)
 		for _, c := range Classes {
 			fmt.Fprintf(tw, "%d\t", a.Requests[c])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t-%s\t%s\t\n", a.KeyCost, a.RotationCost, a.RequestCost, a.FreeTierCredit, a.Total)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t-%s\t%s\n", a.KeyCost, a.RotationCost, a.RequestCost, a.FreeTierCredit, a.Total)
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.Total)
+	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t\t\t\t\t\t\t\t%s\n", r.Total)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -394,3 +394,35 @@ func TestParsePricesErrors(t *testing.T) {
 		t.Errorf("defaults = %+v, %v", p, err)
 	}
 }
+
+// TestDocumentedDefaults: the price table docs/operations.md shows is the
+// default one.
+func TestDocumentedDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "```yaml\ncurrency: USD\n")
+	if i < 0 {
+		t.Fatal("docs/operations.md shows no default price table")
+	}
+	block := doc[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	p, err := usage.ParsePrices([]byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := usage.DefaultPrices()
+	same := p.Currency == d.Currency && p.BilledRotations == d.BilledRotations && p.FreeRequests == d.FreeRequests &&
+		p.RotationMonth.Rat().Cmp(d.RotationMonth.Rat()) == 0 && strings.Join(p.FreeTierClasses, ",") == strings.Join(d.FreeTierClasses, ",")
+	for k, v := range d.KeyMonth {
+		same = same && p.KeyMonth[k].Rat().Cmp(v.Rat()) == 0
+	}
+	for k, v := range d.Requests {
+		same = same && p.Requests[k].Rat().Cmp(v.Rat()) == 0
+	}
+	if !same {
+		t.Errorf("documented prices %+v differ from the defaults %+v", p, d)
+	}
+}
