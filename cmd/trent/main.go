@@ -6,6 +6,7 @@
 //	trent managed-key create --service NAME [--account-id ID] [--endpoint URL]
 //	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
 //	trent audit verify [--public-key FILE] DIR | search [filters] DIR | public-key [DIR]
+//	trent usage report --month YYYY-MM [--format table|csv|json] [--prices FILE] [--config FILE] [--data-dir DIR] [--audit-dir DIR] [--database-url URL]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string) int {
 		return decryptCmd(ctx, args[1:])
 	case "audit":
 		return auditCmd(args[1:])
+	case "usage":
+		return usageCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -79,6 +82,7 @@ Commands:
   encrypt   encrypt files with KMS keys in the AWS Encryption SDK format (trent encrypt --help)
   decrypt   decrypt AWS Encryption SDK messages (trent decrypt --help)
   audit     verify and search the audit trail (trent audit help)
+  usage     report key-hours, requests and their cost per account and key (trent usage help)
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

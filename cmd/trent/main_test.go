@@ -21,7 +21,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the end-to-end CLI scripts in testdata/*.txtar.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(*testscript.TestScript, bool, []string){
+	testscript.Run(t, testscript.Params{Dir: "testdata", Setup: func(env *testscript.Env) error {
+		env.Setenv("MONTH", time.Now().UTC().Format("2006-01")) // for usage-report.txtar
+		return nil
+	}, Cmds: map[string]func(*testscript.TestScript, bool, []string){
 		"waitgrep":  cmdWaitgrep,
 		"mode":      cmdMode,
 		"emptydir":  cmdEmptydir,

@@ -54,6 +54,15 @@ func publicError(err error) *wire.Error {
 	return we
 }
 
+// eventTime returns the eventTime of a request that arrived at start:
+// start, or the EventClock's time when there is one.
+func (h *Handler) eventTime(start time.Time) time.Time {
+	if h.eventClock != nil {
+		return h.eventClock()
+	}
+	return start
+}
+
 // kmsRecord builds the audit record of a KMS request. Its fields follow the
 // CloudTrail events of AWS KMS in the AWS KMS Developer Guide
 // (awsdocs/aws-kms-developer-guide, doc_source/ct-*.md): requestParameters
@@ -67,7 +76,7 @@ func publicError(err error) *wire.Error {
 func (h *Handler) kmsRecord(x *exchange, out any, err error) *audit.Record {
 	op := strings.TrimPrefix(x.target, "TrentService.")
 	rec := &audit.Record{
-		EventVersion: audit.EventVersion, EventTime: audit.EventTime(x.start), EventSource: audit.SourceKMS,
+		EventVersion: audit.EventVersion, EventTime: audit.EventTime(h.eventTime(x.start)), EventSource: audit.SourceKMS,
 		EventName: op, UserAgent: x.r.UserAgent(), RequestID: x.reqID, EventID: newRequestID(),
 		ReadOnly: !mutating[op], EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 	}
@@ -286,7 +295,7 @@ func (h *Handler) recordCall(r *http.Request, reqID string, start time.Time, cal
 	}
 	x := &exchange{r: r, reqID: reqID, start: start, caller: caller}
 	rec := &audit.Record{
-		EventVersion: audit.EventVersion, EventTime: audit.EventTime(start), EventSource: source, EventName: name,
+		EventVersion: audit.EventVersion, EventTime: audit.EventTime(h.eventTime(start)), EventSource: source, EventName: name,
 		UserAgent: r.UserAgent(), RequestID: reqID, EventID: newRequestID(), ReadOnly: readOnly,
 		EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 		RequestParameters: params, Resources: resources,

@@ -32,7 +32,11 @@ type Config struct {
 	// endpoint; nil answers those requests as unknown operations.
 	IAM    *iam.Service
 	Logger *slog.Logger     // nil discards
-	Now    func() time.Time // nil means time.Now
+	Now    func() time.Time // SigV4's clock; nil means time.Now
+	// EventClock dates audit records (eventTime) with the KMS service's
+	// clock, so that a test that moves that clock gets records dated as
+	// the keys it creates and deletes; nil means the request's arrival.
+	EventClock func() time.Time
 	// Audit receives one record per request, written before the response
 	// (see finish); nil writes none.
 	Audit *audit.Log
@@ -51,11 +55,12 @@ type Handler struct {
 	stsVerifier *sigv4.Verifier // STS: "sts", any served region
 	audit       *audit.Log
 	quotas      *quota.Limiter
+	eventClock  func() time.Time
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas, eventClock: cfg.EventClock}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -85,6 +90,9 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // ServeHTTP handles one KMS API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
+	// Every line logged while serving the request carries its id (kms and
+	// iam log with the request's context).
+	r = r.WithContext(kms.WithRequestID(r.Context(), reqID))
 	w.Header().Set("x-amzn-RequestId", reqID)
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")

@@ -631,10 +631,10 @@ func storeTag(tags []store.Tag, sub string) (policy.Values, bool) {
 // validate policies) cannot be enforced as written; the key then gets a
 // policy that denies everything, the strict answer, and the cause is
 // logged once per load.
-func (s *Service) compileKeyPolicy(ck *cachedKey) {
+func (s *Service) compileKeyPolicy(ctx context.Context, ck *cachedKey) {
 	p, err := policy.Parse(ck.meta.Policy, policy.KeyPolicy)
 	if err != nil {
-		s.log.Error("stored key policy does not parse; every request on the key is denied until the policy is replaced",
+		s.log.ErrorContext(ctx, "stored key policy does not parse; every request on the key is denied until the policy is replaced",
 			"key_arn", ck.arn, "err", err)
 		p = denyAllPolicy
 	}

@@ -18,7 +18,7 @@ func TestAuthorizeAllocatesNothing(t *testing.T) {
 	ck := &cachedKey{meta: store.Key{Region: "us-east-1", AccountID: DefaultAccountID, KeyID: "k", Policy: DefaultKeyPolicy("aws", DefaultAccountID),
 		KeySpec: specSymmetric, KeyUsage: usageEncrypt}, arn: KeyARN("us-east-1", DefaultAccountID, "k")}
 	s.log = discardLogger()
-	s.compileKeyPolicy(ck)
+	s.compileKeyPolicy(context.Background(), ck)
 	c := &Caller{AccountID: DefaultAccountID, Principal: "arn:aws:iam::111122223333:root", Region: "us-east-1", Authz: new(Authorization),
 		Identity: policy.Principal{Type: policy.PrincipalAccount, ARN: "arn:aws:iam::111122223333:root", Account: DefaultAccountID, UserID: DefaultAccountID}}
 	req := condReq{encCtx: map[string]string{"purpose": "bench"}, encAlg: algSymmetric}

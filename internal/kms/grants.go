@@ -470,7 +470,7 @@ func (s *Service) CreateGrant(ctx context.Context, c *Caller, in *wire.CreateGra
 	case err != nil:
 		return nil, err
 	}
-	s.log.Info("grant created", "key_arn", ck.arn, "grant_id", g.GrantID, "grantee", g.Grantee(), "operations", g.Operations)
+	s.log.InfoContext(ctx, "grant created", "key_arn", ck.arn, "grant_id", g.GrantID, "grantee", g.Grantee(), "operations", g.Operations)
 	return s.grantResponse(&g)
 }
 
@@ -802,7 +802,7 @@ func (s *Service) deleteGrant(ctx context.Context, ck *cachedKey, id, msg string
 	if err != nil {
 		return err
 	}
-	s.log.Info(msg, "key_arn", ck.arn, "grant_id", id)
+	s.log.InfoContext(ctx, msg, "key_arn", ck.arn, "grant_id", id)
 	return nil
 }
 

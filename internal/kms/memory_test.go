@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"crypto/rand"
 	"path/filepath"
 	"runtime"
@@ -46,7 +47,7 @@ func BenchmarkKeyCacheMemory(b *testing.B) {
 				Policy:            DefaultKeyPolicy("aws", "111122223333"),
 				CurrentMaterialID: mat.ID, Materials: []store.Material{mat},
 			}
-			ck, err := s.unseal(k)
+			ck, err := s.unseal(context.Background(), k)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -193,6 +193,7 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(LogHandler(s.log.Handler()))
 	regions := cfg.Regions
 	if regions == nil {
 		regions = DefaultRegions
@@ -237,7 +238,7 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 	if err != nil {
 		return nil, err
 	}
-	ck, err = s.unseal(k)
+	ck, err = s.unseal(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -252,14 +253,14 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 }
 
 // unseal builds a cachedKey from a stored key, opening its material.
-func (s *Service) unseal(k store.Key) (*cachedKey, error) {
+func (s *Service) unseal(ctx context.Context, k store.Key) (*cachedKey, error) {
 	ck := &cachedKey{
 		meta:      k,
 		arn:       KeyARN(k.Region, k.AccountID, k.KeyID),
 		materials: make(map[string]*keystore.SymmetricKey, len(k.Materials)),
 		loaded:    s.now(),
 	}
-	s.compileKeyPolicy(ck)
+	s.compileKeyPolicy(ctx, ck)
 	if k.KeySpec != specSymmetric {
 		if len(k.Materials) == 0 {
 			return ck, nil

@@ -206,7 +206,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log,
+	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: slog.New(kms.LogHandler(log.Handler())),
 		ManagementAccount: cfg.AccountID, CacheTTL: cfg.CacheTTL, OIDC: providers,
 		Forget: func(id string) { s.svc.ForgetAccessKey(id) }})
 	if err != nil {
@@ -261,7 +261,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	}
 	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter))
 	s.metrics = api.NewMetrics(s.reg)
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter}))
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now}))
 	return nil
 }
 
