@@ -157,6 +157,18 @@ func TestMetricsEndpoint(t *testing.T) {
 	if h := find(fams, "trent_store_duration_seconds", map[string]string{"method": "CreateKey"}); h == nil || h.GetHistogram().GetSampleCount() < 1 {
 		t.Errorf("store CreateKey latency = %v", h)
 	}
+	// The audit trail's counters: every request above was recorded, in
+	// fewer or as many group commits, and the sink is healthy.
+	if v := find(fams, "trent_audit_records_total", nil); v == nil || v.GetCounter().GetValue() < 3 {
+		t.Errorf("trent_audit_records_total = %v, want at least 3", v)
+	}
+	if b, r := find(fams, "trent_audit_batches_total", nil), find(fams, "trent_audit_records_total", nil); b == nil || r == nil ||
+		b.GetCounter().GetValue() < 1 || b.GetCounter().GetValue() > r.GetCounter().GetValue() {
+		t.Errorf("trent_audit_batches_total = %v for %v records", b, r)
+	}
+	if v := find(fams, "trent_audit_failing", nil); v == nil || v.GetGauge().GetValue() != 0 {
+		t.Errorf("trent_audit_failing = %v, want 0", v)
+	}
 	// An unknown X-Amz-Target is counted under one label value, so a
 	// client cannot grow the metrics without bound.
 	req, _ := http.NewRequest(http.MethodPost, n.srv.URL(), strings.NewReader("{}"))

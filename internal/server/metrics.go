@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/quota"
 	"github.com/trent-kms/trent/internal/store"
@@ -26,9 +27,8 @@ const DefaultAdminListen = "127.0.0.1:8401"
 //
 // Other components register their collectors on it in [Server.open]: the
 // request metrics (api.NewMetrics), the store's latency (instrumentStore),
-// and the keys, caches and quotas (nodeCollector). The audit trail's queue
-// depth and fsync latency belong here too, registered beside them when the
-// audit sink offers accessors for them.
+// the keys, caches and quotas (nodeCollector), and the audit trail's
+// counters (auditCollector).
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -366,4 +366,41 @@ func (s *instrumentedStore) CountAliases(ctx context.Context, region, accountID,
 	v, err := s.Store.CountAliases(ctx, region, accountID, targetKeyID)
 	s.done("CountAliases", start, err)
 	return v, err
+}
+
+// auditCollector exports the audit trail's counters: records written,
+// group commits (one fsync each, so records/batches is the records per
+// fsync), failed batches, and whether the sink is failing now — the
+// alarm an operator pages on, since a failing sink refuses requests.
+type auditCollector struct {
+	log                                 *audit.Log
+	records, batches, failures, failing *prometheus.Desc
+}
+
+func newAuditCollector(l *audit.Log) *auditCollector {
+	return &auditCollector{log: l,
+		records:  prometheus.NewDesc("trent_audit_records_total", "Audit records written durably.", nil, nil),
+		batches:  prometheus.NewDesc("trent_audit_batches_total", "Group commits of the audit trail (one write and one fsync each).", nil, nil),
+		failures: prometheus.NewDesc("trent_audit_failures_total", "Audit batches that could not be written or synced.", nil, nil),
+		failing:  prometheus.NewDesc("trent_audit_failing", "1 while the audit sink cannot write: requests fail until it recovers.", nil, nil),
+	}
+}
+
+func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.records
+	ch <- c.batches
+	ch <- c.failures
+	ch <- c.failing
+}
+
+func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.log.Stats()
+	ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(st.Records))
+	ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.Failures))
+	failing := 0.0
+	if st.Failing {
+		failing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing)
 }

@@ -260,6 +260,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		return fail(err)
 	}
 	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter))
+	if s.audit != nil {
+		s.reg.MustRegister(newAuditCollector(s.audit))
+	}
 	s.metrics = api.NewMetrics(s.reg)
 	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now}))
 	return nil
