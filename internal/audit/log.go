@@ -91,6 +91,7 @@ type Log struct {
 	records  atomic.Uint64
 	batches  atomic.Uint64
 	failures atomic.Uint64
+	syncNs   atomic.Uint64 // time spent in fsync of batches
 	failing  atomic.Bool
 	lastErr  atomic.Pointer[error]
 }
@@ -437,10 +438,12 @@ func (l *Log) commit(batch []*request) error {
 			l.broken = true
 			return l.fail(fmt.Errorf("audit: write %s: %w", l.path, err))
 		}
+		t0 := time.Now()
 		if err := l.f.Sync(); err != nil {
 			l.broken = true
 			return l.fail(fmt.Errorf("audit: fsync %s: %w", l.path, err))
 		}
+		l.syncNs.Add(uint64(time.Since(t0)))
 		if l.size == 0 {
 			l.first, l.firstPrv = l.seq+1, l.prev
 		}
@@ -587,13 +590,16 @@ func (l *Log) Healthy() error {
 
 // Stats are the log's counters, for metrics.
 type Stats struct {
-	Records  uint64 // records written
-	Batches  uint64 // batches committed (fsyncs)
-	Failures uint64 // failed batch writes and retries
-	Failing  bool   // the last attempt failed
+	Records  uint64        // records written
+	Batches  uint64        // batches committed (fsyncs)
+	Failures uint64        // failed batch writes and retries
+	Failing  bool          // the last attempt failed
+	Queued   int           // records waiting for the writer now
+	SyncTime time.Duration // total time spent in fsync of batches
 }
 
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
-	return Stats{Records: l.records.Load(), Batches: l.batches.Load(), Failures: l.failures.Load(), Failing: l.failing.Load()}
+	return Stats{Records: l.records.Load(), Batches: l.batches.Load(), Failures: l.failures.Load(), Failing: l.failing.Load(),
+		Queued: len(l.queue), SyncTime: time.Duration(l.syncNs.Load())}
 }

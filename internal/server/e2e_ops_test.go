@@ -169,6 +169,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	if v := find(fams, "trent_audit_failing", nil); v == nil || v.GetGauge().GetValue() != 0 {
 		t.Errorf("trent_audit_failing = %v, want 0", v)
 	}
+	if v := find(fams, "trent_audit_fsync_seconds_total", nil); v == nil || v.GetCounter().GetValue() <= 0 {
+		t.Errorf("trent_audit_fsync_seconds_total = %v, want some time", v)
+	}
+	if v := find(fams, "trent_audit_queue_depth", nil); v == nil {
+		t.Error("no trent_audit_queue_depth")
+	}
 	// An unknown X-Amz-Target is counted under one label value, so a
 	// client cannot grow the metrics without bound.
 	req, _ := http.NewRequest(http.MethodPost, n.srv.URL(), strings.NewReader("{}"))

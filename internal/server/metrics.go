@@ -373,8 +373,8 @@ func (s *instrumentedStore) CountAliases(ctx context.Context, region, accountID,
 // fsync), failed batches, and whether the sink is failing now — the
 // alarm an operator pages on, since a failing sink refuses requests.
 type auditCollector struct {
-	log                                 *audit.Log
-	records, batches, failures, failing *prometheus.Desc
+	log                                               *audit.Log
+	records, batches, failures, failing, queued, sync *prometheus.Desc
 }
 
 func newAuditCollector(l *audit.Log) *auditCollector {
@@ -383,6 +383,8 @@ func newAuditCollector(l *audit.Log) *auditCollector {
 		batches:  prometheus.NewDesc("trent_audit_batches_total", "Group commits of the audit trail (one write and one fsync each).", nil, nil),
 		failures: prometheus.NewDesc("trent_audit_failures_total", "Audit batches that could not be written or synced.", nil, nil),
 		failing:  prometheus.NewDesc("trent_audit_failing", "1 while the audit sink cannot write: requests fail until it recovers.", nil, nil),
+		queued:   prometheus.NewDesc("trent_audit_queue_depth", "Audit records waiting for the writer.", nil, nil),
+		sync:     prometheus.NewDesc("trent_audit_fsync_seconds_total", "Time spent in fsync of audit batches; divided by trent_audit_batches_total, the mean fsync latency.", nil, nil),
 	}
 }
 
@@ -391,6 +393,8 @@ func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.batches
 	ch <- c.failures
 	ch <- c.failing
+	ch <- c.queued
+	ch <- c.sync
 }
 
 func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
@@ -403,4 +407,6 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		failing = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, failing)
+	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(st.Queued))
+	ch <- prometheus.MustNewConstMetric(c.sync, prometheus.CounterValue, st.SyncTime.Seconds())
 }
