@@ -1,6 +1,6 @@
 // Command trent is the Trent key management server and its tools.
 //
-//	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
+//	trent server [--listen ADDR] [--data-dir DIR] [--database-url URL] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
 //	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]

@@ -9,7 +9,18 @@
 // and the KMS service built, and 503 "not ready: waiting for the database"
 // before, or "not ready: sealed (run trent operator unseal)" while a
 // protected root key file waits to be unlocked (see [UnsealSocket]). KMS requests that arrive before then get a retryable AWS error,
-// DependencyTimeoutException (see notReady for why).
+// DependencyTimeoutException (see notReady for why). Once ready, a node
+// on PostgreSQL answers 503 "not ready: the database does not answer"
+// while a ping of the database fails; its requests that need the
+// database then fail fast with DependencyTimeoutException too, and it
+// recovers by itself when the database returns.
+//
+// # Several nodes
+//
+// Nodes sharing a PostgreSQL database hear every committed change
+// through LISTEN/NOTIFY and drop what they cached of it (cluster.go);
+// background jobs run on one node at a time ([Server.every]). See
+// docs/operations.md.
 //
 // # Root key and store
 //
@@ -79,6 +90,8 @@ type Server struct {
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
 
+	bg *background // change listener and periodic jobs (cluster.go)
+
 	sealed  atomic.Bool  // waiting for `trent operator unseal` (seal.go)
 	ctl     *http.Server // the unseal socket's server, nil without one
 	ctlLn   net.Listener
@@ -97,7 +110,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1), bg: newBackground()}
 	for _, path := range cfg.SeedFiles {
 		f, err := seed.Load(path)
 		if err != nil {
@@ -146,6 +159,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		}
 	}()
 	if err := s.open(ctx, out); err != nil {
+		s.bg.stop()
 		s.closeControl()
 		s.http.Close()
 		<-s.served
@@ -166,6 +180,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fail := func(err error) error {
+		s.bg.stop()
 		db.Close()
 		return err
 	}
@@ -191,6 +206,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	// Listen before anything is cached: changes other nodes commit from
+	// now on reach the caches.
+	s.listenChanges(db, s.svc, ids)
 	// Secrets sealed by older releases are re-sealed first, so that the
 	// root key check below can open them.
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
@@ -469,7 +487,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusOK, "ok\n")
 			return
 		case "/readyz":
-			if s.kmsAPI.Load() != nil {
+			if s.kmsAPI.Load() != nil && !s.databaseReachable(r.Context()) {
+				writeText(w, http.StatusServiceUnavailable, "not ready: the database does not answer\n")
+			} else if s.kmsAPI.Load() != nil {
 				writeText(w, http.StatusOK, "ready\n")
 			} else if s.sealed.Load() {
 				writeText(w, http.StatusServiceUnavailable, "not ready: sealed (run trent operator unseal)\n")
@@ -554,12 +574,13 @@ func (s *Server) Service() *kms.Service { return s.svc }
 // accepting connections, lets in-flight requests finish (up to 30s) and
 // closes the store.
 func (s *Server) Run(ctx context.Context) error {
-	delCtx, stopDeleter := context.WithCancel(context.Background())
-	deleterDone := make(chan struct{})
-	go func() {
-		defer close(deleterDone)
-		s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval)
-	}()
+	// Deleting a key at the end of its window is conditional on it still
+	// being due (store.DeleteKeyIfDue), so a cancellation racing it wins,
+	// and a deletion another node made first is skipped.
+	s.every("delete-expired-keys", s.cfg.DeletionInterval, func(ctx context.Context) error {
+		_, err := s.svc.DeleteExpiredKeys(ctx)
+		return err
+	})
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"
@@ -578,8 +599,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if shutErr != nil {
 		s.http.Close() // requests still running after the grace period are cut off
 	}
-	stopDeleter()
-	<-deleterDone
+	s.bg.stop()
 	s.closeControl()
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
