@@ -7,6 +7,7 @@
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
 //	trent restore [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
+//	trent migrate --from DATA_DIR --to postgres://...
 //	trent version
 package main
 
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string) int {
 		return backupCmd(ctx, args[1:])
 	case "restore":
 		return restoreCmd(ctx, args[1:])
+	case "migrate":
+		return migrateCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -64,6 +67,7 @@ Commands:
   operator  protect root.key with a passphrase or Shamir shares, unseal, rekey, status
   backup    write a consistent snapshot of the store while the server runs
   restore   restore a snapshot into an empty data directory or database
+  migrate   copy an embedded deployment into PostgreSQL and verify the copy
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `
