@@ -23,7 +23,7 @@ func benchCmd(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("trent bench", flag.ContinueOnError)
 	endpoint := fs.String("endpoint", "", "measure this endpoint instead of starting a server")
 	pid := fs.Int("server-pid", 0, "with --endpoint: the server's process id, to measure its CPU time")
-	ops := fs.String("ops", "Encrypt,Decrypt,GenerateDataKey", "operations to measure, comma-separated: Encrypt, Decrypt, GenerateDataKey, Sign:ECC_NIST_P256, Sign:RSA_2048, ...")
+	ops := fs.String("ops", "Encrypt,Decrypt,GenerateDataKey", "operations to measure, comma-separated: Encrypt, Decrypt, GenerateDataKey, CreateKey, Sign:ECC_NIST_P256, Sign:RSA_2048, ...")
 	conc := fs.Int("concurrency", 16, "concurrent workers")
 	dur := fs.Duration("duration", 5*time.Second, "measured time per operation")
 	size := fs.Int("size", 32, "plaintext bytes for Encrypt")

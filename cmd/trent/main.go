@@ -1,6 +1,6 @@
 // Command trent is the Trent key management server and its tools.
 //
-//	trent server [--listen ADDR] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
+//	trent server [--listen ADDR] [--data-dir DIR] [--database-url URL] [--tls-cert FILE --tls-key FILE] [--root-credentials-file FILE] [--seed FILE]... [--config FILE]
 //	trent server --dev [--seed FILE]...
 //	trent accounts create --account-id ID [--endpoint URL] | trent accounts list [--endpoint URL]
 //	trent managed-key create --service NAME [--account-id ID] [--endpoint URL]
@@ -11,6 +11,7 @@
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
 //	trent restore [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
+//	trent migrate --from DATA_DIR --to postgres://...
 //	trent version
 package main
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string) int {
 		return auditCmd(args[1:])
 	case "usage":
 		return usageCmd(ctx, args[1:])
+	case "migrate":
+		return migrateCmd(ctx, args[1:])
 	case "bench-baseline":
 		return baselineCmd(ctx, args[1:])
 	case "version":
@@ -83,6 +86,7 @@ Commands:
   decrypt   decrypt AWS Encryption SDK messages (trent decrypt --help)
   audit     verify and search the audit trail (trent audit help)
   usage     report key-hours, requests and their cost per account and key (trent usage help)
+  migrate   copy an embedded deployment into PostgreSQL and verify the copy
   bench     measure Encrypt, Decrypt and GenerateDataKey through HTTP and SigV4
   version   print the version
 `

@@ -35,6 +35,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	fs.Var(&seeds, "seed", "apply this seed file at start (repeatable; see docs/seed.md)")
 	credsFile := fs.String("root-credentials-file", "", "write the root access key generated at first start to this file (mode 0600) instead of printing it")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL, e.g. postgres://trent@db:5432/trent?search_path=trent (default: $TRENT_DATABASE_URL, then database_url, then the embedded store)")
 	dbWait := fs.Duration("database-wait", 0, "give up after waiting this long for an unreachable PostgreSQL database (default: wait until it comes)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -67,6 +68,10 @@ func serverCmd(ctx context.Context, args []string) int {
 	set(&cfg.TLSKey, *tlsKey)
 	set(&cfg.RootCredentialsFile, *credsFile)
 	set(&cfg.LogLevel, *logLevel)
+	// The database URL often holds a password: the environment keeps it
+	// off the command line, where other users can read it (ps).
+	set(&cfg.DatabaseURL, os.Getenv("TRENT_DATABASE_URL"))
+	set(&cfg.DatabaseURL, *dbURL)
 	if insecure > 0 {
 		cfg.AllowInsecureListen = true
 		cfg.InsecureListenAcks = int(insecure)

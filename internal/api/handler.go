@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/quota"
 	"github.com/trent-kms/trent/internal/sigv4"
+	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
 )
 
@@ -311,6 +313,12 @@ type errorBody struct {
 // of every KMSInternalException is logged at error level.
 func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err error) {
 	var we *wire.Error
+	if errors.Is(err, store.ErrUnavailable) && (!errors.As(err, &we) || we.Code == "" || we.Code == "KMSInternalException") {
+		we = errUnavailable(target, err)
+		h.log.Warn("database unavailable", "request_id", reqID, "operation", target, "code", we.Code, "err", err)
+		h.writeJSON(w, wire.Status(we.Code), errorBody{Type: we.Code, Message: we.Message})
+		return
+	}
 	switch {
 	case !errors.As(err, &we) || we.Code == "":
 		h.log.Error("internal error", "request_id", reqID, "operation", target, "err", err)
@@ -340,6 +348,22 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, target string, err er
 		h.log.Debug("request failed", "request_id", reqID, "operation", target, "code", we.Code, "err", we.Err)
 	}
 	h.writeJSON(w, wire.Status(we.Code), errorBody{Type: we.Code, Message: we.Message})
+}
+
+// errUnavailable is the answer to a request that failed because the
+// database could not be reached in time (store.ErrUnavailable):
+// DependencyTimeoutException (503), which the KMS model documents as "The
+// system timed out while trying to fulfill the request. You can retry the
+// request.", for the operations whose model lists it, and
+// KMSInternalException, "The request can be retried.", which every
+// operation lists, for the others (as notReady in internal/server does
+// while a node starts). Both are retried by the AWS SDKs.
+func errUnavailable(target string, cause error) *wire.Error {
+	op := wire.Operations[strings.TrimPrefix(target, "TrentService.")]
+	if slices.Contains(op.Errors, "DependencyTimeoutException") {
+		return &wire.Error{Code: "DependencyTimeoutException", Message: "The system timed out while trying to fulfill the request. You can retry the request.", Err: cause}
+	}
+	return &wire.Error{Code: "KMSInternalException", Message: "The request was rejected because an internal exception occurred. The request can be retried.", Err: cause}
 }
 
 // writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.

@@ -181,10 +181,24 @@ func Run(ctx context.Context, o Options) (results []Result, err error) {
 				_, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &keyID, KeySpec: types.DataKeySpecAes256, EncryptionContext: encCtx})
 				return err
 			}
+		case "CreateKey":
+			// A write: measures the store (one transaction per key). The
+			// keys made are scheduled for deletion at the end, like the
+			// bench's own key.
+			var mu sync.Mutex
+			call = func(ctx context.Context) error {
+				ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("trent bench")})
+				if err == nil {
+					mu.Lock()
+					created = append(created, *ck.KeyMetadata.KeyId)
+					mu.Unlock()
+				}
+				return err
+			}
 		default:
 			spec, ok := strings.CutPrefix(op, "Sign:")
 			if !ok {
-				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt, GenerateDataKey or Sign:<KeySpec>)", op)
+				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt, GenerateDataKey, CreateKey or Sign:<KeySpec>)", op)
 			}
 			var (
 				err   error

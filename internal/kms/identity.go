@@ -257,6 +257,11 @@ func (s *Service) Bootstrap(ctx context.Context, accountID, accessKeyID, secret 
 			return nil, err
 		}
 		c, err := s.CreateAccessKey(ctx, accountID, accessKeyID, secret)
+		if errors.Is(err, store.ErrExists) {
+			// Another node starting at the same time on a shared store
+			// created it first: check it as above.
+			return s.Bootstrap(ctx, accountID, accessKeyID, secret)
+		}
 		return &c, err
 	}
 	keys, err := s.store.ListAccessKeys(ctx, accountID)

@@ -9,7 +9,18 @@
 // and the KMS service built, and 503 "not ready: waiting for the database"
 // before, or "not ready: sealed (run trent operator unseal)" while a
 // protected root key file waits to be unlocked (see [UnsealSocket]). KMS requests that arrive before then get a retryable AWS error,
-// DependencyTimeoutException (see notReady for why).
+// DependencyTimeoutException (see notReady for why). Once ready, a node
+// on PostgreSQL answers 503 "not ready: the database does not answer"
+// while a ping of the database fails; its requests that need the
+// database then fail fast with DependencyTimeoutException too, and it
+// recovers by itself when the database returns.
+//
+// # Several nodes
+//
+// Nodes sharing a PostgreSQL database hear every committed change
+// through LISTEN/NOTIFY and drop what they cached of it (cluster.go);
+// background jobs run on one node at a time ([Server.every]). See
+// docs/operations.md.
 //
 // # Root key and store
 //
@@ -84,6 +95,9 @@ type Server struct {
 	kmsAPI atomic.Pointer[api.Handler] // set when the node is ready
 	served chan error                  // what serving returned, once it ends
 
+	bg  *background // change listener and periodic jobs (cluster.go)
+	raw store.Store // the store itself, under db's metrics wrapper: its optional interfaces (store.Notifier, Pinger, Locker) are not the wrapper's
+
 	sealed  atomic.Bool  // waiting for `trent operator unseal` (seal.go)
 	ctl     *http.Server // the unseal socket's server, nil without one
 	ctlLn   net.Listener
@@ -109,7 +123,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1), reg: newRegistry()}
+	s := &Server{cfg: cfg, log: log, scheme: "http", served: make(chan error, 1), reg: newRegistry(), bg: newBackground()}
 	for _, path := range cfg.SeedFiles {
 		f, err := seed.Load(path)
 		if err != nil {
@@ -159,6 +173,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 	}()
 	s.startAdmin(s.reg)
 	if err := s.open(ctx, out); err != nil {
+		s.bg.stop()
 		s.closeControl()
 		if s.admin != nil {
 			s.admin.Close()
@@ -181,8 +196,10 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	s.raw = raw
 	db := instrumentStore(raw, s.reg)
 	fail := func(err error) error {
+		s.bg.stop()
 		db.Close()
 		return err
 	}
@@ -218,6 +235,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	// Listen before anything is cached: changes other nodes commit from
+	// now on reach the caches.
+	s.listenChanges(raw, s.svc, ids)
 	// Secrets sealed by older releases are re-sealed first, so that the
 	// root key check below can open them.
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
@@ -506,6 +526,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case "/readyz":
 			if msg := s.auditNotReady(); msg != "" {
 				writeText(w, http.StatusServiceUnavailable, msg)
+			} else if s.kmsAPI.Load() != nil && !s.databaseReachable(r.Context()) {
+				writeText(w, http.StatusServiceUnavailable, "not ready: the database does not answer\n")
 			} else if s.kmsAPI.Load() != nil {
 				writeText(w, http.StatusOK, "ready\n")
 			} else if s.sealed.Load() {
@@ -591,12 +613,13 @@ func (s *Server) Service() *kms.Service { return s.svc }
 // accepting connections, lets in-flight requests finish (up to 30s) and
 // closes the store.
 func (s *Server) Run(ctx context.Context) error {
-	delCtx, stopDeleter := context.WithCancel(context.Background())
-	deleterDone := make(chan struct{})
-	go func() {
-		defer close(deleterDone)
-		s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval)
-	}()
+	// Deleting a key at the end of its window is conditional on it still
+	// being due (store.DeleteKeyIfDue), so a cancellation racing it wins,
+	// and a deletion another node made first is skipped.
+	s.every("delete-expired-keys", s.cfg.DeletionInterval, func(ctx context.Context) error {
+		_, err := s.svc.DeleteExpiredKeys(ctx)
+		return err
+	})
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"
@@ -618,8 +641,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.Close()
 	}
-	stopDeleter()
-	<-deleterDone
+	s.bg.stop()
 	s.closeControl()
 	auditErr := s.audit.Close() // after the last request: signs the current file
 	closeErr := s.db.Close()

@@ -88,7 +88,7 @@ func lockAccount(ctx context.Context, tx pgx.Tx, id string) error {
 // CreateAccessKey adds an access key; [store.ErrExists] if its id is taken,
 // [store.ErrNotFound] if its account does not exist.
 func (db *DB) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockAccount(ctx, tx, k.AccountID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return err
@@ -155,11 +155,16 @@ func (db *DB) ListAccessKeys(ctx context.Context, accountID string) ([]store.Acc
 
 // DeleteAccessKey removes an access key, or returns [store.ErrNotFound].
 func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM access_keys WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("postgres: delete access key %s: %w", id, err)
-	}
-	return oneRow(tag)
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM access_keys WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("postgres: delete access key %s: %w", id, err)
+		}
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, store.Change{Kind: store.ChangeAccessKey, AccessKeyID: id})
+	})
 }
 
 // errAccessKeyIdentity is returned by UpdateAccessKey when fn changed what
@@ -170,7 +175,7 @@ var errAccessKeyIdentity = errors.New("postgres: UpdateAccessKey cannot change a
 // one transaction; see [store.Store.UpdateAccessKey].
 func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.AccessKey) error) (store.AccessKey, error) {
 	var saved store.AccessKey
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		k, err := scanAccessKey(tx.QueryRow(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
@@ -199,7 +204,7 @@ func (db *DB) UpdateAccessKey(ctx context.Context, id string, fn func(*store.Acc
 		k.CreatedAt = created
 		k.SealedSecret = nonNil(k.SealedSecret)
 		saved = k
-		return nil
+		return db.notify(ctx, tx, store.Change{Kind: store.ChangeAccessKey, AccessKeyID: id})
 	})
 	if err != nil {
 		return store.AccessKey{}, err

@@ -30,7 +30,7 @@ func lockTarget(ctx context.Context, tx pgx.Tx, region, accountID, keyID string)
 // exist in the alias's region and account, [store.ErrExists] if (Region,
 // AccountID, Name) is taken. The target is checked first.
 func (db *DB) CreateAlias(ctx context.Context, a store.Alias) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockTarget(ctx, tx, a.Region, a.AccountID, a.TargetKeyID); err != nil {
 			return err
 		}
@@ -44,7 +44,7 @@ func (db *DB) CreateAlias(ctx context.Context, a store.Alias) error {
 		if err != nil {
 			return fmt.Errorf("postgres: create alias %s: %w", a.Name, err)
 		}
-		return nil
+		return db.notify(ctx, tx, aliasChange(a.Region, a.AccountID, a.Name, a.TargetKeyID))
 	})
 }
 
@@ -74,27 +74,47 @@ func (db *DB) GetAlias(ctx context.Context, region, accountID, name string) (sto
 // account and sets its LastUpdatedDate; [store.ErrNotFound] if the alias or
 // the key does not exist.
 func (db *DB) UpdateAlias(ctx context.Context, region, accountID, name, targetKeyID string, now time.Time) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := lockTarget(ctx, tx, region, accountID, targetKeyID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE aliases SET target_key_id = $1, last_updated_date = $2
-			WHERE region = $3 AND account_id = $4 AND name = $5`, targetKeyID, now, region, accountID, name)
+		var old string
+		err := tx.QueryRow(ctx, `SELECT target_key_id FROM aliases
+			WHERE region = $1 AND account_id = $2 AND name = $3 FOR UPDATE`, region, accountID, name).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("postgres: update alias %s: %w", name, err)
 		}
-		return oneRow(tag)
+		if _, err := tx.Exec(ctx, `UPDATE aliases SET target_key_id = $1, last_updated_date = $2
+			WHERE region = $3 AND account_id = $4 AND name = $5`, targetKeyID, now, region, accountID, name); err != nil {
+			return fmt.Errorf("postgres: update alias %s: %w", name, err)
+		}
+		return db.notify(ctx, tx, aliasChange(region, accountID, name, old, targetKeyID))
 	})
 }
 
 // DeleteAlias removes the alias or returns [store.ErrNotFound].
 func (db *DB) DeleteAlias(ctx context.Context, region, accountID, name string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND name = $3`,
-		region, accountID, name)
-	if err != nil {
-		return fmt.Errorf("postgres: delete alias %s: %w", name, err)
-	}
-	return oneRow(tag)
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var old string
+		err := tx.QueryRow(ctx, `DELETE FROM aliases WHERE region = $1 AND account_id = $2 AND name = $3
+			RETURNING target_key_id`, region, accountID, name).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: delete alias %s: %w", name, err)
+		}
+		return db.notify(ctx, tx, aliasChange(region, accountID, name, old))
+	})
+}
+
+// aliasChange announces a change of the alias and of the alias lists of
+// the keys it pointed to.
+func aliasChange(region, accountID, name string, keyIDs ...string) store.Change {
+	return store.Change{Kind: store.ChangeAlias, Region: region, AccountID: accountID, Name: name, KeyIDs: keyIDs}
 }
 
 // ListAliases returns up to limit aliases (all if limit <= 0) of the account

@@ -20,7 +20,13 @@ var _ store.Store = (*DB)(nil)
 
 // DB is a [store.Store] backed by PostgreSQL. It is safe for concurrent use.
 type DB struct {
-	pool *pgxpool.Pool
+	pool *pool
+	// conn configures the connections that Listen and RunLocked make.
+	conn *pgx.ConnConfig
+	// channel is the LISTEN/NOTIFY channel of the schema: changes are
+	// announced per schema, so deployments sharing a database do not hear
+	// each other.
+	channel string
 }
 
 // ErrUnavailable is wrapped by the error [Open] returns when the database
@@ -28,8 +34,10 @@ type DB struct {
 // failed before the server answered (refused, timed out, reset), or the
 // server said it is starting up, shutting down or has too many connections.
 // Trying again later may succeed; any other error from Open is a
-// configuration or permission problem. Check with errors.Is.
-var ErrUnavailable = errors.New("postgres: database unavailable")
+// configuration or permission problem. Every method of [DB] wraps it, too,
+// when the database is unreachable or a query passes its deadline
+// ([QueryTimeout]). It wraps [store.ErrUnavailable]. Check with errors.Is.
+var ErrUnavailable = fmt.Errorf("postgres: database unavailable: %w", store.ErrUnavailable)
 
 // connectTimeout bounds one connection attempt when the URL sets no
 // connect_timeout, so an unreachable host fails instead of hanging.
@@ -55,24 +63,28 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pgPool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	schema := firstSchema(cfg.ConnConfig.RuntimeParams["search_path"])
-	if err := migrate(ctx, pool, schema); err != nil {
-		pool.Close()
+	current, err := migrate(ctx, pgPool, schema)
+	if err != nil {
+		pgPool.Close()
 		if unavailable(err) {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: &pool{p: pgPool}, conn: cfg.ConnConfig, channel: channelName(current)}, nil
 }
 
 // unavailable reports whether err means the database could not be reached
 // or is not accepting connections yet.
 func unavailable(err error) bool {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -152,7 +164,7 @@ func ensureSchema(ctx context.Context, tx pgx.Tx, schema string) error {
 // Close closes every connection. It waits for connections in use to be
 // released.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.pool.p.Close()
 	return nil
 }
 
@@ -257,9 +269,9 @@ var migrations = []string{
 const migrationLock = 0x7472656e74 // "trent"
 
 // migrate creates schema if needed, then applies every missing migration,
-// in one transaction.
-func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// in one transaction. It returns the schema the tables are in.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (current string, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return fmt.Errorf("lock schema: %w", err)
 		}
@@ -297,23 +309,31 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 				return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
 			}
 		}
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&current); err != nil {
+			return fmt.Errorf("read current schema: %w", err)
+		}
 		return nil
 	})
+	return current, err
 }
 
 // withTx runs fn in a transaction and commits if fn returns nil; fn's error
-// is returned unchanged.
-func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.pool.Begin(ctx)
+// is returned unchanged unless it means the database is unreachable, when
+// it is wrapped with [ErrUnavailable]. fn gets ctx with the transaction's
+// deadline ([QueryTimeout]) and must use it.
+func (db *DB) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	tx, err := db.pool.p.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return classify(fmt.Errorf("postgres: begin: %w", err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
+	if err := fn(ctx, tx); err != nil {
+		return classify(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		return classify(fmt.Errorf("postgres: commit: %w", err))
 	}
 	return nil
 }

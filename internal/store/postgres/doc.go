@@ -10,6 +10,15 @@
 // FOR SHARE so that it cannot be deleted underneath them. A method that
 // returns nil has committed; durability is the server's (synchronous_commit).
 //
+// # Several nodes
+//
+// Every write that changes what a node may cache announces it with
+// pg_notify in its own transaction, on a channel per schema; [DB.Listen]
+// delivers the announcements to a node ([store.Notifier]). [DB.RunLocked]
+// runs a background job under a session advisory lock ([store.Locker]).
+// Every query and transaction has a deadline ([QueryTimeout]); an
+// unreachable database is reported as [ErrUnavailable].
+//
 // # Schema
 //
 // Tables live in the connection's search_path (set it in the URL, e.g.

@@ -39,7 +39,7 @@ func (db *DB) CreateGrant(ctx context.Context, g store.Grant, max int) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode grant %s: %w", g.GrantID, err)
 	}
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM keys WHERE region = $1 AND key_id = $2 AND account_id = $3 FOR UPDATE`,
 			g.Region, g.KeyID, g.AccountID).Scan(&one)
@@ -67,7 +67,7 @@ func (db *DB) CreateGrant(ctx context.Context, g store.Grant, max int) error {
 		if err != nil {
 			return fmt.Errorf("postgres: create grant %s: %w", g.GrantID, err)
 		}
-		return nil
+		return db.notify(ctx, tx, grantChange(g.Ref()))
 	})
 }
 
@@ -120,10 +120,20 @@ func (db *DB) ListRetirableGrants(ctx context.Context, region, retiring, afterGr
 
 // DeleteGrant removes the grant or returns [store.ErrNotFound].
 func (db *DB) DeleteGrant(ctx context.Context, ref store.KeyRef, grantID string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3`,
-		ref.Region, ref.KeyID, grantID)
-	if err != nil {
-		return fmt.Errorf("postgres: delete grant %s: %w", grantID, err)
-	}
-	return oneRow(tag)
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM grants WHERE region = $1 AND key_id = $2 AND grant_id = $3`,
+			ref.Region, ref.KeyID, grantID)
+		if err != nil {
+			return fmt.Errorf("postgres: delete grant %s: %w", grantID, err)
+		}
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, grantChange(ref))
+	})
+}
+
+// grantChange announces a change of the key's grants.
+func grantChange(ref store.KeyRef) store.Change {
+	return store.Change{Kind: store.ChangeGrant, Region: ref.Region, KeyID: ref.KeyID}
 }

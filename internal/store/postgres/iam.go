@@ -16,7 +16,7 @@ func (db *DB) CreateEntity(ctx context.Context, e store.Entity) error {
 	if err != nil {
 		return err
 	}
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := accountExists(ctx, tx, e.AccountID); err != nil {
 			return err
 		}
@@ -30,6 +30,12 @@ func (db *DB) CreateEntity(ctx context.Context, e store.Entity) error {
 		}
 		return nil
 	})
+}
+
+// iamChange announces a change of an IAM user's or role's policies, tags
+// or existence (kind and name empty: of any in the account).
+func iamChange(accountID string, kind store.EntityKind, name string) store.Change {
+	return store.Change{Kind: store.ChangeIAM, AccountID: accountID, Entity: kind, Name: name}
 }
 
 func accountExists(ctx context.Context, tx pgx.Tx, id string) error {
@@ -99,7 +105,7 @@ func (db *DB) ListEntities(ctx context.Context, accountID string, kind store.Ent
 // [store.IAMStore.UpdateEntity].
 func (db *DB) UpdateEntity(ctx context.Context, accountID string, kind store.EntityKind, name string, fn func(*store.Entity) error) (store.Entity, error) {
 	var saved store.Entity
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		e, err := getEntity(ctx, tx, accountID, kind, name)
 		if err != nil {
 			return err
@@ -119,8 +125,10 @@ func (db *DB) UpdateEntity(ctx context.Context, accountID string, kind store.Ent
 			string(doc), accountID, kind, store.NameKey(name)); err != nil {
 			return fmt.Errorf("postgres: update %s %s: %w", kind, name, err)
 		}
-		saved, err = store.UnmarshalEntity(doc)
-		return err
+		if saved, err = store.UnmarshalEntity(doc); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, iamChange(accountID, kind, name))
 	})
 	return saved, err
 }
@@ -128,7 +136,7 @@ func (db *DB) UpdateEntity(ctx context.Context, accountID string, kind store.Ent
 // DeleteEntity removes an entity that nothing uses; see
 // [store.IAMStore.DeleteEntity].
 func (db *DB) DeleteEntity(ctx context.Context, accountID string, kind store.EntityKind, name string) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		e, err := getEntity(ctx, tx, accountID, kind, name)
 		if err != nil {
 			return err
@@ -161,13 +169,13 @@ func (db *DB) DeleteEntity(ctx context.Context, accountID string, kind store.Ent
 			accountID, kind, key); err != nil {
 			return fmt.Errorf("postgres: delete %s %s: %w", kind, name, err)
 		}
-		return nil
+		return db.notify(ctx, tx, iamChange(accountID, kind, name))
 	})
 }
 
 // PutInlinePolicy adds or replaces an inline policy.
 func (db *DB) PutInlinePolicy(ctx context.Context, p store.InlinePolicy) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := getEntity(ctx, tx, p.AccountID, p.Kind, p.EntityName); err != nil {
 			return err
 		}
@@ -178,7 +186,7 @@ func (db *DB) PutInlinePolicy(ctx context.Context, p store.InlinePolicy) error {
 		if err != nil {
 			return fmt.Errorf("postgres: put inline policy %s: %w", p.Name, err)
 		}
-		return nil
+		return db.notify(ctx, tx, iamChange(p.AccountID, p.Kind, p.EntityName))
 	})
 }
 
@@ -235,12 +243,17 @@ func (db *DB) ListInlinePolicies(ctx context.Context, accountID string, kind sto
 
 // DeleteInlinePolicy removes an inline policy, or returns [store.ErrNotFound].
 func (db *DB) DeleteInlinePolicy(ctx context.Context, accountID string, kind store.EntityKind, entity, name string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM iam_inline_policies WHERE account_id = $1 AND kind = $2 AND entity_key = $3 AND name_key = $4`,
-		accountID, kind, store.NameKey(entity), store.NameKey(name))
-	if err != nil {
-		return fmt.Errorf("postgres: delete inline policy %s: %w", name, err)
-	}
-	return oneRow(tag)
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM iam_inline_policies WHERE account_id = $1 AND kind = $2 AND entity_key = $3 AND name_key = $4`,
+			accountID, kind, store.NameKey(entity), store.NameKey(name))
+		if err != nil {
+			return fmt.Errorf("postgres: delete inline policy %s: %w", name, err)
+		}
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, iamChange(accountID, kind, entity))
+	})
 }
 
 // CreatePolicy adds a managed policy.
@@ -249,7 +262,7 @@ func (db *DB) CreatePolicy(ctx context.Context, p store.ManagedPolicy) error {
 	if err != nil {
 		return err
 	}
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := accountExists(ctx, tx, p.AccountID); err != nil {
 			return err
 		}
@@ -318,7 +331,7 @@ func (db *DB) ListPolicies(ctx context.Context, accountID string) ([]store.Manag
 
 // DeletePolicy removes a managed policy that is not attached.
 func (db *DB) DeletePolicy(ctx context.Context, accountID, name string) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var n int
 		err := tx.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM iam_attachments a WHERE a.account_id = p.account_id AND a.policy_key = p.name_key)
 			FROM iam_policies p WHERE account_id = $1 AND name_key = $2 FOR UPDATE`, accountID, store.NameKey(name)).Scan(&n)
@@ -334,13 +347,13 @@ func (db *DB) DeletePolicy(ctx context.Context, accountID, name string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM iam_policies WHERE account_id = $1 AND name_key = $2`, accountID, store.NameKey(name)); err != nil {
 			return fmt.Errorf("postgres: delete policy %s: %w", name, err)
 		}
-		return nil
+		return db.notify(ctx, tx, iamChange(accountID, "", ""))
 	})
 }
 
 // AttachPolicy attaches a managed policy to an entity.
 func (db *DB) AttachPolicy(ctx context.Context, accountID string, kind store.EntityKind, entity, policy string) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := getEntity(ctx, tx, accountID, kind, entity); err != nil {
 			return err
 		}
@@ -356,18 +369,23 @@ func (db *DB) AttachPolicy(ctx context.Context, accountID string, kind store.Ent
 			ON CONFLICT DO NOTHING`, accountID, kind, store.NameKey(entity), store.NameKey(policy)); err != nil {
 			return fmt.Errorf("postgres: attach policy %s: %w", policy, err)
 		}
-		return nil
+		return db.notify(ctx, tx, iamChange(accountID, kind, entity))
 	})
 }
 
 // DetachPolicy detaches a managed policy from an entity.
 func (db *DB) DetachPolicy(ctx context.Context, accountID string, kind store.EntityKind, entity, policy string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM iam_attachments WHERE account_id = $1 AND kind = $2 AND entity_key = $3 AND policy_key = $4`,
-		accountID, kind, store.NameKey(entity), store.NameKey(policy))
-	if err != nil {
-		return fmt.Errorf("postgres: detach policy %s: %w", policy, err)
-	}
-	return oneRow(tag)
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM iam_attachments WHERE account_id = $1 AND kind = $2 AND entity_key = $3 AND policy_key = $4`,
+			accountID, kind, store.NameKey(entity), store.NameKey(policy))
+		if err != nil {
+			return fmt.Errorf("postgres: detach policy %s: %w", policy, err)
+		}
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, iamChange(accountID, kind, entity))
+	})
 }
 
 // ListAttachedPolicies returns the managed policies attached to an entity.

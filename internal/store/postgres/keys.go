@@ -48,6 +48,18 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 	return nil
 }
 
+// keyChange announces a change of the key, its aliases or its grants.
+func keyChange(ref store.KeyRef) store.Change {
+	return store.Change{Kind: store.ChangeKey, Region: ref.Region, KeyID: ref.KeyID}
+}
+
+// keyDeleted announces that the key is gone, with its aliases and grants.
+func keyDeleted(ref store.KeyRef) store.Change {
+	c := keyChange(ref)
+	c.Deleted = true
+	return c
+}
+
 // GetKey returns the key, materials included, or [store.ErrNotFound].
 func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
 	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2`,
@@ -126,7 +138,7 @@ func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
 // UpdateKey returns the saved key, or [store.ErrNotFound].
 func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
 	var saved store.Key
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -154,7 +166,7 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 			return fmt.Errorf("postgres: update key %s: %w", ref.KeyID, err)
 		}
 		saved = k
-		return nil
+		return db.notify(ctx, tx, keyChange(ref))
 	})
 	if err != nil {
 		return store.Key{}, err
@@ -165,7 +177,7 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 // DeleteKey removes the key, its materials and every alias that points to it
 // in one transaction, or returns [store.ErrNotFound].
 func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	return db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM aliases WHERE region = $1 AND target_key_id = $2`,
 			ref.Region, ref.KeyID); err != nil {
 			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
@@ -174,7 +186,10 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 		if err != nil {
 			return fmt.Errorf("postgres: delete key %s: %w", ref.KeyID, err)
 		}
-		return oneRow(tag)
+		if err := oneRow(tag); err != nil {
+			return err
+		}
+		return db.notify(ctx, tx, keyDeleted(ref))
 	})
 }
 
@@ -186,7 +201,7 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 // key is gone. A missing key is [store.ErrNotFound].
 func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Time) (bool, error) {
 	deleted := false
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -210,7 +225,7 @@ func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Tim
 			return err
 		}
 		deleted = true
-		return nil
+		return db.notify(ctx, tx, keyDeleted(ref))
 	})
 	if err != nil {
 		return false, err
