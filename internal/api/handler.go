@@ -134,6 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, reqID, target, err)
 		return
 	}
+	caller.RequestID = reqID
 	out, err := rt.Handle(ctx, h.svc, caller, body)
 	if err != nil {
 		h.writeError(w, reqID, target, &sourcedError{err: err, accessKeyID: caller.AccessKeyID, remoteAddr: r.RemoteAddr})

@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -555,11 +556,10 @@ func (s *Server) Service() *kms.Service { return s.svc }
 // closes the store.
 func (s *Server) Run(ctx context.Context) error {
 	delCtx, stopDeleter := context.WithCancel(context.Background())
-	deleterDone := make(chan struct{})
-	go func() {
-		defer close(deleterDone)
-		s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval)
-	}()
+	var background sync.WaitGroup
+	background.Go(func() { s.svc.RunDeleter(delCtx, s.cfg.DeletionInterval) })
+	background.Go(func() { s.svc.RunRotator(delCtx, s.cfg.RotationInterval) })
+	background.Go(func() { s.svc.RunUsageFlusher(delCtx, s.cfg.UsageFlushInterval) })
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"
@@ -578,8 +578,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if shutErr != nil {
 		s.http.Close() // requests still running after the grace period are cut off
 	}
+	// The usage flusher writes what it holds once more before it
+	// returns; the store is closed after that.
 	stopDeleter()
-	<-deleterDone
+	background.Wait()
 	s.closeControl()
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
