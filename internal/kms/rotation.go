@@ -201,7 +201,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *Caller, in *wire.Rot
 			return wire.Errorf("LimitExceededException",
 				"The on-demand rotation limit of %d rotations for %s has been reached.", maxOnDemandRotations, ck.arn)
 		}
-		if k.RotationEnabled && !k.NextRotationDate.IsZero() && k.NextRotationDate.Before(now.Add(conflictWindow)) {
+		if k.RotationEnabled && !k.NextRotationDate.IsZero() && !k.NextRotationDate.After(now.Add(conflictWindow)) {
 			// The message is inferred from the model's description of
 			// ConflictException.
 			return wire.Errorf("ConflictException",
