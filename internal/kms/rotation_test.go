@@ -15,19 +15,19 @@ import (
 	"github.com/trent-kms/trent/internal/wire"
 )
 
-// rotationHookStore calls afterList once KeysDueForRotation has read the
-// list, so a test can act between a rotator's list and its update.
+// rotationHookStore calls beforeUpdate before an UpdateKey, so a test can
+// act after a rotator has read a key as due and before its transaction.
 type rotationHookStore struct {
 	store.Store
-	afterList func()
+	beforeUpdate func()
 }
 
-func (h *rotationHookStore) KeysDueForRotation(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
-	refs, err := h.Store.KeysDueForRotation(ctx, now)
-	if h.afterList != nil {
-		h.afterList()
+func (h *rotationHookStore) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
+	if f := h.beforeUpdate; f != nil {
+		h.beforeUpdate = nil
+		f()
 	}
-	return refs, err
+	return h.Store.UpdateKey(ctx, ref, fn)
 }
 
 // clock is a settable clock for services that share it.
@@ -88,8 +88,8 @@ func rotations(t *testing.T, svc *kms.Service, id string) []wire.RotationsListEn
 
 // TestRotationRacingNodes checks that a key due for rotation is rotated
 // once when two nodes sweep at the same time: node B rotates it after node
-// A listed it as due and before A updates it, and A, which reads the key
-// again in its transaction, leaves it alone.
+// A listed and read it as due and before A's transaction, and A, which
+// checks again in its transaction, leaves it alone.
 func TestRotationRacingNodes(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := &clock{t: start}
@@ -106,8 +106,7 @@ func TestRotationRacingNodes(t *testing.T) {
 	}
 	clk.set(start.Add(90 * 24 * time.Hour))
 	var bRotated int
-	hook.afterList = func() {
-		hook.afterList = nil
+	hook.beforeUpdate = func() {
 		var err error
 		if bRotated, err = b.RotateDueKeys(ctx); err != nil {
 			t.Errorf("node B: %v", err)
