@@ -38,8 +38,7 @@ func GenerateMaterialID(rand io.Reader) (string, error) {
 // safe for concurrent use; the AEAD is built once by [NewSymmetricKey]. It
 // prints as "[redacted]".
 type SymmetricKey struct {
-	aead cipher.AEAD
-	prim *softAEAD // aead as an [AEAD] that prints as "[redacted]"
+	aead softAEAD // also the [AEAD] that AEAD returns, without an allocation of its own
 }
 
 // softAEAD is a software AES-256-GCM as an [AEAD]. It prints as
@@ -65,7 +64,7 @@ func NewSymmetricKey(raw []byte) (*SymmetricKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: symmetric key: %w", err)
 	}
-	return &SymmetricKey{aead: aead, prim: &softAEAD{aead}}, nil
+	return &SymmetricKey{aead: softAEAD{aead}}, nil
 }
 
 // AEAD is the primitive a version 1 blob is sealed with: AES-256-GCM with
@@ -86,17 +85,17 @@ type AEAD interface {
 // returns a version 1 blob (docs/ciphertext.md): it is [SealBlob] with k's
 // AES-256-GCM.
 func (k *SymmetricKey) Seal(rand io.Reader, keyID, materialID string, plaintext []byte, encCtx map[string]string) ([]byte, error) {
-	return SealBlob(k.aead, rand, keyID, materialID, plaintext, encCtx)
+	return SealBlob(&k.aead, rand, keyID, materialID, plaintext, encCtx)
 }
 
 // Open decrypts c with k: it is [OpenBlob] with k's AES-256-GCM.
 func (k *SymmetricKey) Open(c *Ciphertext, encCtx map[string]string) ([]byte, error) {
-	return OpenBlob(k.aead, c, encCtx)
+	return OpenBlob(&k.aead, c, encCtx)
 }
 
 // AEAD returns k's AES-256-GCM as the primitive of [SealBlob] and
 // [OpenBlob]. It prints as "[redacted]", like k.
-func (k *SymmetricKey) AEAD() AEAD { return k.prim }
+func (k *SymmetricKey) AEAD() AEAD { return &k.aead }
 
 // SealBlob encrypts plaintext with a for the key keyID and its material
 // materialID and returns a version 1 blob (docs/ciphertext.md). keyID is a

@@ -68,8 +68,10 @@ var (
 type softwareEngine struct {
 	currentID string
 	current   keystore.AEAD
-	materials map[string]keystore.AEAD // SYMMETRIC_DEFAULT keys
-	asym      *keyspec.Key             // every other key spec; nil without material
+	// older holds the other materials of a rotated SYMMETRIC_DEFAULT key
+	// by id; nil for a key with one material, the common case.
+	older map[string]keystore.AEAD
+	asym  *keyspec.Key // every other key spec; nil without material
 }
 
 var _ Engine = (*softwareEngine)(nil)
@@ -101,7 +103,6 @@ func newSoftwareEngine(root keystore.Root, arn string, k *store.Key) (*softwareE
 		}
 		return e, nil
 	}
-	e.materials = make(map[string]keystore.AEAD, len(k.Materials))
 	for _, m := range k.Materials {
 		raw, err := open(m)
 		if err != nil {
@@ -112,9 +113,15 @@ func newSoftwareEngine(root keystore.Root, arn string, k *store.Key) (*softwareE
 		if err != nil {
 			return nil, fmt.Errorf("load material %s of %s: %w", m.ID, arn, err)
 		}
-		e.materials[m.ID] = sk.AEAD()
+		if m.ID == k.CurrentMaterialID {
+			e.currentID, e.current = m.ID, sk.AEAD()
+			continue
+		}
+		if e.older == nil {
+			e.older = make(map[string]keystore.AEAD, len(k.Materials)-1)
+		}
+		e.older[m.ID] = sk.AEAD()
 	}
-	e.currentID, e.current = k.CurrentMaterialID, e.materials[k.CurrentMaterialID]
 	if e.current == nil {
 		return nil, fmt.Errorf("key %s: current material %s missing", arn, k.CurrentMaterialID)
 	}
@@ -133,9 +140,11 @@ func (e *softwareEngine) SealBlob(rand io.Reader, keyID string, pt []byte, encCt
 }
 
 func (e *softwareEngine) OpenBlob(c *keystore.Ciphertext, encCtx map[string]string) ([]byte, error) {
-	a := e.materials[c.MaterialID]
-	if a == nil {
-		return nil, ErrUnknownMaterial
+	a := e.current
+	if c.MaterialID != e.currentID {
+		if a = e.older[c.MaterialID]; a == nil {
+			return nil, ErrUnknownMaterial
+		}
 	}
 	return keystore.OpenBlob(a, c, encCtx)
 }

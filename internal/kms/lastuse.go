@@ -21,16 +21,20 @@ import (
 
 // usageCell is the last use of one key on this node. It outlives the
 // cachedKey snapshots of the key, so evicting or reloading a key loses
-// nothing.
+// nothing. A cell whose use has been flushed and that saw no use since is
+// dropped by the next flush (dead), so the cells in memory are those of
+// keys used within about one flush interval; a request that finds its
+// key's cell dead takes a new one.
 type usageCell struct {
 	mu      sync.Mutex
 	at      int64 // unix nanoseconds; 0: no use recorded
 	op      string
 	reqID   string
 	flushed int64 // at when last written to the store
+	dead    bool  // dropped from Service.usage; record in a new cell
 }
 
-// usageCell returns the cell of ref, creating it on first use.
+// usageCell returns the live cell of ref, creating it if there is none.
 func (s *Service) usageCell(ref store.KeyRef) *usageCell {
 	if c, ok := s.usage.Load(ref); ok {
 		return c.(*usageCell)
@@ -40,14 +44,23 @@ func (s *Service) usageCell(ref store.KeyRef) *usageCell {
 }
 
 // used records a successful cryptographic operation op (an AWS operation
-// name, a constant) on ck for the caller's request. It does not allocate.
+// name, a constant) on ck for the caller's request. Once the key's cell
+// exists it does not allocate.
 func (s *Service) used(ck *cachedKey, op string, c *Caller) {
-	u := ck.usage
-	if u == nil {
-		return
-	}
 	now := s.now().UnixNano()
-	u.mu.Lock()
+	u := ck.usage.Load()
+	for {
+		if u == nil {
+			u = s.usageCell(ck.meta.Ref())
+			ck.usage.Store(u)
+		}
+		u.mu.Lock()
+		if !u.dead {
+			break
+		}
+		u.mu.Unlock()
+		u = nil
+	}
 	if now >= u.at {
 		u.at, u.op, u.reqID = now, op, c.RequestID
 	}
@@ -78,13 +91,18 @@ func (s *Service) FlushKeyUsage(ctx context.Context) (int, error) {
 	var errs []error
 	s.usage.Range(func(key, value any) bool {
 		ref, u := key.(store.KeyRef), value.(*usageCell)
-		use, at, ok := u.snapshot()
 		u.mu.Lock()
-		moved := ok && at != u.flushed
-		u.mu.Unlock()
-		if !moved {
+		if u.at == u.flushed {
+			// Idle since the last flush: drop the cell. A request that
+			// still holds it sees dead and records in a new one.
+			u.dead = true
+			s.usage.CompareAndDelete(ref, u)
+			u.mu.Unlock()
 			return true
 		}
+		at := u.at
+		use := store.KeyUsage{Time: time.Unix(0, at).UTC(), Operation: u.op, RequestID: u.reqID}
+		u.mu.Unlock()
 		_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
 			if !later(k.LastUsage, use) {
 				return errNotLater
@@ -185,8 +203,10 @@ func (s *Service) GetKeyLastUsage(ctx context.Context, c *Caller, in *wire.GetKe
 		return nil, err
 	}
 	last := k.LastUsage
-	if use, _, ok := s.usageCell(k.Ref()).snapshot(); ok && later(last, use) {
-		last = &use
+	if c, ok := s.usage.Load(k.Ref()); ok {
+		if use, _, ok := c.(*usageCell).snapshot(); ok && later(last, use) {
+			last = &use
+		}
 	}
 	start := k.CreationDate
 	if ts := s.trackingStart.Load(); ts != nil && ts.After(start) {

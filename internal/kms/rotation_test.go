@@ -279,16 +279,31 @@ func TestKeyLastUsageMergesNodes(t *testing.T) {
 			t.Errorf("node %s after both flushes: %s %s %v", name, wire.Value(u.Operation), wire.Value(u.KmsRequestId), u.Timestamp.Time())
 		}
 	}
-	// Nothing moved: nothing is written.
+	// Nothing moved: nothing is written, and the idle cell is dropped.
 	if n, err := b.FlushKeyUsage(ctx); err != nil || n != 0 {
 		t.Fatalf("idle flush = %d, %v", n, err)
+	}
+	if n := b.UsageCells(); n != 0 {
+		t.Fatalf("%d usage cells kept after an idle flush, want 0", n)
+	}
+	// The cached key held the dropped cell: its next use is still kept.
+	clk.set(start.Add(150 * time.Second))
+	cb.RequestID = "req-b2"
+	if _, err := b.Decrypt(ctx, &cb, &wire.DecryptRequest{CiphertextBlob: enc.CiphertextBlob}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.FlushKeyUsage(ctx); err != nil || n != 1 {
+		t.Fatalf("flush after a new use = %d, %v", n, err)
+	}
+	if u := last(a); wire.Value(u.KmsRequestId) != "req-b2" {
+		t.Fatalf("use after the cell was dropped: %+v", u)
 	}
 	// A failed operation is not a use.
 	clk.set(start.Add(3 * time.Minute))
 	if _, err := a.Decrypt(ctx, &ca, &wire.DecryptRequest{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"k": "v"}}); wireCode(err) != "InvalidCiphertextException" {
 		t.Fatalf("Decrypt with the wrong context = %v", err)
 	}
-	if u := last(b); wire.Value(u.KmsRequestId) != "req-b" {
+	if u := last(b); wire.Value(u.KmsRequestId) != "req-b2" {
 		t.Fatalf("a failed Decrypt changed the last use: %+v", u)
 	}
 }

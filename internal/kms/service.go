@@ -152,8 +152,8 @@ type cachedKey struct {
 	hasMaterial bool
 	loaded      time.Time
 	// usage is the key's last use on this node, shared by every snapshot
-	// of the key (see lastuse.go).
-	usage *usageCell
+	// of the key; nil until the snapshot's first use (see lastuse.go).
+	usage atomic.Pointer[usageCell]
 	// policy is the key policy, compiled once when the key is loaded;
 	// usesAliases says whether it has a kms:ResourceAliases condition.
 	policy      *policy.Policy
@@ -268,7 +268,6 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 		return nil, err
 	}
 	ck.engine, ck.hasMaterial = e, e.hasMaterial()
-	ck.usage = s.usageCell(k.Ref())
 	return ck, nil
 }
 
