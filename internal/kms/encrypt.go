@@ -217,6 +217,21 @@ func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob 
 		return nil, err
 	}
 	pt, err := ck.engine.OpenBlob(ct, encCtx)
+	if errors.Is(err, ErrUnknownMaterial) {
+		// Another node may have rotated the key since this snapshot
+		// was cached: look once more, in the store.
+		fresh, rerr := s.reloadForMaterial(ctx, ck)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if fresh != nil {
+			if err := usable(fresh, usageEncrypt, op); err != nil {
+				return nil, err
+			}
+			ck = fresh
+			pt, err = ck.engine.OpenBlob(ct, encCtx)
+		}
+	}
 	if err != nil {
 		return nil, errInvalidCiphertext(err)
 	}

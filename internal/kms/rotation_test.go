@@ -307,3 +307,71 @@ func TestKeyLastUsageMergesNodes(t *testing.T) {
 		t.Fatalf("a failed Decrypt changed the last use: %+v", u)
 	}
 }
+
+// TestDecryptAfterRotationOnAnotherNode checks that a node whose cached
+// copy of a key predates a rotation made by another node decrypts
+// ciphertext made with the new material (it reloads the key once), and
+// that ciphertext naming material the key does not have costs one store
+// read per key revision, not one per request.
+func TestDecryptAfterRotationOnAnotherNode(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	dir := t.TempDir()
+	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, gb := newGatedStore(db), newGatedStore(db)
+	// A cache TTL far longer than the test: only the reload can refresh.
+	a, err := kms.New(kms.Config{Store: ga, Root: root, Rand: rand.Reader, Now: clk.now, CacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := kms.New(kms.Config{Store: gb, Root: root, Rand: rand.Reader, Now: clk.now, CacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := mustKey(t, a, &wire.CreateKeyRequest{})
+	old, err := a.Encrypt(ctx, testCaller, &wire.EncryptRequest{KeyId: &id, Plaintext: []byte("old")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RotateKeyOnDemand(ctx, testCaller, &wire.RotateKeyOnDemandRequest{KeyId: &id}); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := b.Encrypt(ctx, testCaller, &wire.EncryptRequest{KeyId: &id, Plaintext: []byte("new")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := ga.getKeys.Load()
+	dec, err := a.Decrypt(ctx, testCaller, &wire.DecryptRequest{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "new" {
+		t.Fatalf("node A Decrypt of a blob made after B rotated = %v, %v", dec, err)
+	}
+	if got := ga.getKeys.Load() - reads; got != 1 {
+		t.Errorf("node A read the key %d times to find the new material, want 1", got)
+	}
+	if dec, err := a.Decrypt(ctx, testCaller, &wire.DecryptRequest{CiphertextBlob: old.CiphertextBlob}); err != nil || string(dec.Plaintext) != "old" {
+		t.Fatalf("old blob on node A = %v, %v", dec, err)
+	}
+
+	// A blob naming material the key never had: same answer every time,
+	// and one store read for the revision.
+	bogus := append([]byte(nil), enc.CiphertextBlob...)
+	bogus[20] ^= 0xff // inside the material id (offset 18..49)
+	reads = ga.getKeys.Load()
+	for range 5 {
+		if _, err := a.Decrypt(ctx, testCaller, &wire.DecryptRequest{CiphertextBlob: bogus}); wireCode(err) != "InvalidCiphertextException" {
+			t.Fatalf("Decrypt of unknown material = %v", err)
+		}
+	}
+	if got := ga.getKeys.Load() - reads; got > 1 {
+		t.Errorf("5 blobs naming unknown material read the key %d times, want at most 1", got)
+	}
+}

@@ -151,6 +151,9 @@ type cachedKey struct {
 	// asymmetric key stored without material).
 	hasMaterial bool
 	loaded      time.Time
+	// materialChecked is set once a ciphertext naming material this
+	// snapshot lacks made the key be reloaded (see reloadForMaterial).
+	materialChecked atomic.Bool
 	// usage is the key's last use on this node, shared by every snapshot
 	// of the key; nil until the snapshot's first use (see lastuse.go).
 	usage atomic.Pointer[usageCell]
@@ -269,6 +272,37 @@ func (s *Service) unseal(k store.Key) (*cachedKey, error) {
 	}
 	ck.engine, ck.hasMaterial = e, e.hasMaterial()
 	return ck, nil
+}
+
+// reloadForMaterial reloads a key whose cached snapshot lacks the
+// material a ciphertext names: with several nodes on one store
+// (CacheTTL > 0) another node may have rotated the key after this node
+// cached it, and a ciphertext made with the new material must decrypt
+// here too. It returns nil, nil when there is nothing to reload: one node
+// owns the store (its cache is never stale), or this snapshot was checked
+// already. A reload that finds the same revision marks the new snapshot
+// checked as well, so ciphertexts naming material that does not exist
+// cost one store read per key revision, not one per request.
+func (s *Service) reloadForMaterial(ctx context.Context, ck *cachedKey) (*cachedKey, error) {
+	if s.ttl == 0 || !ck.materialChecked.CompareAndSwap(false, true) {
+		return nil, nil
+	}
+	ref := ck.meta.Ref()
+	s.forgetKey(ref)
+	fresh, err := s.loadKey(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fresh.meta.Revision == ck.meta.Revision {
+		fresh.materialChecked.Store(true)
+	}
+	if fresh.meta.AccountID != ck.meta.AccountID {
+		return nil, nil
+	}
+	return fresh, nil
 }
 
 // forgetKey drops a cached key after a write to it, and keeps loads that
