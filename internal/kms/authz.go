@@ -137,6 +137,8 @@ var (
 	// GetKeyRotationStatus alone has cross-account use ("To specify a KMS
 	// key in a different Amazon Web Services account, you must use the key
 	// ARN"); every other one says "Cross-account use: No".
+	// No grant allows them: the model's GrantOperation enum lists none of
+	// these operations.
 	opEnableKeyRotation    = keyOp{"kms:EnableKeyRotation", false, false}
 	opDisableKeyRotation   = keyOp{"kms:DisableKeyRotation", false, false}
 	opGetKeyRotationStatus = keyOp{"kms:GetKeyRotationStatus", false, true}

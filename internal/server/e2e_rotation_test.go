@@ -408,3 +408,27 @@ func TestGetKeyLastUsage(t *testing.T) {
 		t.Fatalf("after a restart: %+v", u)
 	}
 }
+
+// TestRotateOnDemandLimitsE2E checks through the SDK the per-key limit of
+// 25 on-demand rotations (LimitExceededException) and the
+// ConflictException within 20 minutes of an automatic rotation.
+func TestRotateOnDemandLimitsE2E(t *testing.T) {
+	n, clk := startNodeWithClock(t)
+	c := n.client("us-east-1")
+	ctx := context.Background()
+	md := newKey(t, c)
+	for range 25 {
+		mustOK(t, "RotateKeyOnDemand", second(c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})))
+	}
+	_, err := c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantAPIError(t, err, "LimitExceededException", "The on-demand rotation limit of 25 rotations for "+*md.Arn+" has been reached.")
+
+	md = newKey(t, c)
+	mustOK(t, "EnableKeyRotation", second(c.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: md.KeyId, RotationPeriodInDays: aws.Int32(90)})))
+	clk.Advance(90*24*time.Hour - 20*time.Minute)
+	_, err = c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantAPIError(t, err, "ConflictException", "An automatic rotation of "+*md.Arn+" is in progress or scheduled to begin within the next 20 minutes.")
+	if rs := listRotations(t, c, &kms.ListKeyRotationsInput{KeyId: md.KeyId}); len(rs) != 0 {
+		t.Fatalf("a refused rotation left %d rotations", len(rs))
+	}
+}
