@@ -133,13 +133,8 @@ var errNotLater = errors.New("kms: stored key usage is later")
 
 // RunUsageFlusher calls FlushKeyUsage every interval until ctx is done,
 // then once more (with a context of its own, bounded to ten seconds) so
-// that what was recorded before shutdown is kept. It also records, the
-// first time it runs on a store, when this store began tracking key
-// usage: GetKeyLastUsage's TrackingStartDate for keys created before.
+// that what was recorded before shutdown is kept.
 func (s *Service) RunUsageFlusher(ctx context.Context, interval time.Duration) {
-	if err := s.loadTrackingStart(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("record key usage tracking start", "err", err)
-	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -163,9 +158,12 @@ func (s *Service) RunUsageFlusher(ctx context.Context, interval time.Duration) {
 // when the store began tracking key usage.
 const metaTrackingStart = "key_usage_tracking_start"
 
-// loadTrackingStart reads the tracking start from the store, saving the
-// current time there if it has none.
-func (s *Service) loadTrackingStart(ctx context.Context) error {
+// StartUsageTracking reads from the store when it began tracking key
+// usage, saving the current time there the first time: GetKeyLastUsage's
+// TrackingStartDate for keys created before. The server calls it once at
+// start, before it serves or seeds keys; without it TrackingStartDate is
+// the key's creation date.
+func (s *Service) StartUsageTracking(ctx context.Context) error {
 	b, err := s.store.GetMeta(ctx, metaTrackingStart)
 	if errors.Is(err, store.ErrNotFound) {
 		b = []byte(s.now().UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano))

@@ -375,3 +375,39 @@ func TestDecryptAfterRotationOnAnotherNode(t *testing.T) {
 		t.Errorf("5 blobs naming unknown material read the key %d times, want at most 1", got)
 	}
 }
+
+// TestTrackingStartDate checks GetKeyLastUsage's TrackingStartDate: for
+// a key created before the store began tracking usage it is when tracking
+// began, which later starts do not move; for a key created after, its
+// creation date.
+func TestTrackingStartDate(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	nodes := sharedNodes(t, clk, nil, nil)
+	ctx := context.Background()
+	old := mustKey(t, nodes[0], &wire.CreateKeyRequest{})
+	clk.set(start.Add(time.Hour))
+	if err := nodes[1].StartUsageTracking(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(start.Add(2 * time.Hour))
+	if err := nodes[0].StartUsageTracking(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(start.Add(3 * time.Hour))
+	fresh := mustKey(t, nodes[0], &wire.CreateKeyRequest{})
+	for _, tc := range []struct {
+		id              string
+		created, starts time.Time
+	}{{old, start, start.Add(time.Hour)}, {fresh, start.Add(3 * time.Hour), start.Add(3 * time.Hour)}} {
+		for _, svc := range nodes {
+			out, err := svc.GetKeyLastUsage(ctx, testCaller, &wire.GetKeyLastUsageRequest{KeyId: &tc.id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.KeyCreationDate.Time().Equal(tc.created) || !out.TrackingStartDate.Time().Equal(tc.starts) || out.KeyLastUsage != nil {
+				t.Errorf("key created %v: KeyCreationDate %v, TrackingStartDate %v, want %v", tc.created, out.KeyCreationDate.Time(), out.TrackingStartDate.Time(), tc.starts)
+			}
+		}
+	}
+}

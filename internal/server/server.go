@@ -197,6 +197,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
 		return fail(err)
 	}
+	if err := s.svc.StartUsageTracking(ctx); err != nil {
+		return fail(err)
+	}
 	if !recorded {
 		if err := s.recordRoot(ctx, db, root); err != nil {
 			return fail(err)
