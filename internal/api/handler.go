@@ -162,6 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.caller = caller
+	caller.RequestID = reqID
 	var out any
 	x.in, out, err = rt.Handle(ctx, h.svc, caller, body)
 	if err != nil {

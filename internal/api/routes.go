@@ -59,6 +59,12 @@ var routes = map[string]route{
 	"TrentService.ListRetirableGrants":             {"kms:ListRetirableGrants", smallBody, opTimeout, op((*kms.Service).ListRetirableGrants)},
 	"TrentService.RetireGrant":                     {"kms:RetireGrant", smallBody, opTimeout, opNoOutput((*kms.Service).RetireGrant)},
 	"TrentService.RevokeGrant":                     {"kms:RevokeGrant", smallBody, opTimeout, opNoOutput((*kms.Service).RevokeGrant)},
+	"TrentService.EnableKeyRotation":               {"kms:EnableKeyRotation", smallBody, opTimeout, opNoOutput((*kms.Service).EnableKeyRotation)},
+	"TrentService.DisableKeyRotation":              {"kms:DisableKeyRotation", smallBody, opTimeout, opNoOutput((*kms.Service).DisableKeyRotation)},
+	"TrentService.GetKeyRotationStatus":            {"kms:GetKeyRotationStatus", smallBody, opTimeout, op((*kms.Service).GetKeyRotationStatus)},
+	"TrentService.RotateKeyOnDemand":               {"kms:RotateKeyOnDemand", smallBody, opTimeout, op((*kms.Service).RotateKeyOnDemand)},
+	"TrentService.ListKeyRotations":                {"kms:ListKeyRotations", smallBody, opTimeout, op((*kms.Service).ListKeyRotations)},
+	"TrentService.GetKeyLastUsage":                 {"kms:GetKeyLastUsage", smallBody, opTimeout, op((*kms.Service).GetKeyLastUsage)},
 
 	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
 	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},

@@ -26,9 +26,12 @@
 //
 // # Ciphertext blobs
 //
-// [SymmetricKey.Seal] produces the CiphertextBlob returned by Encrypt and
-// GenerateDataKey; [ParseCiphertext] reads it back and
-// [SymmetricKey.Open] decrypts it. The layout is specified in
+// [SealBlob] produces the CiphertextBlob returned by Encrypt and
+// GenerateDataKey; [ParseCiphertext] reads it back and [OpenBlob]
+// decrypts it. The format is kept apart from the primitive: both take an
+// [AEAD] (AES-256-GCM), which [SymmetricKey] provides in software
+// ([SymmetricKey.Seal] and [SymmetricKey.Open] are shorthands) and a
+// hardware security module could provide instead. The layout is specified in
 // docs/ciphertext.md. A blob names its key id and material id, so Decrypt
 // needs no KeyId. The header and the encryption context are authenticated;
 // the context is canonicalised, so map order does not matter, and a nil and

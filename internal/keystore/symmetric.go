@@ -38,8 +38,17 @@ func GenerateMaterialID(rand io.Reader) (string, error) {
 // safe for concurrent use; the AEAD is built once by [NewSymmetricKey]. It
 // prints as "[redacted]".
 type SymmetricKey struct {
-	aead cipher.AEAD
+	aead softAEAD // also the [AEAD] that AEAD returns, without an allocation of its own
 }
+
+// softAEAD is a software AES-256-GCM as an [AEAD]. It prints as
+// "[redacted]": the AES key schedule inside must not reach a log.
+type softAEAD struct{ cipher.AEAD }
+
+func (*softAEAD) String() string                { return redacted }
+func (*softAEAD) GoString() string              { return redacted }
+func (*softAEAD) LogValue() slog.Value          { return slog.StringValue(redacted) }
+func (*softAEAD) Format(f fmt.State, verb rune) { io.WriteString(f, redacted) }
 
 // NewSymmetricKey builds a key from 32 bytes of material. It keeps no
 // reference to raw, so the caller may clear it afterwards.
@@ -55,21 +64,53 @@ func NewSymmetricKey(raw []byte) (*SymmetricKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: symmetric key: %w", err)
 	}
-	return &SymmetricKey{aead: aead}, nil
+	return &SymmetricKey{aead: softAEAD{aead}}, nil
+}
+
+// AEAD is the primitive a version 1 blob is sealed with: AES-256-GCM with
+// a 12-byte nonce and a 16-byte tag, the method set of [cipher.AEAD] that
+// [SealBlob] and [OpenBlob] use. A [SymmetricKey] provides it in software;
+// a hardware security module or an external key store can provide it
+// instead, and the blob format stays the same.
+//
+// Seal appends the ciphertext and tag of plaintext to dst, which has room
+// for them, and must not keep any argument. Open returns an error, and no
+// plaintext, when the tag does not verify.
+type AEAD interface {
+	Seal(dst, nonce, plaintext, additionalData []byte) []byte
+	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 }
 
 // Seal encrypts plaintext for the key keyID and its material materialID and
-// returns a version 1 blob (docs/ciphertext.md). keyID is a lowercase UUID
-// ("1234abcd-12ab-34cd-56ef-1234567890ab") or a multi-Region key id ("mrk-"
-// followed by 32 lowercase hex characters); materialID is 64 lowercase hex
-// characters. encCtx, which may be nil, is bound as authenticated data in
-// canonical form, so map order does not matter and nil equals empty. The
-// 12-byte nonce is read from rand (crypto/rand.Reader outside tests).
-//
-// Seal fails if keyID or materialID is malformed, if plaintext is longer
-// than [MaxSymmetricPlaintext], or if rand fails; it never returns a partial
-// blob. The blob is built in one allocation.
+// returns a version 1 blob (docs/ciphertext.md): it is [SealBlob] with k's
+// AES-256-GCM.
 func (k *SymmetricKey) Seal(rand io.Reader, keyID, materialID string, plaintext []byte, encCtx map[string]string) ([]byte, error) {
+	return SealBlob(&k.aead, rand, keyID, materialID, plaintext, encCtx)
+}
+
+// Open decrypts c with k: it is [OpenBlob] with k's AES-256-GCM.
+func (k *SymmetricKey) Open(c *Ciphertext, encCtx map[string]string) ([]byte, error) {
+	return OpenBlob(&k.aead, c, encCtx)
+}
+
+// AEAD returns k's AES-256-GCM as the primitive of [SealBlob] and
+// [OpenBlob]. It prints as "[redacted]", like k.
+func (k *SymmetricKey) AEAD() AEAD { return &k.aead }
+
+// SealBlob encrypts plaintext with a for the key keyID and its material
+// materialID and returns a version 1 blob (docs/ciphertext.md). keyID is a
+// lowercase UUID ("1234abcd-12ab-34cd-56ef-1234567890ab") or a
+// multi-Region key id ("mrk-" followed by 32 lowercase hex characters);
+// materialID is 64 lowercase hex characters. encCtx, which may be nil, is
+// bound as authenticated data in canonical form, so map order does not
+// matter and nil equals empty. The 12-byte nonce is read from rand
+// (crypto/rand.Reader outside tests).
+//
+// SealBlob fails if keyID or materialID is malformed, if plaintext is
+// longer than [MaxSymmetricPlaintext], or if rand fails; it never returns a
+// partial blob. The blob is built in one allocation (plus one for a
+// non-empty encCtx).
+func SealBlob(a AEAD, rand io.Reader, keyID, materialID string, plaintext []byte, encCtx map[string]string) ([]byte, error) {
 	if len(plaintext) > MaxSymmetricPlaintext {
 		return nil, fmt.Errorf("keystore: plaintext is %d bytes, at most %d fit in a ciphertext", len(plaintext), MaxSymmetricPlaintext)
 	}
@@ -89,16 +130,19 @@ func (k *SymmetricKey) Seal(rand io.Reader, keyID, materialID string, plaintext 
 		return nil, fmt.Errorf("keystore: seal: read nonce: %w", err)
 	}
 	aad := contextAAD(out[:headerLen:headerLen], encCtx)
-	k.aead.Seal(out[offPayload:offPayload], nonce, plaintext, aad)
+	if sealed := a.Seal(out[offPayload:offPayload], nonce, plaintext, aad); len(sealed) != len(plaintext)+tagLen {
+		clear(out)
+		return nil, fmt.Errorf("keystore: seal: primitive returned %d bytes, want %d", len(sealed), len(plaintext)+tagLen)
+	}
 	return out, nil
 }
 
-// Open decrypts c, which must come from [ParseCiphertext], with the
-// encryption context encCtx (nil equals empty). The caller picks k by
+// OpenBlob decrypts c, which must come from [ParseCiphertext], with a and
+// the encryption context encCtx (nil equals empty). The caller picks a by
 // c.KeyID and c.MaterialID; since both are authenticated, a wrong key, a
 // wrong context or any change to the blob fails the same way, with an error
 // wrapping [ErrInvalidCiphertext] (a *[FormatError]).
-func (k *SymmetricKey) Open(c *Ciphertext, encCtx map[string]string) ([]byte, error) {
+func OpenBlob(a AEAD, c *Ciphertext, encCtx map[string]string) ([]byte, error) {
 	header := c.header()
 	if header == nil {
 		return nil, invalid("not parsed")
@@ -107,7 +151,7 @@ func (k *SymmetricKey) Open(c *Ciphertext, encCtx map[string]string) ([]byte, er
 		return nil, invalid("unknown version")
 	}
 	aad := contextAAD(header, encCtx)
-	pt, err := k.aead.Open(nil, c.raw[headerLen:offPayload], c.raw[offPayload:], aad)
+	pt, err := a.Open(nil, c.raw[headerLen:offPayload], c.raw[offPayload:], aad)
 	if err != nil {
 		return nil, invalid("authentication failed")
 	}

@@ -28,7 +28,7 @@ func (s *Service) useKey(ctx context.Context, c *Caller, o keyOp, id *string, us
 	if err := usable(ck, usage, op); err != nil {
 		return nil, err
 	}
-	if ck.asym == nil {
+	if !ck.hasMaterial {
 		return nil, wire.Errorf("KMSInvalidStateException", "%s has no key material.", ck.arn)
 	}
 	return ck, nil
@@ -48,10 +48,11 @@ func (s *Service) Sign(ctx context.Context, c *Caller, in *wire.SignRequest) (*w
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	sig, err := ck.asym.Sign(s.rand, wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message)
+	sig, err := ck.engine.Sign(s.rand, wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message)
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "Sign", c)
 	return &wire.SignResponse{KeyId: &ck.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
@@ -70,9 +71,10 @@ func (s *Service) Verify(ctx context.Context, c *Caller, in *wire.VerifyRequest)
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	if err := ck.asym.Verify(wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message, in.Signature); err != nil {
+	if err := ck.engine.Verify(wire.Value(in.SigningAlgorithm), wire.Value(in.MessageType), in.Message, in.Signature); err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "Verify", c)
 	return &wire.VerifyResponse{KeyId: &ck.arn, SignatureValid: wire.Ptr(true), SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
@@ -98,10 +100,10 @@ func (s *Service) GetPublicKey(ctx context.Context, c *Caller, in *wire.GetPubli
 	if ck.meta.KeySpec == specSymmetric || keyType(&ck.meta) == "hmac" {
 		return nil, &wire.Error{Code: "UnsupportedOperationException"}
 	}
-	if ck.asym == nil {
+	if !ck.hasMaterial {
 		return nil, wire.Errorf("KMSInvalidStateException", "%s has no key material.", ck.arn)
 	}
-	pub, err := ck.asym.PublicKey()
+	pub, err := ck.engine.PublicKey()
 	if err != nil {
 		return nil, err
 	}
@@ -129,10 +131,11 @@ func (s *Service) GenerateMac(ctx context.Context, c *Caller, in *wire.GenerateM
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	mac, err := ck.asym.MAC(wire.Value(in.MacAlgorithm), in.Message)
+	mac, err := ck.engine.MAC(wire.Value(in.MacAlgorithm), in.Message)
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "GenerateMac", c)
 	return &wire.GenerateMacResponse{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyId: &ck.arn}, nil
 }
 
@@ -150,9 +153,10 @@ func (s *Service) VerifyMac(ctx context.Context, c *Caller, in *wire.VerifyMacRe
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	if err := ck.asym.VerifyMAC(wire.Value(in.MacAlgorithm), in.Message, in.Mac); err != nil {
+	if err := ck.engine.VerifyMAC(wire.Value(in.MacAlgorithm), in.Message, in.Mac); err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "VerifyMac", c)
 	return &wire.VerifyMacResponse{KeyId: &ck.arn, MacValid: wire.Ptr(true), MacAlgorithm: in.MacAlgorithm}, nil
 }
 
@@ -174,10 +178,11 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, c *Caller, in *wire.De
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	secret, err := ck.asym.DeriveSharedSecret(wire.Value(in.KeyAgreementAlgorithm), in.PublicKey)
+	secret, err := ck.engine.DeriveSharedSecret(wire.Value(in.KeyAgreementAlgorithm), in.PublicKey)
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "DeriveSharedSecret", c)
 	return &wire.DeriveSharedSecretResponse{KeyId: &ck.arn, SharedSecret: secret,
 		KeyAgreementAlgorithm: in.KeyAgreementAlgorithm, KeyOrigin: &ck.meta.Origin}, nil
 }
@@ -191,10 +196,11 @@ func (s *Service) Encapsulate(ctx context.Context, c *Caller, in *wire.Encapsula
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	ct, secret, err := ck.asym.Encapsulate(s.rand, wire.Value(in.EncapsulationAlgorithm))
+	ct, secret, err := ck.engine.Encapsulate(s.rand, wire.Value(in.EncapsulationAlgorithm))
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "Encapsulate", c)
 	return &wire.EncapsulateResponse{KeyId: &ck.arn, SharedSecret: secret, SharedSecretCiphertextBlob: ct,
 		EncapsulationAlgorithm: in.EncapsulationAlgorithm}, nil
 }
@@ -208,10 +214,11 @@ func (s *Service) Decapsulate(ctx context.Context, c *Caller, in *wire.Decapsula
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	secret, err := ck.asym.Decapsulate(wire.Value(in.EncapsulationAlgorithm), in.SharedSecretCiphertextBlob)
+	secret, err := ck.engine.Decapsulate(wire.Value(in.EncapsulationAlgorithm), in.SharedSecretCiphertextBlob)
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
+	s.used(ck, "Decapsulate", c)
 	return &wire.DecapsulateResponse{KeyId: &ck.arn, SharedSecret: secret, EncapsulationAlgorithm: in.EncapsulationAlgorithm}, nil
 }
 
@@ -238,7 +245,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, o
 	if err != nil {
 		return nil, nil, nil, nil, cryptoErr(err)
 	}
-	blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, priv, encCtx)
+	blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, priv, encCtx)
 	if err != nil {
 		clear(priv)
 		return nil, nil, nil, nil, err
@@ -256,6 +263,7 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, c *Caller, in *wire.G
 	if err != nil {
 		return nil, err
 	}
+	s.used(ck, "GenerateDataKeyPair", c)
 	return &wire.GenerateDataKeyPairResponse{PrivateKeyCiphertextBlob: blob, PrivateKeyPlaintext: priv, PublicKey: pub,
 		KeyId: &ck.arn, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
 }
@@ -268,6 +276,7 @@ func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, c *Ca
 		return nil, err
 	}
 	clear(priv)
+	s.used(ck, "GenerateDataKeyPairWithoutPlaintext", c)
 	return &wire.GenerateDataKeyPairWithoutPlaintextResponse{PrivateKeyCiphertextBlob: blob, PublicKey: pub,
 		KeyId: &ck.arn, KeyPairSpec: in.KeyPairSpec, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
 }

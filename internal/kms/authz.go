@@ -131,15 +131,29 @@ var (
 	opUpdateDescription  = keyOp{"kms:UpdateKeyDescription", false, false}
 	opScheduleDeletion   = keyOp{"kms:ScheduleKeyDeletion", false, false}
 	opCancelDeletion     = keyOp{"kms:CancelKeyDeletion", false, false}
-	opTagResource        = keyOp{actTagResource, false, false}
-	opUntagResource      = keyOp{"kms:UntagResource", false, false}
-	opListResourceTags   = keyOp{"kms:ListResourceTags", false, false}
-	opGetKeyPolicy       = keyOp{"kms:GetKeyPolicy", false, false}
-	opPutKeyPolicy       = keyOp{actPutKeyPolicy, false, false}
-	opListKeyPolicies    = keyOp{"kms:ListKeyPolicies", false, false}
-	opCreateAlias        = keyOp{actCreateAlias, false, false}
-	opUpdateAlias        = keyOp{actUpdateAlias, false, false}
-	opDeleteAlias        = keyOp{actDeleteAlias, false, false}
+	// Rotation and last usage: KeyId is a key id or key ARN, no alias
+	// ("Alias names are not supported" is said of GetKeyLastUsage; the
+	// rotation operations' KeyId lists only key id and key ARN).
+	// GetKeyRotationStatus alone has cross-account use ("To specify a KMS
+	// key in a different Amazon Web Services account, you must use the key
+	// ARN"); every other one says "Cross-account use: No".
+	// No grant allows them: the model's GrantOperation enum lists none of
+	// these operations.
+	opEnableKeyRotation    = keyOp{"kms:EnableKeyRotation", false, false}
+	opDisableKeyRotation   = keyOp{"kms:DisableKeyRotation", false, false}
+	opGetKeyRotationStatus = keyOp{"kms:GetKeyRotationStatus", false, true}
+	opListKeyRotations     = keyOp{"kms:ListKeyRotations", false, false}
+	opRotateKeyOnDemand    = keyOp{"kms:RotateKeyOnDemand", false, false}
+	opGetKeyLastUsage      = keyOp{"kms:GetKeyLastUsage", false, false}
+	opTagResource          = keyOp{actTagResource, false, false}
+	opUntagResource        = keyOp{"kms:UntagResource", false, false}
+	opListResourceTags     = keyOp{"kms:ListResourceTags", false, false}
+	opGetKeyPolicy         = keyOp{"kms:GetKeyPolicy", false, false}
+	opPutKeyPolicy         = keyOp{actPutKeyPolicy, false, false}
+	opListKeyPolicies      = keyOp{"kms:ListKeyPolicies", false, false}
+	opCreateAlias          = keyOp{actCreateAlias, false, false}
+	opUpdateAlias          = keyOp{actUpdateAlias, false, false}
+	opDeleteAlias          = keyOp{actDeleteAlias, false, false}
 )
 
 // identity returns the caller as policies see it. A Caller built without
@@ -424,6 +438,7 @@ type condReq struct {
 	requestAlias string            // kms:RequestAlias
 	bypass       *bool             // kms:BypassPolicyLockoutSafetyCheck
 	window       string            // kms:ScheduleKeyDeletionPendingWindowInDays
+	rotation     string            // kms:RotationPeriodInDays
 	sameKey      *bool             // kms:ReEncryptOnSameKey
 	tags         []wire.Tag        // aws:RequestTag/<k>, aws:TagKeys
 	tagKeys      []string          // aws:TagKeys of UntagResource
@@ -563,6 +578,8 @@ func (k *condKeys) Lookup(name string) (policy.Values, bool) {
 		return boolp(k.req.bypass)
 	case "kms:schedulekeydeletionpendingwindowindays":
 		return str(k.req.window)
+	case "kms:rotationperiodindays":
+		return str(k.req.rotation)
 	case "kms:reencryptonsamekey":
 		return boolp(k.req.sameKey)
 	case "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal", "kms:grantconstrainttype", "kms:grantisforawsresource":

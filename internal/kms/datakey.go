@@ -46,7 +46,7 @@ func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op st
 	if _, err := io.ReadFull(s.rand, pt); err != nil {
 		return nil, nil, nil, err
 	}
-	blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, pt, encCtx)
+	blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, pt, encCtx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -63,6 +63,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c *Caller, in *wire.Gener
 	if err != nil {
 		return nil, err
 	}
+	s.used(ck, "GenerateDataKey", c)
 	return &wire.GenerateDataKeyResponse{CiphertextBlob: blob, Plaintext: pt, KeyId: &ck.arn, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
 }
 
@@ -74,6 +75,7 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c *Caller
 		return nil, err
 	}
 	clear(pt)
+	s.used(ck, "GenerateDataKeyWithoutPlaintext", c)
 	return &wire.GenerateDataKeyWithoutPlaintextResponse{CiphertextBlob: blob, KeyId: &ck.arn, KeyMaterialId: &ck.meta.CurrentMaterialID}, nil
 }
 

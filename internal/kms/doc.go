@@ -10,12 +10,29 @@
 // anything else is an internal failure that the api layer reports as
 // KMSInternalException with a generic message, logging the cause.
 //
+// # Key material
+//
+// Operations reach key material only through an [Engine] per key: seal
+// and open a ciphertext blob, encrypt, decrypt, sign, verify, MAC, key
+// agreement, encapsulation and the public key. The software engine holds
+// material unsealed in memory; an HSM or external key store can implement
+// the same interface. A rotated symmetric key keeps all its materials and
+// seals with the current one (rotation.go).
+//
 // # Caching
 //
-// A Service keeps parsed keys (metadata and unsealed AEADs) and alias
+// A Service keeps parsed keys (metadata and their engine) and alias
 // targets in memory. Every mutation made through the Service drops the
 // affected entries, so a single node always sees its own writes. Nodes that
-// share a store refresh entries older than [Config.CacheTTL].
+// share a store refresh entries older than [Config.CacheTTL]; a ciphertext
+// naming material that a cached key lacks (another node rotated it) makes
+// the key be reloaded once.
+//
+// # Key usage
+//
+// Each successful cryptographic operation records the key's last use in
+// memory; [Service.RunUsageFlusher] writes it to the store periodically
+// and at shutdown (lastuse.go).
 //
 // # Identifiers
 //

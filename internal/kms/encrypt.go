@@ -93,10 +93,10 @@ func (s *Service) encryptKey(ctx context.Context, c *Caller, o keyOp, op, id str
 // symmetric key, the raw RSAES-OAEP or SM2PKE output for an asymmetric one.
 func (s *Service) seal(ck *cachedKey, alg *string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
 	if ck.meta.KeySpec == specSymmetric {
-		blob, err := ck.current.Seal(s.rand, ck.meta.KeyID, ck.meta.CurrentMaterialID, pt, encCtx)
+		blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, pt, encCtx)
 		return blob, algSymmetric, err
 	}
-	blob, err := ck.asym.Encrypt(s.rand, *alg, pt)
+	blob, err := ck.engine.Encrypt(s.rand, *alg, pt)
 	return blob, *alg, cryptoErr(err)
 }
 
@@ -123,6 +123,7 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 	if err != nil {
 		return nil, err
 	}
+	s.used(ck, "Encrypt", c)
 	return &wire.EncryptResponse{CiphertextBlob: blob, KeyId: &ck.arn, EncryptionAlgorithm: &alg}, nil
 }
 
@@ -215,11 +216,22 @@ func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob 
 	if err := gate(); err != nil {
 		return nil, err
 	}
-	m := ck.materials[ct.MaterialID]
-	if m == nil {
-		return nil, errInvalidCiphertext(errors.New("unknown key material"))
+	pt, err := ck.engine.OpenBlob(ct, encCtx)
+	if errors.Is(err, ErrUnknownMaterial) {
+		// Another node may have rotated the key since this snapshot
+		// was cached: look once more, in the store.
+		fresh, rerr := s.reloadForMaterial(ctx, ck)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if fresh != nil {
+			if err := usable(fresh, usageEncrypt, op); err != nil {
+				return nil, err
+			}
+			ck = fresh
+			pt, err = ck.engine.OpenBlob(ct, encCtx)
+		}
 	}
-	pt, err := m.Open(ct, encCtx)
 	if err != nil {
 		return nil, errInvalidCiphertext(err)
 	}
@@ -243,7 +255,7 @@ func (s *Service) openAsymmetric(ck *cachedKey, op string, blob []byte, alg *str
 	if err := gate(); err != nil {
 		return nil, err
 	}
-	pt, err := ck.asym.Decrypt(*alg, blob)
+	pt, err := ck.engine.Decrypt(*alg, blob)
 	if err != nil {
 		return nil, cryptoErr(err)
 	}
@@ -265,6 +277,7 @@ func (s *Service) Decrypt(ctx context.Context, c *Caller, in *wire.DecryptReques
 	if err != nil {
 		return nil, err
 	}
+	s.used(o.key, "Decrypt", c)
 	return &wire.DecryptResponse{KeyId: &o.key.arn, Plaintext: o.plaintext, EncryptionAlgorithm: &o.alg, KeyMaterialId: o.materialID}, nil
 }
 
@@ -325,6 +338,10 @@ func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRe
 	if err != nil {
 		return nil, err
 	}
+	// GetKeyLastUsage: "Usage information is recorded for both keys
+	// independently" (the model's documentation of the operation).
+	s.used(o.key, "ReEncrypt", c)
+	s.used(dst, "ReEncrypt", c)
 	out := &wire.ReEncryptResponse{
 		CiphertextBlob:                 blob,
 		SourceKeyId:                    &o.key.arn,

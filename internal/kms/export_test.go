@@ -7,3 +7,11 @@ func (s *Service) CacheLens() (keys, aliases, idents int) {
 	defer s.mu.RUnlock()
 	return s.keys.len(), s.aliases.len(), s.idents.len()
 }
+
+// UsageCells returns the number of keys whose last use this node holds in
+// memory.
+func (s *Service) UsageCells() int {
+	n := 0
+	s.usage.Range(func(any, any) bool { n++; return true })
+	return n
+}

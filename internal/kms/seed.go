@@ -333,8 +333,17 @@ func sameTags(a, b []store.Tag) bool {
 }
 
 // compareMaterials opens every stored material and compares it, in
-// constant time, with the declared one of the same id.
+// constant time, with the declared one of the same id. Material that a
+// rotation added after the key was seeded (RotateKeyOnDemand or automatic
+// rotation) is not part of the declaration and is left out, and a current
+// material made by a rotation is accepted: rotating a seeded key does not
+// stop the next start.
 func (s *Service) compareMaterials(stored *store.Key, k *seedKey, conflict func(field, format string, args ...any) error) error {
+	rotated := slices.ContainsFunc(stored.Materials, func(m store.Material) bool {
+		return m.RotationType != "" && m.ID == stored.CurrentMaterialID
+	})
+	stored = &store.Key{CurrentMaterialID: stored.CurrentMaterialID,
+		Materials: slices.DeleteFunc(slices.Clone(stored.Materials), func(m store.Material) bool { return m.RotationType != "" })}
 	ids := func(ms []store.Material) []string {
 		out := make([]string, len(ms))
 		for i, m := range ms {
@@ -364,7 +373,7 @@ func (s *Service) compareMaterials(stored *store.Key, k *seedKey, conflict func(
 			return conflict("materials", "material %s differs from the stored material of that id", m.ID)
 		}
 	}
-	if stored.CurrentMaterialID != k.CurrentMaterialID {
+	if !rotated && stored.CurrentMaterialID != k.CurrentMaterialID {
 		return conflict("materials", "the stored key's current material is %s, the seed file's %s", stored.CurrentMaterialID, k.CurrentMaterialID)
 	}
 	return nil

@@ -271,3 +271,35 @@ func TestSeedMaterialRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestImportSeedKeyAfterRotation checks that rotating a seeded key does
+// not make its declaration conflict at the next start, while a declared
+// material that differs still does.
+func TestImportSeedKeyAfterRotation(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t, kms.Config{})
+	if _, err := svc.ImportSeedKey(ctx, twoMaterials()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := svc.RotateKeyOnDemand(ctx, testCaller, &wire.RotateKeyOnDemandRequest{KeyId: wire.Ptr(seedKeyID)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if created, err := svc.ImportSeedKey(ctx, twoMaterials()); err != nil || created {
+		t.Fatalf("ImportSeedKey after rotations = %v, %v; want false, nil", created, err)
+	}
+	// The seeded extra material is listed only with ALL_KEY_MATERIAL.
+	rs, err := svc.ListKeyRotations(ctx, testCaller, &wire.ListKeyRotationsRequest{KeyId: wire.Ptr(seedKeyID)})
+	if err != nil || len(rs.Rotations) != 2 {
+		t.Fatalf("ListKeyRotations = %+v, %v; want the 2 rotations", rs, err)
+	}
+	all, err := svc.ListKeyRotations(ctx, testCaller, &wire.ListKeyRotationsRequest{KeyId: wire.Ptr(seedKeyID), IncludeKeyMaterial: wire.Ptr("ALL_KEY_MATERIAL")})
+	if err != nil || len(all.Rotations) != 4 || *all.Rotations[1].KeyMaterialId != matB || all.Rotations[1].RotationDate != nil {
+		t.Fatalf("ListKeyRotations ALL_KEY_MATERIAL = %+v, %v", all, err)
+	}
+	other := twoMaterials()
+	other.Materials[0].Raw = fill(9, 32)
+	_, err = svc.ImportSeedKey(ctx, other)
+	wantSeedError(t, err, "materials", "*")
+}

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trent-kms/trent/internal/keyspec"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
@@ -89,6 +87,9 @@ type Caller struct {
 	// SecureTransport reports whether the request came over TLS
 	// (aws:SecureTransport).
 	SecureTransport bool
+	// RequestID is the request's x-amzn-RequestId, kept as the KmsRequestId
+	// of a key's last usage (GetKeyLastUsage).
+	RequestID string
 	// Authz, when set, receives the authorization checks of the request
 	// (its decisions and their reasons), for DryRun, logs and audit. It
 	// belongs to one request: a Caller with Authz must not be used by
@@ -120,6 +121,12 @@ type Service struct {
 	keys    *lru[store.KeyRef, *cachedKey]
 	aliases *lru[aliasRef, cachedAlias]
 	idents  *lru[string, *Identity]
+	// usage holds the last use of each key on this node (store.KeyRef to
+	// *usageCell), see lastuse.go; trackingStart is when the store began
+	// tracking key usage, once RunUsageFlusher has read it.
+	usage         sync.Map
+	trackingStart atomic.Pointer[time.Time]
+
 	// gen counts cache invalidations. A load from the store records gen
 	// before it reads and caches its result only if gen is unchanged, so a
 	// read that raced with a write and a forget never puts the old state
@@ -134,19 +141,27 @@ type cachedAlias struct {
 	loaded time.Time
 }
 
-// cachedKey is an immutable snapshot of a key with its material unsealed
-// into ready-to-use AEADs. When it is evicted or forgotten the cache drops
-// its reference and the garbage collector frees the material once no
-// request still using it holds it; it is not wiped in place, because a
-// request that resolved the key a moment earlier may still be sealing
-// with it (and crypto/cipher offers no way to wipe an AES key schedule).
+// cachedKey is an immutable snapshot of a key with its material behind an
+// [Engine] (unsealed into ready-to-use AEADs and private keys by the
+// software engine). When it is evicted or forgotten the cache drops its
+// reference and the garbage collector frees the material once no request
+// still using it holds it; it is not wiped in place, because a request
+// that resolved the key a moment earlier may still be sealing with it (and
+// crypto/cipher offers no way to wipe an AES key schedule).
 type cachedKey struct {
-	meta      store.Key
-	arn       string
-	current   *keystore.SymmetricKey            // SYMMETRIC_DEFAULT keys
-	materials map[string]*keystore.SymmetricKey // SYMMETRIC_DEFAULT keys, by material id
-	asym      *keyspec.Key                      // every other key spec
-	loaded    time.Time
+	meta   store.Key
+	arn    string
+	engine Engine
+	// hasMaterial is false for a key whose engine can do nothing (an
+	// asymmetric key stored without material).
+	hasMaterial bool
+	loaded      time.Time
+	// materialChecked is set once a ciphertext naming material this
+	// snapshot lacks made the key be reloaded (see reloadForMaterial).
+	materialChecked atomic.Bool
+	// usage is the key's last use on this node, shared by every snapshot
+	// of the key; nil until the snapshot's first use (see lastuse.go).
+	usage atomic.Pointer[usageCell]
 	// policy is the key policy, compiled once when the key is loaded;
 	// usesAliases says whether it has a kms:ResourceAliases condition.
 	policy      *policy.Policy
@@ -255,45 +270,48 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 // unseal builds a cachedKey from a stored key, opening its material.
 func (s *Service) unseal(ctx context.Context, k store.Key) (*cachedKey, error) {
 	ck := &cachedKey{
-		meta:      k,
-		arn:       KeyARN(k.Region, k.AccountID, k.KeyID),
-		materials: make(map[string]*keystore.SymmetricKey, len(k.Materials)),
-		loaded:    s.now(),
+		meta:   k,
+		arn:    KeyARN(k.Region, k.AccountID, k.KeyID),
+		loaded: s.now(),
 	}
 	s.compileKeyPolicy(ctx, ck)
-	if k.KeySpec != specSymmetric {
-		if len(k.Materials) == 0 {
-			return ck, nil
-		}
-		m := k.Materials[0]
-		raw, err := s.root.Open(m.Sealed, keystore.MaterialAAD(ck.arn, m.ID))
-		if err != nil {
-			return nil, fmt.Errorf("unseal material %s of %s: %w", m.ID, ck.arn, err)
-		}
-		ck.asym, err = keyspec.Parse(k.KeySpec, raw)
-		clear(raw)
-		if err != nil {
-			return nil, fmt.Errorf("load material %s of %s: %w", m.ID, ck.arn, err)
-		}
-		return ck, nil
+	e, err := newSoftwareEngine(s.root, ck.arn, &ck.meta)
+	if err != nil {
+		return nil, err
 	}
-	for _, m := range k.Materials {
-		raw, err := s.root.Open(m.Sealed, keystore.MaterialAAD(ck.arn, m.ID))
-		if err != nil {
-			return nil, fmt.Errorf("unseal material %s of %s: %w", m.ID, ck.arn, err)
-		}
-		sk, err := keystore.NewSymmetricKey(raw)
-		clear(raw)
-		if err != nil {
-			return nil, fmt.Errorf("load material %s of %s: %w", m.ID, ck.arn, err)
-		}
-		ck.materials[m.ID] = sk
-	}
-	ck.current = ck.materials[k.CurrentMaterialID]
-	if ck.current == nil {
-		return nil, fmt.Errorf("key %s: current material %s missing", ck.arn, k.CurrentMaterialID)
-	}
+	ck.engine, ck.hasMaterial = e, e.hasMaterial()
 	return ck, nil
+}
+
+// reloadForMaterial reloads a key whose cached snapshot lacks the
+// material a ciphertext names: with several nodes on one store
+// (CacheTTL > 0) another node may have rotated the key after this node
+// cached it, and a ciphertext made with the new material must decrypt
+// here too. It returns nil, nil when there is nothing to reload: one node
+// owns the store (its cache is never stale), or this snapshot was checked
+// already. A reload that finds the same revision marks the new snapshot
+// checked as well, so ciphertexts naming material that does not exist
+// cost one store read per key revision, not one per request.
+func (s *Service) reloadForMaterial(ctx context.Context, ck *cachedKey) (*cachedKey, error) {
+	if s.ttl == 0 || !ck.materialChecked.CompareAndSwap(false, true) {
+		return nil, nil
+	}
+	ref := ck.meta.Ref()
+	s.forgetKey(ref)
+	fresh, err := s.loadKey(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fresh.meta.Revision == ck.meta.Revision {
+		fresh.materialChecked.Store(true)
+	}
+	if fresh.meta.AccountID != ck.meta.AccountID {
+		return nil, nil
+	}
+	return fresh, nil
 }
 
 // forgetKey drops a cached key after a write to it, and keeps loads that

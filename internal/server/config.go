@@ -134,6 +134,13 @@ type Config struct {
 	// DeletionInterval is how often keys whose deletion window has ended
 	// are deleted.
 	DeletionInterval time.Duration `yaml:"deletion_interval"`
+	// RotationInterval is how often keys whose automatic rotation is due
+	// are rotated.
+	RotationInterval time.Duration `yaml:"rotation_interval"`
+	// UsageFlushInterval is how often the last use of each key recorded in
+	// memory is written to the store (GetKeyLastUsage); it is also written
+	// at shutdown.
+	UsageFlushInterval time.Duration `yaml:"usage_flush_interval"`
 
 	// Now is the clock the KMS service uses for key lifecycle times such
 	// as creation and deletion dates and the end of deletion windows. It
@@ -232,6 +239,12 @@ func (c *Config) Defaults() {
 	}
 	if c.DeletionInterval == 0 {
 		c.DeletionInterval = time.Minute
+	}
+	if c.RotationInterval == 0 {
+		c.RotationInterval = time.Minute
+	}
+	if c.UsageFlushInterval == 0 {
+		c.UsageFlushInterval = time.Minute
 	}
 	if c.KeyCacheSize == 0 {
 		c.KeyCacheSize = kms.DefaultKeyCacheSize
@@ -413,6 +426,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DeletionInterval < time.Second {
 		bad("deletion_interval", "deletion_interval: must be at least 1s")
+	}
+	if c.RotationInterval < time.Second {
+		bad("rotation_interval", "rotation_interval: must be at least 1s")
+	}
+	if c.UsageFlushInterval < time.Second {
+		bad("usage_flush_interval", "usage_flush_interval: must be at least 1s")
 	}
 	for _, r := range c.Regions {
 		if !regionName.MatchString(r) {

@@ -132,6 +132,8 @@ func startNodeWithClock(t testing.TB) (*node, *testClock) {
 	n := startNodeIn(t, privateDir(t), func(c *server.Config) {
 		c.Now = clk.Now
 		c.DeletionInterval = time.Hour
+		c.RotationInterval = time.Hour
+		c.UsageFlushInterval = time.Hour
 	})
 	return n, clk
 }

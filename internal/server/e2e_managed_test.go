@@ -89,6 +89,11 @@ func TestAWSManagedKeys(t *testing.T) {
 		aws.ToString(md.Description) != "Default key that protects my S3 objects when no other key is defined" {
 		t.Fatalf("DescribeKey = %+v", md)
 	}
+	rs, err := root.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(keyID)})
+	mustOK(t, "GetKeyRotationStatus", err)
+	if !rs.KeyRotationEnabled {
+		t.Error("GetKeyRotationStatus of an AWS managed key: KeyRotationEnabled false, want true (always, the model says)")
+	}
 	gp, err := root.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(keyID)})
 	mustOK(t, "GetKeyPolicy", err)
 	pol := aws.ToString(gp.Policy)

@@ -243,6 +243,9 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err := s.svc.ResealAccessKeys(ctx); err != nil {
 		return fail(err)
 	}
+	if err := s.svc.StartUsageTracking(ctx); err != nil {
+		return fail(err)
+	}
 	if !recorded {
 		if err := s.recordRoot(ctx, db, root); err != nil {
 			return fail(err)
@@ -620,6 +623,16 @@ func (s *Server) Run(ctx context.Context) error {
 		_, err := s.svc.DeleteExpiredKeys(ctx)
 		return err
 	})
+	// Automatic rotation is conditional too (the key must still be due
+	// in the transaction that rotates it), and runs on one node at a time.
+	s.every("rotate-due-keys", s.cfg.RotationInterval, func(ctx context.Context) error {
+		_, err := s.svc.RotateDueKeys(ctx)
+		return err
+	})
+	// Every node flushes the key usage it saw (merged by latest use); the
+	// flusher writes what it holds once more when the node stops, before
+	// the store is closed.
+	s.bg.goRun(func(ctx context.Context) { s.svc.RunUsageFlusher(ctx, s.cfg.UsageFlushInterval) })
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"

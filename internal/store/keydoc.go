@@ -21,6 +21,12 @@ func UTC(t time.Time) time.Time {
 func Normalize(k Key) Key {
 	k.CreationDate = UTC(k.CreationDate)
 	k.DeletionDate = UTC(k.DeletionDate)
+	k.NextRotationDate = UTC(k.NextRotationDate)
+	if k.LastUsage != nil {
+		u := *k.LastUsage
+		u.Time = UTC(u.Time)
+		k.LastUsage = &u
+	}
 	k.Tags = slices.Clone(k.Tags)
 	k.Materials = slices.Clone(k.Materials)
 	for i := range k.Materials {

@@ -113,6 +113,12 @@ type Store interface {
 	// KeysDueForDeletion returns the refs of all keys, in every region and
 	// account, whose DeletionDate is set and not after now.
 	KeysDueForDeletion(ctx context.Context, now time.Time) ([]KeyRef, error)
+	// KeysDueForRotation returns the refs of all keys, in every region and
+	// account, whose NextRotationDate is set and not after now, ordered by
+	// region and key id. It reads an index, not the key documents; the
+	// caller rotates each key in an UpdateKey that checks again that it is
+	// due ([Key.DueForRotation]), so a key is never rotated twice.
+	KeysDueForRotation(ctx context.Context, now time.Time) ([]KeyRef, error)
 
 	// CreateAlias adds an alias; ErrExists if (Region, AccountID, Name) is
 	// taken, ErrNotFound if the target key does not exist in the alias's
@@ -221,6 +227,35 @@ type Key struct {
 
 	CurrentMaterialID string
 	Materials         []Material
+
+	// Automatic rotation of the material (SYMMETRIC_DEFAULT keys):
+	// whether it is enabled, its period and the next date it is due.
+	// NextRotationDate is set exactly while RotationEnabled is true;
+	// backends index it ([Store.KeysDueForRotation]).
+	RotationEnabled      bool      `json:",omitzero"`
+	RotationPeriodInDays int       `json:",omitzero"`
+	NextRotationDate     time.Time `json:",omitzero"`
+	// OnDemandRotations counts the RotateKeyOnDemand calls the key has had.
+	OnDemandRotations int `json:",omitzero"`
+
+	// LastUsage is the key's last successful cryptographic operation
+	// recorded so far (GetKeyLastUsage); nil if none.
+	LastUsage *KeyUsage `json:",omitzero"`
+}
+
+// KeyUsage is one use of a key: when, in which operation (an AWS
+// operation name, e.g. "Encrypt") and by which request.
+type KeyUsage struct {
+	Time      time.Time
+	Operation string
+	RequestID string
+}
+
+// DueForRotation reports whether the key's automatic rotation is due at
+// now: rotation is enabled and NextRotationDate is set and not after now.
+// It says nothing about the key's state.
+func (k *Key) DueForRotation(now time.Time) bool {
+	return k.RotationEnabled && !k.NextRotationDate.IsZero() && !k.NextRotationDate.After(now)
 }
 
 // DueForDeletion reports whether the key's deletion window has ended at
@@ -251,6 +286,10 @@ type Material struct {
 	ID        string // 64 lowercase hex characters
 	Sealed    []byte
 	CreatedAt time.Time
+	// RotationType says how the material came: "AUTOMATIC" or "ON_DEMAND"
+	// for material made by a rotation (CreatedAt is then the rotation
+	// date), "" for the key's first material.
+	RotationType string `json:",omitzero"`
 }
 
 // Alias is a friendly name for a key, e.g. "alias/my-app".

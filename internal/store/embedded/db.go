@@ -210,6 +210,10 @@ var migrations = []string{
 		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
 	);
 	CREATE INDEX grants_retiring ON grants (region, retiring, grant_id, key_id);`,
+	// 4: the next automatic rotation date of a key, for the rotation
+	// scheduler (KeysDueForRotation). The key document holds it too.
+	`ALTER TABLE keys ADD COLUMN next_rotation_date TEXT;
+	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

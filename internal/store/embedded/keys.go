@@ -35,8 +35,9 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return fmt.Errorf("embedded: encode key %s: %w", k.KeyID, err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, doc)
-		VALUES (?, ?, ?, ?, ?, ?)`, k.Region, k.KeyID, k.AccountID, k.Revision, fmtOptTime(k.DeletionDate), string(doc))
+	_, err = db.w.ExecContext(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Region, k.KeyID, k.AccountID, k.Revision, fmtOptTime(k.DeletionDate),
+		fmtOptTime(k.NextRotationDate), string(doc))
 	if isConflict(err) {
 		return store.ErrExists
 	}
@@ -154,9 +155,9 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 		if err != nil {
 			return fmt.Errorf("embedded: encode key %s: %w", ref.KeyID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, deletion_date = ?, doc = ?
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, deletion_date = ?, next_rotation_date = ?, doc = ?
 			WHERE region = ? AND key_id = ?`,
-			k.Revision, fmtOptTime(k.DeletionDate), string(doc), ref.Region, ref.KeyID); err != nil {
+			k.Revision, fmtOptTime(k.DeletionDate), fmtOptTime(k.NextRotationDate), string(doc), ref.Region, ref.KeyID); err != nil {
 			return fmt.Errorf("embedded: update key %s: %w", ref.KeyID, err)
 		}
 		saved = k
@@ -244,6 +245,30 @@ func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.Ke
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
+	}
+	return out, nil
+}
+
+// KeysDueForRotation returns the refs of all keys, in every region and
+// account, whose NextRotationDate is set and not after now, ordered by
+// region and key id. It reads the indexed next_rotation_date column only.
+func (db *DB) KeysDueForRotation(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
+		WHERE next_rotation_date IS NOT NULL AND next_rotation_date <= ? ORDER BY region, key_id`, fmtTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
+	}
+	defer rows.Close()
+	var out []store.KeyRef
+	for rows.Next() {
+		var r store.KeyRef
+		if err := rows.Scan(&r.Region, &r.KeyID); err != nil {
+			return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
 	}
 	return out, nil
 }

@@ -263,6 +263,10 @@ var migrations = []string{
 		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
 	);
 	CREATE INDEX grants_retiring ON grants (region, retiring, grant_id, key_id);`,
+	// 4: the next automatic rotation date of a key, for the rotation
+	// scheduler (KeysDueForRotation). The key document holds it too.
+	`ALTER TABLE keys ADD COLUMN next_rotation_date timestamptz;
+	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

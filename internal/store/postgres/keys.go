@@ -36,9 +36,9 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode key %s: %w", k.KeyID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, doc)
-		VALUES ($1, $2, $3, $4, $5, $6::text::json)`,
-		k.Region, k.KeyID, k.AccountID, k.Revision, optTime(k.DeletionDate), string(doc))
+	_, err = db.pool.Exec(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, doc)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::text::json)`,
+		k.Region, k.KeyID, k.AccountID, k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate), string(doc))
 	if isConflict(err) {
 		return store.ErrExists
 	}
@@ -160,9 +160,9 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 		if err != nil {
 			return fmt.Errorf("postgres: encode key %s: %w", ref.KeyID, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, deletion_date = $2, doc = $3::text::json
-			WHERE region = $4 AND key_id = $5`,
-			k.Revision, optTime(k.DeletionDate), string(doc), ref.Region, ref.KeyID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, deletion_date = $2, next_rotation_date = $3, doc = $4::text::json
+			WHERE region = $5 AND key_id = $6`,
+			k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate), string(doc), ref.Region, ref.KeyID); err != nil {
 			return fmt.Errorf("postgres: update key %s: %w", ref.KeyID, err)
 		}
 		saved = k
@@ -246,6 +246,23 @@ func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.Ke
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keys due for deletion: %w", err)
+	}
+	return out, nil
+}
+
+// KeysDueForRotation returns the refs of all keys, in every region and
+// account, whose NextRotationDate is set and not after now, ordered by
+// region and key id. It reads the indexed next_rotation_date column only.
+func (db *DB) KeysDueForRotation(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
+		WHERE next_rotation_date IS NOT NULL AND next_rotation_date <= $1 ORDER BY region, key_id`, now)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
+		var ref store.KeyRef
+		err := r.Scan(&ref.Region, &ref.KeyID)
+		return ref, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keys due for rotation: %w", err)
 	}
 	return out, nil
 }

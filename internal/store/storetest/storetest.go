@@ -1039,6 +1039,82 @@ var keyTests = []test{
 			t.Fatalf("KeysDueForDeletion before every date = %v, want none", got)
 		}
 	}},
+	{"due-for-rotation", func(t *testing.T, s store.Store) {
+		now := at(48 * time.Hour)
+		mk := func(region, account, id string, next time.Time) {
+			k := plainKey(region, account, id)
+			if !next.IsZero() {
+				k.RotationEnabled, k.RotationPeriodInDays, k.NextRotationDate = true, 90, next
+			}
+			mustCreateKey(t, s, k)
+		}
+		mk(region1, account1, "past", now.Add(-time.Hour))
+		mk(region2, account2, "past-other", now.Add(-24*time.Hour))
+		mk(region1, account2, "exactly-now", now.In(time.UTC))
+		mk(region1, account1, "future", now.Add(time.Millisecond))
+		mk(region1, account1, "not-enabled", time.Time{})
+		// Rotation disabled by an update, and enabled by one.
+		mk(region2, account1, "disabled", now.Add(-time.Hour))
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "disabled"}, func(k *store.Key) error {
+			k.RotationEnabled, k.RotationPeriodInDays, k.NextRotationDate = false, 0, time.Time{}
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		mk(region2, account1, "enabled", time.Time{})
+		_, err = s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "enabled"}, func(k *store.Key) error {
+			k.RotationEnabled, k.RotationPeriodInDays, k.NextRotationDate = true, 365, now.Add(-time.Minute)
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		// A rotation moves the date past now: the key is no longer due.
+		mk(region1, account1, "rotated", now.Add(-time.Hour))
+		_, err = s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "rotated"}, func(k *store.Key) error {
+			k.NextRotationDate = now.Add(90 * 24 * time.Hour)
+			k.Materials = append(k.Materials, store.Material{ID: "rotated-material", Sealed: []byte{1}, CreatedAt: now, RotationType: "AUTOMATIC"})
+			k.CurrentMaterialID = "rotated-material"
+			return nil
+		})
+		must(t, "UpdateKey", err)
+
+		got, err := s.KeysDueForRotation(t.Context(), now)
+		must(t, "KeysDueForRotation", err)
+		want := []store.KeyRef{
+			{Region: region2, KeyID: "enabled"},
+			{Region: region2, KeyID: "past-other"},
+			{Region: region1, KeyID: "exactly-now"},
+			{Region: region1, KeyID: "past"},
+		}
+		sortRefs(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("KeysDueForRotation = %v, want %v (ordered by region and key id)", got, want)
+		}
+		got, err = s.KeysDueForRotation(t.Context(), at(-time.Hour))
+		must(t, "KeysDueForRotation", err)
+		if len(got) != 0 {
+			t.Fatalf("KeysDueForRotation before every date = %v, want none", got)
+		}
+		// The rotation fields, the material's rotation type and the last
+		// usage round-trip.
+		k, err := s.GetKey(t.Context(), store.KeyRef{Region: region1, KeyID: "rotated"})
+		must(t, "GetKey", err)
+		if !k.RotationEnabled || k.RotationPeriodInDays != 90 || !k.NextRotationDate.Equal(now.Add(90*24*time.Hour)) ||
+			len(k.Materials) != 2 || k.Materials[1].RotationType != "AUTOMATIC" || k.Materials[0].RotationType != "" {
+			t.Fatalf("rotated key = %+v", k)
+		}
+		used := store.KeyUsage{Time: now.In(time.FixedZone("x", 3600)), Operation: "Encrypt", RequestID: "r-1"}
+		_, err = s.UpdateKey(t.Context(), k.Ref(), func(k *store.Key) error {
+			k.OnDemandRotations = 3
+			k.LastUsage = &used
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		k, err = s.GetKey(t.Context(), k.Ref())
+		must(t, "GetKey", err)
+		if k.OnDemandRotations != 3 || k.LastUsage == nil || !k.LastUsage.Time.Equal(now) || k.LastUsage.Time.Location() != time.UTC ||
+			k.LastUsage.Operation != "Encrypt" || k.LastUsage.RequestID != "r-1" {
+			t.Fatalf("key after usage = %+v, usage %+v", k, k.LastUsage)
+		}
+	}},
 }
 
 func sortRefs(r []store.KeyRef) {
