@@ -56,6 +56,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/console"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
@@ -518,10 +519,15 @@ func (s *Server) recordRoot(ctx context.Context, db store.Store, root *keystore.
 	return nil
 }
 
-// serveHTTP answers /healthz and /readyz itself and passes every other
-// request to the KMS API once the node is ready.
+// serveHTTP answers /healthz and /readyz itself, serves the web console's
+// static files (GET /console/...), and passes every other request to the
+// KMS API once the node is ready.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
+			consoleHandler.ServeHTTP(w, r)
+			return
+		}
 		switch r.URL.Path {
 		case "/healthz":
 			writeText(w, http.StatusOK, "ok\n")
@@ -547,6 +553,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	notReady(w, r, s.sealed.Load())
 }
+
+// consoleHandler serves the web console (package console).
+var consoleHandler = console.Handler()
 
 func writeText(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
