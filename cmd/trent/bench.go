@@ -28,12 +28,17 @@ func benchCmd(ctx context.Context, args []string) int {
 	dur := fs.Duration("duration", 5*time.Second, "measured time per operation")
 	size := fs.Int("size", 32, "plaintext bytes for Encrypt")
 	region := fs.String("region", "", "region to sign requests for (default: AWS_REGION or the profile's region, else us-east-1)")
+	auditOn := fs.Bool("audit", true, "with the server bench starts: write the audit trail (--audit=false starts it with audit_disabled, to measure the audit trail's cost)")
 	baseline := fs.Bool("baseline", false, "measure the bare reference server (JSON parse + one AES-GCM seal) with Encrypt")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *baseline && *endpoint != "" {
 		fmt.Fprintln(os.Stderr, "trent bench: --baseline starts its own reference server; it cannot be combined with --endpoint")
+		return 2
+	}
+	if !*auditOn && (*endpoint != "" || *baseline) {
+		fmt.Fprintln(os.Stderr, "trent bench: --audit=false applies to the server bench starts; it cannot be combined with --endpoint or --baseline")
 		return 2
 	}
 	// With --endpoint, credentials come from the standard AWS chain
@@ -57,6 +62,10 @@ func benchCmd(ctx context.Context, args []string) int {
 		self, _ := os.Executable()
 		o.AccessKeyID, o.SecretAccessKey = "AKIABENCHMARK0000001", "bench-secret-access-key-000000000000000"
 		child := []string{"server", "--listen", addr, "--data-dir", dir, "--log-level", "warn"}
+		if !*auditOn {
+			child = append(child, "--audit-disabled")
+			o.Label = "no-audit"
+		}
 		if *baseline {
 			child = []string{"bench-baseline", "--listen", addr}
 			o.Ops, o.KeyID = []string{"Encrypt"}, "00000000-0000-4000-8000-000000000000"

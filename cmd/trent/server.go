@@ -26,6 +26,7 @@ func serverCmd(ctx context.Context, args []string) int {
 	dataDir := fs.String("data-dir", "", "data directory (default ./trent-data)")
 	auditDir := fs.String("audit-dir", "", "audit directory (default <data-dir>/audit; a --dev server writes no audit file)")
 	auditStdout := fs.Bool("audit-stdout", false, "copy every audit record to standard output")
+	auditDisabled := fs.Bool("audit-disabled", false, "write no audit record at all: for benchmarking and testing only")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
 	var insecure countFlag
@@ -63,6 +64,9 @@ func serverCmd(ctx context.Context, args []string) int {
 	set(&cfg.AuditDir, *auditDir)
 	if *auditStdout {
 		cfg.AuditStdout = true
+	}
+	if *auditDisabled {
+		cfg.AuditDisabled = true
 	}
 	set(&cfg.TLSCert, *tlsCert)
 	set(&cfg.TLSKey, *tlsKey)

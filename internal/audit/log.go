@@ -101,6 +101,9 @@ type request struct {
 	done chan error
 }
 
+// maxPooledLine bounds the line buffers kept for reuse.
+const maxPooledLine = 16 << 10
+
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
 
 // Open starts a log. With a directory it creates it (mode 0700), writes the
@@ -279,15 +282,17 @@ func listLogs(dir string) ([]string, error) {
 // written, and the request it describes must fail (unless the log fails
 // open, when Write logs the error and returns nil).
 func (l *Log) Write(ctx context.Context, r *Record) error {
-	line, err := r.marshal()
+	req := requestPool.Get().(*request)
+	line, err := r.marshal(req.line[:0])
 	if err != nil {
+		requestPool.Put(req)
 		return fmt.Errorf("audit: encode record: %w", err)
 	}
+	req.line = line
 	if l.opt.Dir == "" && l.opt.Stdout == nil {
+		requestPool.Put(req)
 		return nil // nowhere to write: a --dev server without audit_stdout
 	}
-	req := requestPool.Get().(*request)
-	req.line = line
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -297,7 +302,11 @@ func (l *Log) Write(ctx context.Context, r *Record) error {
 	l.queue <- req
 	l.mu.RUnlock()
 	err = <-req.done
-	req.line = nil
+	// The writer is done with req.line: keep its buffer for the next
+	// record, unless it grew unusually large.
+	if cap(req.line) > maxPooledLine {
+		req.line = nil
+	}
 	requestPool.Put(req)
 	if err != nil && l.opt.FailOpen {
 		l.log.Error("audit: record not written; answering anyway because audit_fail_open is set", "request_id", r.RequestID, "err", err)

@@ -135,9 +135,10 @@ func EventTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
 
-// marshal returns r as JSON without its closing "}}" so that the writer can
-// append the chain members to the trent object, which is always last.
-func (r *Record) marshal() ([]byte, error) {
+// marshal appends r as JSON to b without its closing "}}" so that the
+// writer can append the chain members to the trent object, which is always
+// last. The bytes are json.Marshal's (see [Record.appendJSON]).
+func (r *Record) marshal(b []byte) ([]byte, error) {
 	if r.RequestParameters == nil {
 		r.RequestParameters = json.RawMessage("null")
 	}
@@ -147,15 +148,5 @@ func (r *Record) marshal() ([]byte, error) {
 	if r.Resources == nil {
 		r.Resources = []Resource{}
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	// b ends with `,"sequence":0,"previousHash":""}}`: cut from the
-	// sequence member on, keeping the object open.
-	const tail = `,"sequence":0,"previousHash":""}}`
-	if len(b) < len(tail) || string(b[len(b)-len(tail):]) != tail {
-		panic("audit: record does not end with the chain members")
-	}
-	return b[:len(b)-len(tail)], nil
+	return r.appendJSON(b)
 }

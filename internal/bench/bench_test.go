@@ -71,3 +71,44 @@ func TestBaselineAnswersEncrypt(t *testing.T) {
 		t.Fatalf("baseline: %v %+v", err, results)
 	}
 }
+
+// TestRunWithoutAudit: a server with audit_disabled (what trent bench
+// --audit=false starts) answers requests and writes no audit directory.
+func TestRunWithoutAudit(t *testing.T) {
+	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", "AKIABENCHTEST0000001")
+	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", "bench-test-secret-access-key-0000000000")
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := &server.Config{Listen: "127.0.0.1:0", DataDir: data, AuditDisabled: true}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Audit() != nil {
+		t.Fatal("audit_disabled opened an audit log")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	results, err := bench.Run(context.Background(), bench.Options{
+		Endpoint: srv.URL(), Region: "us-east-1",
+		AccessKeyID: "AKIABENCHTEST0000001", SecretAccessKey: "bench-test-secret-access-key-0000000000",
+		Ops: []string{"Encrypt"}, Concurrency: 2, Duration: 100 * time.Millisecond, PlaintextSize: 32,
+	})
+	cancel()
+	if rerr := <-done; rerr != nil {
+		t.Errorf("Run: %v", rerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Requests == 0 || results[0].Errors != 0 {
+		t.Fatalf("results %+v", results)
+	}
+	if _, err := os.Stat(filepath.Join(data, server.AuditDirName)); !os.IsNotExist(err) {
+		t.Fatalf("audit directory: %v", err)
+	}
+}

@@ -96,6 +96,11 @@ type Config struct {
 	// be written. For test environments only: by default a request fails
 	// with KMSInternalException unless its record is durable.
 	AuditFailOpen bool `yaml:"audit_fail_open"`
+	// AuditDisabled writes no audit record at all: requests are answered
+	// without one. For benchmarking and testing only (trent bench
+	// --audit=false measures the audit trail's cost with it); it cannot be
+	// combined with audit_dir, audit_stdout or audit_fail_open.
+	AuditDisabled bool `yaml:"audit_disabled"`
 	// AuditMaxFileSize and AuditRotateInterval close the current audit
 	// file, sign its digest and start a new one once it is that large or
 	// that old. Defaults: 64 MiB and 1h.
@@ -225,7 +230,7 @@ func (c *Config) Defaults() {
 	if c.AccountID == "" {
 		c.AccountID = "111122223333"
 	}
-	if c.AuditDir == "" && !c.Dev && c.DataDir != "" {
+	if c.AuditDir == "" && !c.Dev && c.DataDir != "" && !c.AuditDisabled {
 		c.AuditDir = filepath.Join(c.DataDir, AuditDirName)
 	}
 	if c.Dev && c.RequestQuotas == nil {
@@ -362,6 +367,16 @@ func (c *Config) Validate() error {
 			bad("request_quotas."+name, "request_quotas.%s: unknown quota (see docs/operations.md, Request quotas)", name)
 		} else if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 			bad("request_quotas."+name, "request_quotas.%s: must be a number of requests per second, at least 0 (0 means unlimited)", name)
+		}
+	}
+	if c.AuditDisabled {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"audit_dir", c.AuditDir != ""}, {"audit_stdout", c.AuditStdout}, {"audit_fail_open", c.AuditFailOpen}} {
+			if f.set {
+				bad(f.name, "%s: audit_disabled writes no audit record; it cannot be combined with %s", f.name, f.name)
+			}
 		}
 	}
 	if c.Dev {

@@ -207,3 +207,31 @@ admin_listen: 10.0.0.1:8401
 		}
 	}
 }
+
+// TestAuditDisabledConfig: audit_disabled takes no audit directory by
+// default and refuses every other audit setting, which it would silently
+// ignore.
+func TestAuditDisabledConfig(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, "version: 1\ndata_dir: /tmp/x\naudit_disabled: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil || cfg.AuditDir != "" {
+		t.Fatalf("Validate() = %v, AuditDir %q", err, cfg.AuditDir)
+	}
+	cfg, err = server.LoadConfig(writeConfig(t, "version: 1\naudit_disabled: true\naudit_dir: /tmp/a\naudit_stdout: true\naudit_fail_open: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	for _, want := range []string{"line 3: audit_dir", "line 4: audit_stdout", "line 5: audit_fail_open"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, missing %q", err, want)
+		}
+	}
+}

@@ -665,7 +665,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.bg.stop()
 	s.closeControl()
-	auditErr := s.audit.Close() // after the last request: signs the current file
+	var auditErr error
+	if s.audit != nil { // nil with audit_disabled
+		auditErr = s.audit.Close() // after the last request: signs the current file
+	}
 	closeErr := s.db.Close()
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
