@@ -229,46 +229,35 @@ func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Tim
 // account, whose DeletionDate is set and not after now, ordered by region
 // and key id.
 func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
-		WHERE deletion_date IS NOT NULL AND deletion_date <= ? ORDER BY region, key_id`, fmtTime(now))
-	if err != nil {
-		return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
-	}
-	defer rows.Close()
-	var out []store.KeyRef
-	for rows.Next() {
-		var r store.KeyRef
-		if err := rows.Scan(&r.Region, &r.KeyID); err != nil {
-			return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("embedded: keys due for deletion: %w", err)
-	}
-	return out, nil
+	return db.keysDue(ctx, "deletion_date", "deletion", now)
 }
 
 // KeysDueForRotation returns the refs of all keys, in every region and
 // account, whose NextRotationDate is set and not after now, ordered by
 // region and key id. It reads the indexed next_rotation_date column only.
 func (db *DB) KeysDueForRotation(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	return db.keysDue(ctx, "next_rotation_date", "rotation", now)
+}
+
+// keysDue returns the refs of the keys whose date column (a constant of
+// this package, never input) is set and not after now.
+func (db *DB) keysDue(ctx context.Context, column, what string, now time.Time) ([]store.KeyRef, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
-		WHERE next_rotation_date IS NOT NULL AND next_rotation_date <= ? ORDER BY region, key_id`, fmtTime(now))
+		WHERE `+column+` IS NOT NULL AND `+column+` <= ? ORDER BY region, key_id`, fmtTime(now))
 	if err != nil {
-		return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
+		return nil, fmt.Errorf("embedded: keys due for %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []store.KeyRef
 	for rows.Next() {
 		var r store.KeyRef
 		if err := rows.Scan(&r.Region, &r.KeyID); err != nil {
-			return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
+			return nil, fmt.Errorf("embedded: keys due for %s: %w", what, err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("embedded: keys due for rotation: %w", err)
+		return nil, fmt.Errorf("embedded: keys due for %s: %w", what, err)
 	}
 	return out, nil
 }

@@ -237,32 +237,28 @@ func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Tim
 // account, whose DeletionDate is set and not after now, ordered by region
 // and key id.
 func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
-	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
-		WHERE deletion_date IS NOT NULL AND deletion_date <= $1 ORDER BY region, key_id`, now)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
-		var ref store.KeyRef
-		err := r.Scan(&ref.Region, &ref.KeyID)
-		return ref, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: keys due for deletion: %w", err)
-	}
-	return out, nil
+	return db.keysDue(ctx, "deletion_date", "deletion", now)
 }
 
 // KeysDueForRotation returns the refs of all keys, in every region and
 // account, whose NextRotationDate is set and not after now, ordered by
 // region and key id. It reads the indexed next_rotation_date column only.
 func (db *DB) KeysDueForRotation(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	return db.keysDue(ctx, "next_rotation_date", "rotation", now)
+}
+
+// keysDue returns the refs of the keys whose date column (a constant of
+// this package, never input) is set and not after now.
+func (db *DB) keysDue(ctx context.Context, column, what string, now time.Time) ([]store.KeyRef, error) {
 	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
-		WHERE next_rotation_date IS NOT NULL AND next_rotation_date <= $1 ORDER BY region, key_id`, now)
+		WHERE `+column+` IS NOT NULL AND `+column+` <= $1 ORDER BY region, key_id`, now)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
 		var ref store.KeyRef
 		err := r.Scan(&ref.Region, &ref.KeyID)
 		return ref, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: keys due for rotation: %w", err)
+		return nil, fmt.Errorf("postgres: keys due for %s: %w", what, err)
 	}
 	return out, nil
 }
