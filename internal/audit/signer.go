@@ -39,7 +39,9 @@ type Sealer interface {
 // Meta is the part of the store that keeps the sealed signing key.
 type Meta interface {
 	GetMeta(ctx context.Context, name string) ([]byte, error)
-	PutMeta(ctx context.Context, name string, value []byte) error
+	// CreateMeta saves value only if nothing is saved under name yet, and
+	// fails otherwise.
+	CreateMeta(ctx context.Context, name string, value []byte) error
 }
 
 // LoadSigner returns the audit signing key kept in meta, unsealing it with
@@ -70,11 +72,15 @@ func LoadSigner(ctx context.Context, meta Meta, root Sealer, rand io.Reader, isN
 	if err != nil {
 		return nil, fmt.Errorf("audit: seal the audit signing key: %w", err)
 	}
-	if err := meta.PutMeta(ctx, SigningKeyMeta, sealed); err != nil {
+	if err := meta.CreateMeta(ctx, SigningKeyMeta, sealed); err != nil {
+		// Two nodes starting together: the first key stored wins, and
+		// every node signs with it.
+		if s, lerr := LoadSigner(ctx, meta, root, rand, func(error) bool { return false }); lerr == nil {
+			return s, nil
+		}
 		return nil, fmt.Errorf("audit: store the audit signing key: %w", err)
 	}
-	// Two nodes starting together: use whichever key the store kept.
-	return LoadSigner(ctx, meta, root, rand, func(error) bool { return false })
+	return newSigner(seed), nil
 }
 
 // GenerateSigner returns a signer with a fresh key that is kept nowhere,

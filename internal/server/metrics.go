@@ -166,7 +166,7 @@ type instrumentedStore struct {
 	errs    map[string]prometheus.Counter
 }
 
-var storeMethods = []string{"GetMeta", "PutMeta", "CreateAccount", "GetAccount", "ListAccounts", "CreateAccessKey",
+var storeMethods = []string{"GetMeta", "PutMeta", "CreateMeta", "CreateAccount", "GetAccount", "ListAccounts", "CreateAccessKey",
 	"GetAccessKey", "ListAccessKeys", "DeleteAccessKey", "UpdateAccessKey", "CreateKey", "GetKey", "ListKeys", "CountKeys",
 	"KeyCounts", "UpdateKey", "DeleteKey", "DeleteKeyIfDue", "KeysDueForDeletion", "CreateAlias", "GetAlias", "UpdateAlias",
 	"DeleteAlias", "ListAliases", "CountAliases"}
@@ -204,6 +204,13 @@ func (s *instrumentedStore) PutMeta(ctx context.Context, name string, value []by
 	start := time.Now()
 	err := s.Store.PutMeta(ctx, name, value)
 	s.done("PutMeta", start, err)
+	return err
+}
+
+func (s *instrumentedStore) CreateMeta(ctx context.Context, name string, value []byte) error {
+	start := time.Now()
+	err := s.Store.CreateMeta(ctx, name, value)
+	s.done("CreateMeta", start, err)
 	return err
 }
 

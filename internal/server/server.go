@@ -31,7 +31,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -503,17 +502,22 @@ func (s *Server) recordRoot(ctx context.Context, db store.Store, root *keystore.
 		// checked.
 		s.log.Warn("no sealed value to check the root key against; recording it as this database's root key", "root_key", rootPath)
 	}
-	if err := db.PutMeta(ctx, RootCheckMeta, root.CheckValue()); err != nil {
+	// Two nodes starting together on an empty shared database with
+	// different root keys: the first to record its check value wins, and
+	// every other node stops with the mismatch instead of going on with
+	// its own key.
+	err = db.CreateMeta(ctx, RootCheckMeta, root.CheckValue())
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("record the root key check value in %s: %w", database, err)
 	}
-	// Two nodes starting together on an empty shared database with
-	// different root keys: the last write wins, and the other node must not
-	// go on with its key.
 	got, err := db.GetMeta(ctx, RootCheckMeta)
 	if err != nil {
 		return fmt.Errorf("read the root key check value from %s: %w", database, err)
 	}
-	if !bytes.Equal(got, root.CheckValue()) {
+	if subtle.ConstantTimeCompare(got, root.CheckValue()) != 1 {
 		return mismatch(rootPath, database)
 	}
 	return nil

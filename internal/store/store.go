@@ -46,6 +46,10 @@ type Store interface {
 	GetMeta(ctx context.Context, name string) ([]byte, error)
 	// PutMeta saves value under name, replacing any previous value.
 	PutMeta(ctx context.Context, name string, value []byte) error
+	// CreateMeta saves value under name only if nothing is saved there
+	// yet; ErrExists otherwise. Of several callers racing on one name,
+	// exactly one succeeds.
+	CreateMeta(ctx context.Context, name string, value []byte) error
 
 	// CreateAccount adds an account; ErrExists if its id is taken.
 	CreateAccount(ctx context.Context, a Account) error

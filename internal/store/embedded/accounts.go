@@ -38,6 +38,22 @@ func (db *DB) PutMeta(ctx context.Context, name string, value []byte) error {
 	return nil
 }
 
+// CreateMeta saves value under name if nothing is saved there yet, or
+// returns [store.ErrExists].
+func (db *DB) CreateMeta(ctx context.Context, name string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES (?, ?)`, name, value)
+	if isConflict(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("embedded: create meta %q: %w", name, err)
+	}
+	return nil
+}
+
 // CreateAccount adds an account, or returns [store.ErrExists].
 func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO accounts (id, created_at) VALUES (?, ?)`, a.ID, fmtTime(a.CreatedAt))

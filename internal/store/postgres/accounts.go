@@ -34,6 +34,19 @@ func (db *DB) PutMeta(ctx context.Context, name string, value []byte) error {
 	return nil
 }
 
+// CreateMeta saves value under name if nothing is saved there yet, or
+// returns [store.ErrExists].
+func (db *DB) CreateMeta(ctx context.Context, name string, value []byte) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO meta (name, value) VALUES ($1, $2)`, name, nonNil(value))
+	if isConflict(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create meta %q: %w", name, err)
+	}
+	return nil
+}
+
 // CreateAccount adds an account, or returns [store.ErrExists].
 func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO accounts (id, created_at) VALUES ($1, $2)`, a.ID, a.CreatedAt)

@@ -140,6 +140,33 @@ var metaTests = []test{
 			t.Fatalf("GetMeta = %q, want %q", got, "second")
 		}
 	}},
+	{"create-first-writer-wins", func(t *testing.T, s store.Store) {
+		must(t, "CreateMeta", s.CreateMeta(t.Context(), "once", []byte("first")))
+		wantErr(t, "CreateMeta again", s.CreateMeta(t.Context(), "once", []byte("second")), store.ErrExists)
+		got, err := s.GetMeta(t.Context(), "once")
+		must(t, "GetMeta", err)
+		if string(got) != "first" {
+			t.Fatalf("GetMeta = %q, want %q", got, "first")
+		}
+		// Racing creators: exactly one wins.
+		const n = 8
+		errs := make(chan error, n)
+		for i := range n {
+			go func() { errs <- s.CreateMeta(t.Context(), "race", []byte{byte(i)}) }()
+		}
+		won := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrExists):
+				t.Fatalf("CreateMeta in a race: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d racing CreateMeta calls succeeded, want exactly 1", won)
+		}
+	}},
 	{"empty-value", func(t *testing.T, s store.Store) {
 		must(t, "PutMeta", s.PutMeta(t.Context(), "empty", nil))
 		got, err := s.GetMeta(t.Context(), "empty")
