@@ -70,6 +70,7 @@ func (id *Identity) PolicyPrincipal() policy.Principal {
 // refused) on its next use on this node.
 func (s *Service) ForgetAccessKey(accessKeyID string) {
 	s.mu.Lock()
+	s.gen++ // a load under way must not cache what it read before this
 	s.idents.del(accessKeyID)
 	s.mu.Unlock()
 }
@@ -138,6 +139,7 @@ func (s *Service) logIntegrity(ctx context.Context, ak store.AccessKey, err erro
 func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, error) {
 	s.mu.RLock()
 	id, _ := s.idents.get(accessKeyID)
+	gen := s.gen
 	s.mu.RUnlock()
 	if id != nil && s.fresh(id.loaded) {
 		return id, nil
@@ -176,7 +178,11 @@ func (s *Service) Identity(ctx context.Context, accessKeyID string) (*Identity, 
 		}
 	}
 	s.mu.Lock()
-	s.idents.put(accessKeyID, id)
+	if s.gen == gen {
+		// Nothing was forgotten since the read began: what was read is
+		// not older than what the cache was told.
+		s.idents.put(accessKeyID, id)
+	}
 	s.mu.Unlock()
 	return id, nil
 }

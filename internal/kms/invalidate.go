@@ -32,6 +32,7 @@ func (s *Service) Invalidate(c store.Change) {
 			return // identities carry users only; policies are iam's
 		}
 		s.mu.Lock()
+		s.gen++
 		for id, e := range s.idents.m {
 			if e.v.AccountID == c.AccountID && strings.EqualFold(e.v.UserName, c.Name) {
 				s.idents.del(id)
