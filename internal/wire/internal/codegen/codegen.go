@@ -671,6 +671,10 @@ func FirstSentence(doc string) string {
 // regexp that must match the whole string, as AWS's validator does (a
 // pattern such as "[a-zA-Z0-9_.-]+" rejects "a b"). \uXXXX becomes \x{XXXX}
 // and \s becomes Java's whitespace class, which unlike Go's includes \x0B.
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 func GoPattern(java string) (string, error) {
 	var b strings.Builder
 	inClass := false
@@ -681,8 +685,18 @@ func GoPattern(java string) (string, error) {
 			n := java[i+1]
 			switch {
 			case n == 'u' && i+5 < len(java):
-				b.WriteString(`\x{` + java[i+2:i+6] + `}`)
-				i += 5
+				// The models write a supplementary code point with five or
+				// six hex digits (sts arnType: "\u10000-\u10FFFF", meaning
+				// U+10000 to U+10FFFF); a Java reading of four digits then a
+				// literal would turn that range into '0'-U+10FF.
+				hex := java[i+2 : i+6]
+				for j := i + 6; j < len(java) && j < i+8 && isHex(java[j]); j++ {
+					if v, err := strconv.ParseUint(java[i+2:j+1], 16, 32); err == nil && v >= 0x10000 && v <= 0x10FFFF {
+						hex = java[i+2 : j+1]
+					}
+				}
+				b.WriteString(`\x{` + hex + `}`)
+				i += 1 + len(hex)
 			case n == 's':
 				if inClass {
 					b.WriteString(`\t\n\x0B\f\r `)

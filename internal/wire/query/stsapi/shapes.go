@@ -47,7 +47,7 @@ var Errors = map[string]query.ErrorInfo{
 }
 
 // rearnType is the pattern of arnType, "[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+".
-var rearnType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{007E}\\x{0085}\\x{00A0}-\\x{D7FF}\\x{E000}-\\x{FFFD}\\x{1000}0-\\x{10FF}FF]+)$")
+var rearnType = regexp.MustCompile("^(?:[\\x{0009}\\x{000A}\\x{000D}\\x{0020}-\\x{007E}\\x{0085}\\x{00A0}-\\x{D7FF}\\x{E000}-\\x{FFFD}\\x{10000}-\\x{10FFFF}]+)$")
 
 // reexternalIdType is the pattern of externalIdType, "[\\w+=,.@:\\/-]*".
 var reexternalIdType = regexp.MustCompile("^(?:[\\w+=,.@:\\/-]*)$")
