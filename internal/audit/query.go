@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,6 +93,78 @@ func scanLines(path string, fn func(i int, line []byte) error) error {
 	return sc.Err()
 }
 
+// scanLinesBackward calls fn with each complete line of the file at path
+// and its index from 0, last line first, until fn returns false. It
+// counts the lines in one pass (no parsing), then reads the file from its
+// end in blocks, so that the newest lines cost the least.
+func scanLinesBackward(path string, fn func(i int, line []byte) (bool, error)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	// Count the complete lines and find where the last one ends: a last
+	// line without its newline is being written.
+	var lines int
+	var end, off int64
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			if c := bytes.Count(chunk, []byte{'\n'}); c > 0 {
+				lines += c
+				end = off + int64(bytes.LastIndexByte(chunk, '\n')) + 1
+			}
+			off += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// data holds the bytes from pos to the end of the line being looked
+	// for; its first line may begin before pos.
+	pos := end
+	var data []byte
+	i := lines - 1
+	for i >= 0 {
+		if len(data) == 0 || bytes.LastIndexByte(data[:len(data)-1], '\n') < 0 && pos > 0 {
+			if pos == 0 {
+				return nil
+			}
+			if len(data) > 16<<20 {
+				return fmt.Errorf("%s:%d: line longer than 16 MiB", filepath.Base(path), i+1)
+			}
+			n := min(int64(len(buf)), pos)
+			pos -= n
+			next := make([]byte, int(n)+len(data))
+			if _, err := f.ReadAt(next[:n], pos); err != nil {
+				return err
+			}
+			copy(next[n:], data)
+			data = next
+			continue
+		}
+		k := bytes.LastIndexByte(data[:len(data)-1], '\n') // -1: the line starts at pos, which is 0
+		more, err := fn(i, data[k+1:len(data)-1])
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", filepath.Base(path), i+1, err)
+		}
+		if !more {
+			return nil
+		}
+		data = data[:k+1]
+		i--
+	}
+	return nil
+}
+
 // completeLines is a bufio.SplitFunc that returns lines ending in '\n'
 // (without it) and drops a last line that has none: a record the writer
 // has not finished.
@@ -100,6 +173,38 @@ func completeLines(data []byte, atEOF bool) (int, []byte, error) {
 		return i + 1, data[:i], nil
 	}
 	return 0, nil, nil
+}
+
+// quickReject reports whether line certainly does not match f, without
+// parsing it: its account is not f.Account (the exact member
+// "accountId":"…" is missing), or its eventTime is outside [Since,
+// Until). The writer encodes records in a fixed order, userIdentity
+// before eventTime, and a string value cannot hold an unescaped quote, so
+// the first "eventTime":" is the record's. When in doubt it returns false
+// and the caller parses the line.
+// acct is f.accountMember().
+func (f *Filter) quickReject(line, acct []byte) bool {
+	if f.Account != "" && !bytes.Contains(line, acct) {
+		return true
+	}
+	if f.Since.IsZero() && f.Until.IsZero() {
+		return false
+	}
+	const member = `"eventTime":"`
+	i := bytes.Index(line, []byte(member))
+	if i < 0 || len(line) < i+len(member)+20 || line[i+len(member)+20] != '"' {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, string(line[i+len(member):i+len(member)+20]))
+	if err != nil {
+		return false
+	}
+	return !f.Since.IsZero() && t.Before(f.Since.Truncate(time.Second)) || !f.Until.IsZero() && !t.Before(f.Until)
+}
+
+func (f *Filter) accountMember() []byte {
+	b, _ := json.Marshal(f.Account)
+	return append([]byte(`"accountId":`), b...)
 }
 
 // Page is one page of [Latest]'s results.
@@ -125,6 +230,7 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	acct := f.accountMember()
 	type match struct {
 		seq  uint64
 		line []byte
@@ -142,32 +248,28 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 		if startsAfter(lf, f.Until) {
 			continue
 		}
-		// The last need matches of this file, oldest first.
-		var inFile []match
-		err := scanLines(filepath.Join(dir, lf.name), func(j int, line []byte) error {
+		// Read the file's lines from its end, so that the newest page
+		// parses only the records it shows.
+		err := scanLinesBackward(filepath.Join(dir, lf.name), func(j int, line []byte) (bool, error) {
 			seq := lf.first + uint64(j)
-			if before != 0 && seq >= before {
-				return nil
+			if before != 0 && seq >= before || f.quickReject(line, acct) {
+				return true, nil
 			}
 			var r searchFields
 			if err := json.Unmarshal(line, &r); err != nil {
-				return err
+				return false, err
 			}
 			ok, err := f.match(&r)
-			if err != nil || !ok {
-				return err
+			if err != nil {
+				return false, err
 			}
-			if len(inFile) == 2*need {
-				inFile = append(inFile[:0], inFile[need:]...)
+			if ok {
+				found = append(found, match{seq, slices.Clone(line)})
 			}
-			inFile = append(inFile, match{seq, slices.Clone(line)})
-			return nil
+			return len(found) < need, nil
 		})
 		if err != nil {
 			return nil, err
-		}
-		for j := len(inFile) - 1; j >= 0 && len(found) < need; j-- {
-			found = append(found, inFile[j])
 		}
 	}
 	p := &Page{More: len(found) > limit}
@@ -249,6 +351,7 @@ func CountRequests(dir string, f *Filter, period time.Duration) (*Tally, error) 
 		return nil, err
 	}
 	since := f.Since.Truncate(time.Second)
+	acct := f.accountMember()
 	type cell struct {
 		bucket                    int64
 		source, operation, outcom string
@@ -261,6 +364,9 @@ func CountRequests(dir string, f *Filter, period time.Duration) (*Tally, error) 
 			continue
 		}
 		err := scanLines(filepath.Join(dir, lf.name), func(_ int, line []byte) error {
+			if f.quickReject(line, acct) {
+				return nil
+			}
 			var r searchFields
 			if err := json.Unmarshal(line, &r); err != nil {
 				return err

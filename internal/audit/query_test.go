@@ -1,9 +1,9 @@
 package audit_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
-	"context"
 	"testing"
 	"time"
 

@@ -464,9 +464,9 @@ func TestConsole(t *testing.T) {
 	}
 	b.shot("11-usage")
 	b.do("usage of a key",
-		chromedp.SetValue(chromedp.ID("usage-key"), sdkKeyID),
+		chromedp.SetValue(chromedp.ID("usage-key"), "alias/sdk"), // the console resolves it to the key's ARN
 		chromedp.Click(chromedp.ID("usage-refresh")),
-		waitText("#requests-total", "with "+sdkKeyID),
+		waitText("#requests-total", "with alias/sdk"),
 		chromedp.WaitVisible(chromedp.CSS(`#chart-ops rect[data-label="Decrypt failed"]`)),
 		waitText("#report-keys", sdkKeyID))
 	count := func(sel string) string {

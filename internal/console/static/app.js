@@ -750,6 +750,16 @@ async function accessKeysSection(box, userName) {
 
 // ---- Usage ----
 
+// keyFilter turns an alias name into its key's ARN (DescribeKey), since
+// the audit trail names a key by its ARN and only the requests that used
+// an alias name it; key IDs and ARNs are passed as they are.
+async function keyFilter(v) {
+  v = v.trim();
+  if (!v.startsWith('alias/') && !v.includes(':alias/')) return v;
+  const d = await client.kms('DescribeKey', { KeyId: v });
+  return d.KeyMetadata.Arn;
+}
+
 // Time ranges of the usage page: [label, seconds, period in seconds].
 const ranges = [
   ['Last 15 minutes', 900, 60],
@@ -803,12 +813,12 @@ async function usagePage() {
     const end = Math.ceil(Date.now() / 1000 / period) * period;
     const start = end - seconds;
     const input = { StartTime: start, EndTime: end, Period: period };
-    if (keyIn.value.trim()) input.KeyId = keyIn.value.trim();
     if (acctIn.value.trim()) input.AccountId = acctIn.value.trim();
     const head = el('h2', { id: 'h-requests', text: 'Requests' });
     requests.replaceChildren(head, el('p', { class: 'note', text: 'Loading…' }));
     let out;
     try {
+      if (keyIn.value.trim()) input.KeyId = await keyFilter(keyIn.value);
       out = await client.admin('GetRequestCounts', input);
     } catch (e) {
       requests.replaceChildren(head, el('p', { class: 'error', role: 'alert', id: 'requests-error', text: e.toString() }));
@@ -825,7 +835,7 @@ async function usagePage() {
     const n = Math.round((out.EndTime - out.StartTime) / out.Period);
     const groups = (list, name) => list.map((g) => [name(g), g.Success + g.Denied + g.Failed]);
     requests.replaceChildren(head,
-      el('p', { id: 'requests-total', text: `${total} requests from ${fmtDate(out.StartTime)} to ${fmtDate(out.EndTime)}${input.KeyId ? ' with ' + input.KeyId : ''}.` }),
+      el('p', { id: 'requests-total', text: `${total} requests from ${fmtDate(out.StartTime)} to ${fmtDate(out.EndTime)}${input.KeyId ? ' with ' + keyIn.value.trim() : ''}.` }),
       el('div', { class: 'charts' },
         columnChart('Requests over time by outcome', out.Datapoints, out.StartTime, out.Period, n, 'chart-time'),
         barChart('Requests by operation and outcome', Object.values(byOp), 'chart-ops', ['Operation and outcome', 'Requests']),
@@ -954,14 +964,16 @@ function auditPage() {
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const input = { Limit: 50 };
-    for (const [k, v] of [['KeyId', keyIn.value.trim()], ['Principal', principalIn.value.trim()], ['Operation', opIn.value.trim()],
-      ['Outcome', outcomeIn.value], ['AccountId', acctIn.value.trim()], ['StartTime', time(fromIn)], ['EndTime', time(toIn)]]) {
-      if (v !== undefined && v !== '') input[k] = v;
-    }
-    auditState.input = input;
     detail.hidden = true;
-    act(search, err, () => run(false));
+    act(search, err, async () => {
+      const input = { Limit: 50 };
+      for (const [k, v] of [['KeyId', keyIn.value.trim() && await keyFilter(keyIn.value)], ['Principal', principalIn.value.trim()],
+        ['Operation', opIn.value.trim()], ['Outcome', outcomeIn.value], ['AccountId', acctIn.value.trim()], ['StartTime', time(fromIn)], ['EndTime', time(toIn)]]) {
+        if (v !== undefined && v !== '') input[k] = v;
+      }
+      auditState.input = input;
+      return run(false);
+    });
   });
   show('Audit',
     el('p', { class: 'note', text: 'Searches this node\'s audit trail (TrentAdmin.SearchAudit, action trent:SearchAudit): your account\'s records, newest first. Every search is itself recorded.' }),
