@@ -857,14 +857,15 @@ async function usagePage() {
     }
     const classes = ['symmetric', 'rsa_2048', 'asymmetric', 'generate_data_key_pair_ecc', 'generate_data_key_pair_rsa'];
     const reqs = (r) => classes.reduce((a, c) => a + (r.requests[c] || 0), 0);
+    const money = (v) => Number(v).toFixed(6); // the report's exact amounts have six decimals
     report.replaceChildren(head,
-      el('p', {}, `${rep.month}, counted to ${fmtDate(rep.until)}; prices in ${rep.currency}. Total `, el('strong', { id: 'report-total', text: String(rep.total) }), '.'),
+      el('p', {}, `${rep.month}, counted to ${fmtDate(rep.until)}; prices in ${rep.currency}. Total `, el('strong', { id: 'report-total', text: money(rep.total) }), '.'),
       barChart('Requests this month by key', rep.keys.filter((k) => reqs(k) > 0).map((k) => [keyLabel(k.keyArn), reqs(k)]), 'chart-month-keys', ['Key', 'Requests']),
       el('div', { id: 'report-keys' }, table(['Account', 'Key', 'Kind', 'Key-hours', 'Rotation hours', 'Requests', 'Key cost', 'Rotation cost', 'Request cost'],
-        rep.keys.map((k) => [k.accountId, keyLabel(k.keyArn), k.kind || '–', String(k.keyHours), String(k.rotationHours), String(reqs(k)), String(k.keyCost), String(k.rotationCost), String(k.requestCost)]),
+        rep.keys.map((k) => [k.accountId, keyLabel(k.keyArn), k.kind || '–', String(k.keyHours), String(k.rotationHours), String(reqs(k)), money(k.keyCost), money(k.rotationCost), money(k.requestCost)]),
         `${rep.keys.length} rows by account and key`)),
       el('div', { id: 'report-accounts' }, table(['Account', 'Key-hours', 'Requests', 'Free requests', 'Free tier credit', 'Total'],
-        rep.accounts.map((a) => [a.accountId, String(a.keyHours), String(reqs(a)), String(a.freeRequests), String(a.freeTierCredit), String(a.total)]),
+        rep.accounts.map((a) => [a.accountId, String(a.keyHours), String(reqs(a)), String(a.freeRequests), money(a.freeTierCredit), money(a.total)]),
         'Totals by account, after the free tier')));
   }
 

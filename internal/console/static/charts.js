@@ -38,8 +38,8 @@ export function dataTable(caption, headers, rows) {
 export function barChart(title, entries, id, headers = ['Name', 'Count']) {
   entries = [...entries].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const rowH = 24;
-  const labelW = 230;
-  const barW = 260;
+  const labelW = 275;
+  const barW = 240;
   const max = Math.max(1, ...entries.map((e) => e[1]));
   const titleId = `chart-title-${++uid}`;
   const svg = svgEl('svg', {
@@ -51,7 +51,7 @@ export function barChart(title, entries, id, headers = ['Name', 'Count']) {
     const y = i * rowH + 4;
     const w = Math.max(2, (v / max) * barW);
     svg.append(
-      svgEl('text', { x: 0, y: y + 15 }, k.length > 34 ? '…' + k.slice(-33) : k),
+      svgEl('text', { x: 0, y: y + 15 }, k.length > 36 ? k.slice(0, 35) + '…' : k),
       svgEl('rect', { class: `bar ${cls || ''}`.trim(), x: labelW, y, height: rowH - 6, width: w, 'data-label': k, 'data-count': v }),
       svgEl('text', { x: labelW + w + 6, y: y + 15 }, String(v)));
   });
