@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -326,9 +327,9 @@ func (h *Handler) searchAudit(ctx context.Context, kc *kms.Caller, in *searchAud
 		return nil, err
 	}
 	f := &audit.Filter{Key: in.KeyId, Principal: in.Principal, Operation: in.Operation, Outcome: in.Outcome, Account: account, Since: since, Until: until}
-	page, err := audit.Latest(dir, f, before, limit)
+	page, err := audit.Latest(ctx, dir, f, before, limit)
 	if err != nil {
-		return nil, fmt.Errorf("search the audit trail: %w", err)
+		return nil, queryError("search the audit trail", err)
 	}
 	out := &searchAuditResponse{Records: page.Records, Truncated: page.More}
 	if out.Records == nil {
@@ -377,9 +378,9 @@ func (h *Handler) requestCounts(ctx context.Context, kc *kms.Caller, in *request
 		return nil, err
 	}
 	f := &audit.Filter{Key: in.KeyId, Principal: in.Principal, Operation: in.Operation, Account: account, Since: since, Until: until}
-	t, err := audit.CountRequests(dir, f, p)
+	t, err := audit.CountRequests(ctx, dir, f, p)
 	if err != nil {
-		return nil, fmt.Errorf("count requests in the audit trail: %w", err)
+		return nil, queryError("count requests in the audit trail", err)
 	}
 	out := &requestCountsResponse{StartTime: epoch(since), EndTime: epoch(until), Period: period,
 		Datapoints: []datapoint{}, Keys: []groupCount{}, Accounts: []groupCount{}}
@@ -393,6 +394,17 @@ func (h *Handler) requestCounts(ctx context.Context, kc *kms.Caller, in *request
 		out.Accounts = append(out.Accounts, groupCount{AccountId: g.Name, Success: g.Success, Denied: g.Denied, Failed: g.Failed})
 	}
 	return out, nil
+}
+
+// queryError is the answer to a query that failed: one that ran out of
+// its time (opTimeout) is DependencyTimeoutException, which SDKs retry,
+// with advice; anything else is internal.
+func queryError(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &wire.Error{Code: "DependencyTimeoutException",
+			Message: "The audit trail could not be read in time. Narrow the time range (StartTime, EndTime) and retry.", Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 var monthPattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)

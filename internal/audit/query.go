@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func startsAfter(lf logFile, until time.Time) bool {
 
 // scanLines calls fn with each complete line of the file at path and its
 // index from 0. The line is valid during the call only.
-func scanLines(path string, fn func(i int, line []byte) error) error {
+func scanLines(ctx context.Context, path string, fn func(i int, line []byte) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -86,6 +87,9 @@ func scanLines(path string, fn func(i int, line []byte) error) error {
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	sc.Split(completeLines)
 	for i := 0; sc.Scan(); i++ {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err := fn(i, sc.Bytes()); err != nil {
 			return fmt.Errorf("%s:%d: %w", filepath.Base(path), i+1, err)
 		}
@@ -97,7 +101,7 @@ func scanLines(path string, fn func(i int, line []byte) error) error {
 // and its index from 0, last line first, until fn returns false. It
 // counts the lines in one pass (no parsing), then reads the file from its
 // end in blocks, so that the newest lines cost the least.
-func scanLinesBackward(path string, fn func(i int, line []byte) (bool, error)) error {
+func scanLinesBackward(ctx context.Context, path string, fn func(i int, line []byte) (bool, error)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -150,6 +154,9 @@ func scanLinesBackward(path string, fn func(i int, line []byte) (bool, error)) e
 			copy(next[n:], data)
 			data = next
 			continue
+		}
+		if (lines-1-i)%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
 		}
 		k := bytes.LastIndexByte(data[:len(data)-1], '\n') // -1: the line starts at pos, which is 0
 		more, err := fn(i, data[k+1:len(data)-1])
@@ -218,11 +225,17 @@ type Page struct {
 	More bool
 }
 
+// maxPageBytes bounds the records of one page: a page ends early (with
+// More set) rather than grow past it.
+const maxPageBytes = 4 << 20
+
 // Latest returns up to limit records of dir that match f and whose
-// sequence number is below before (0: no bound), newest first. It reads
-// the files from the newest back and stops at the first file that cannot
-// hold a matching record older than those found.
-func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
+// sequence number is below before (0: no bound), newest first, and no
+// more than maxPageBytes of them (at least one). It reads the files from
+// the newest back and stops at the first file that cannot hold a
+// matching record older than those found. It gives up with ctx's error
+// when ctx is done.
+func Latest(ctx context.Context, dir string, f *Filter, before uint64, limit int) (*Page, error) {
 	if limit <= 0 {
 		return nil, errors.New("audit: limit must be positive")
 	}
@@ -231,13 +244,15 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 		return nil, err
 	}
 	acct := f.accountMember()
+	size := 0
 	type match struct {
 		seq  uint64
 		line []byte
 	}
 	var found []match // newest first, across files
 	need := limit + 1
-	for i := len(files) - 1; i >= 0 && len(found) < need; i-- {
+	full := false // a matching record did not fit in maxPageBytes
+	for i := len(files) - 1; i >= 0 && len(found) < need && !full; i-- {
 		lf := files[i]
 		if before != 0 && lf.first >= before {
 			continue
@@ -250,7 +265,7 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 		}
 		// Read the file's lines from its end, so that the newest page
 		// parses only the records it shows.
-		err := scanLinesBackward(filepath.Join(dir, lf.name), func(j int, line []byte) (bool, error) {
+		err := scanLinesBackward(ctx, filepath.Join(dir, lf.name), func(j int, line []byte) (bool, error) {
 			seq := lf.first + uint64(j)
 			if before != 0 && seq >= before || f.quickReject(line, acct) {
 				return true, nil
@@ -264,7 +279,12 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 				return false, err
 			}
 			if ok {
+				if len(found) > 0 && size+len(line) > maxPageBytes {
+					full = true // it starts the next page
+					return false, nil
+				}
 				found = append(found, match{seq, slices.Clone(line)})
+				size += len(line)
 			}
 			return len(found) < need, nil
 		})
@@ -272,7 +292,7 @@ func Latest(dir string, f *Filter, before uint64, limit int) (*Page, error) {
 			return nil, err
 		}
 	}
-	p := &Page{More: len(found) > limit}
+	p := &Page{More: full || len(found) > limit}
 	found = found[:min(len(found), limit)]
 	for _, m := range found {
 		p.Records = append(p.Records, m.line)
@@ -341,8 +361,9 @@ func outcomeOf(errorCode string) string {
 
 // CountRequests counts the records of dir that match f, by period of the
 // given length from f.Since (which must be set, as must f.Until), and by
-// operation and outcome; it also totals them by key and by account.
-func CountRequests(dir string, f *Filter, period time.Duration) (*Tally, error) {
+// operation and outcome; it also totals them by key and by account. It
+// gives up with ctx's error when ctx is done.
+func CountRequests(ctx context.Context, dir string, f *Filter, period time.Duration) (*Tally, error) {
 	if f.Since.IsZero() || f.Until.IsZero() || period <= 0 || !f.Until.After(f.Since) {
 		return nil, errors.New("audit: CountRequests needs Since before Until and a positive period")
 	}
@@ -363,7 +384,7 @@ func CountRequests(dir string, f *Filter, period time.Duration) (*Tally, error) 
 		if endsBefore(files, i, f.Since) || startsAfter(lf, f.Until) {
 			continue
 		}
-		err := scanLines(filepath.Join(dir, lf.name), func(_ int, line []byte) error {
+		err := scanLines(ctx, filepath.Join(dir, lf.name), func(_ int, line []byte) error {
 			if f.quickReject(line, acct) {
 				return nil
 			}

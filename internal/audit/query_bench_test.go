@@ -72,14 +72,14 @@ func BenchmarkAuditQueries(b *testing.B) {
 	dir := benchTrail(b, n)
 	b.Run("Latest/newest-page", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := audit.Latest(dir, &audit.Filter{Account: "111122223333"}, 0, 50); err != nil {
+			if _, err := audit.Latest(context.Background(), dir, &audit.Filter{Account: "111122223333"}, 0, 50); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("Latest/whole-trail", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := audit.Latest(dir, &audit.Filter{Operation: "Decrypt"}, 0, 50); err != nil {
+			if _, err := audit.Latest(context.Background(), dir, &audit.Filter{Operation: "Decrypt"}, 0, 50); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -87,7 +87,7 @@ func BenchmarkAuditQueries(b *testing.B) {
 	})
 	b.Run("Latest/whole-trail-other-account", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := audit.Latest(dir, &audit.Filter{Account: "777788889999"}, 0, 50); err != nil {
+			if _, err := audit.Latest(context.Background(), dir, &audit.Filter{Account: "777788889999"}, 0, 50); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -96,7 +96,7 @@ func BenchmarkAuditQueries(b *testing.B) {
 	b.Run("CountRequests/last-hour", func(b *testing.B) {
 		f := &audit.Filter{Since: time.Now().Add(-time.Hour), Until: time.Now()}
 		for b.Loop() {
-			if _, err := audit.CountRequests(dir, f, 5*time.Minute); err != nil {
+			if _, err := audit.CountRequests(context.Background(), dir, f, 5*time.Minute); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -105,7 +105,7 @@ func BenchmarkAuditQueries(b *testing.B) {
 	b.Run("CountRequests/whole-trail", func(b *testing.B) {
 		f := &audit.Filter{Since: time.Now().Add(-(n + 60) * time.Second), Until: time.Now()}
 		for b.Loop() {
-			if _, err := audit.CountRequests(dir, f, time.Hour); err != nil {
+			if _, err := audit.CountRequests(context.Background(), dir, f, time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -3,7 +3,9 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ func TestLatestPagesAcrossFiles(t *testing.T) {
 	var seqs []uint64
 	var before uint64
 	for page := 0; ; page++ {
-		p, err := audit.Latest(dir, &audit.Filter{Account: "111122223333"}, before, 7)
+		p, err := audit.Latest(context.Background(), dir, &audit.Filter{Account: "111122223333"}, before, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func TestLatestPagesAcrossFiles(t *testing.T) {
 			t.Fatalf("record %d has sequence %d, want %d (newest first)", i, s, 40-i)
 		}
 	}
-	p, err := audit.Latest(dir, &audit.Filter{Account: "444455556666"}, 0, 10)
+	p, err := audit.Latest(context.Background(), dir, &audit.Filter{Account: "444455556666"}, 0, 10)
 	if err != nil || len(p.Records) != 0 || p.More {
 		t.Fatalf("another account's records: %+v %v", p, err)
 	}
@@ -85,7 +87,7 @@ func TestCountRequests(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tl, err := audit.CountRequests(dir, &audit.Filter{Since: since, Until: since.Add(time.Minute)}, 30*time.Second)
+	tl, err := audit.CountRequests(context.Background(), dir, &audit.Filter{Since: since, Until: since.Add(time.Minute)}, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +112,47 @@ func TestCountRequests(t *testing.T) {
 	}
 	// A range after every record counts none.
 	later := since.Add(48 * time.Hour)
-	if tl, err := audit.CountRequests(dir, &audit.Filter{Since: later, Until: later.Add(time.Hour)}, time.Minute); err != nil || len(tl.Points) != 0 {
+	if tl, err := audit.CountRequests(context.Background(), dir, &audit.Filter{Since: later, Until: later.Add(time.Hour)}, time.Minute); err != nil || len(tl.Points) != 0 {
 		t.Fatalf("a later range: %+v %v", tl, err)
 	}
-	if _, err := audit.CountRequests(dir, &audit.Filter{}, time.Minute); err == nil {
+	if _, err := audit.CountRequests(context.Background(), dir, &audit.Filter{}, time.Minute); err == nil {
 		t.Fatal("CountRequests without a time range succeeded")
+	}
+}
+
+// TestLatestBoundsPageBytes: a page of large records ends before 4 MiB,
+// and the next page goes on where it ended.
+func TestLatestBoundsPageBytes(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: newSigner(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`{"policy":"` + strings.Repeat("x", 300<<10) + `"}`)
+	for i := range 20 {
+		r := record(i)
+		r.RequestParameters = big
+		if err := l.Write(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := audit.Latest(context.Background(), dir, &audit.Filter{}, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Records) != 13 || !p.More || p.Sequences[0] != 20 || p.Sequences[12] != 8 {
+		t.Fatalf("first page: %d records, more %v, sequences %v", len(p.Records), p.More, p.Sequences)
+	}
+	p, err = audit.Latest(context.Background(), dir, &audit.Filter{}, p.Sequences[12], 1000)
+	if err != nil || len(p.Records) != 7 || p.More || p.Sequences[0] != 7 {
+		t.Fatalf("second page: %d records, more %v, sequences %v, %v", len(p.Records), p.More, p.Sequences, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := audit.Latest(ctx, dir, &audit.Filter{}, 0, 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Latest with a cancelled context: %v", err)
 	}
 }
