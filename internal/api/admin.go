@@ -67,7 +67,7 @@ type listAccountsResponse struct {
 }
 
 func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, target string) {
-	_, query := adminQueryTargets[target]
+	query := adminQueryTargets[target]
 	if h.iam == nil || r.Method != http.MethodPost || !adminTargets[target] && !query {
 		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
 		return

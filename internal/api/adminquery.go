@@ -46,12 +46,15 @@ import (
 // UnsupportedOperationException. Records hold no secrets by construction
 // (audit.Record), and these operations return nothing else.
 
-// adminQueryTargets are the query operations and their actions.
-var adminQueryTargets = map[string]string{
-	adminPrefix + "SearchAudit":      "trent:SearchAudit",
-	adminPrefix + "GetRequestCounts": "trent:GetRequestCounts",
-	adminPrefix + "GetUsageReport":   "trent:GetUsageReport",
+// adminQueryTargets are the query operations.
+var adminQueryTargets = map[string]bool{
+	adminPrefix + "SearchAudit": true, adminPrefix + "GetRequestCounts": true, adminPrefix + "GetUsageReport": true,
 }
+
+// maxRunningQueries is how many queries a node runs at a time (they read
+// and parse files, and the node has other work); another one is answered
+// ThrottlingException, which SDKs retry with backoff, rather than queued.
+const maxRunningQueries = 2
 
 // Limits of the query operations.
 const (
@@ -156,6 +159,12 @@ func (h *Handler) adminQuery(ctx context.Context, r *http.Request, target string
 	kc, err := h.authenticate(ctx, r, body)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	select {
+	case h.queries <- struct{}{}:
+		defer func() { <-h.queries }()
+	default:
+		return kc, nil, nil, errThrottled
 	}
 	out, params, err := h.adminQueryAs(ctx, kc, target, body)
 	return kc, out, params, err

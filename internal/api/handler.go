@@ -62,11 +62,13 @@ type Handler struct {
 	quotas      *quota.Limiter
 	eventClock  func() time.Time
 	store       store.Store
+	queries     chan struct{} // running TrentAdmin queries (adminquery.go)
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas, eventClock: cfg.EventClock, store: cfg.Store}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas, eventClock: cfg.EventClock, store: cfg.Store,
+		queries: make(chan struct{}, maxRunningQueries)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
