@@ -39,7 +39,7 @@ export function barChart(title, entries, id, headers = ['Name', 'Count']) {
   entries = [...entries].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const rowH = 24;
   const labelW = 275;
-  const barW = 240;
+  const barW = 220;
   const max = Math.max(1, ...entries.map((e) => e[1]));
   const titleId = `chart-title-${++uid}`;
   const svg = svgEl('svg', {
