@@ -446,7 +446,7 @@ func (h *Handler) usageReport(ctx context.Context, kc *kms.Caller, in *usageRepo
 	if err != nil {
 		return nil, err
 	}
-	rep, err := usage.Build(ctx, usage.Input{Store: h.store, Regions: h.svc.Regions(), AuditDir: dir, Month: start, Now: now})
+	rep, err := usage.Build(ctx, usage.Input{Store: h.store, Regions: h.svc.Regions(), AuditDir: dir, Month: start, Now: now, Account: account})
 	if err != nil {
 		return nil, fmt.Errorf("usage report: %w", err)
 	}
