@@ -101,6 +101,7 @@ func auditSearch(args []string) int {
 	fs.StringVar(&f.Principal, "principal", "", "principal ARN, access key id or principal id")
 	fs.StringVar(&f.Operation, "operation", "", "operation (eventName), e.g. Decrypt")
 	fs.StringVar(&f.Outcome, "outcome", "", "success, denied or failed")
+	fs.StringVar(&f.Account, "account", "", "the account that made the request (userIdentity.accountId)")
 	since := fs.String("since", "", "earliest eventTime, RFC 3339 (2025-05-20T20:00:00Z)")
 	until := fs.String("until", "", "end of the time range (exclusive), RFC 3339")
 	dir, ok := dirArg(fs, args, "")

@@ -67,7 +67,8 @@ type listAccountsResponse struct {
 }
 
 func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, target string) {
-	if h.iam == nil || r.Method != http.MethodPost || !adminTargets[target] {
+	query := adminQueryTargets[target]
+	if h.iam == nil || r.Method != http.MethodPost || !adminTargets[target] && !query {
 		h.writeError(w, reqID, target, &wire.Error{Code: "UnknownOperationException"})
 		return
 	}
@@ -87,13 +88,21 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, targ
 	defer cancel()
 	start := time.Now()
 	name := strings.TrimPrefix(target, adminPrefix)
-	kc, out, err := h.admin(ctx, r, target, body)
+	var (
+		kc     *kms.Caller
+		out    any
+		params json.RawMessage
+	)
+	if query { // adminquery.go
+		kc, out, params, err = h.adminQuery(ctx, r, target, body)
+	} else {
+		kc, out, err = h.admin(ctx, r, target, body)
+	}
 	if err != nil && kc != nil {
 		err = &sourcedError{err: err, accessKeyID: kc.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
 	// The audit record (source "trent", not an AWS service) never holds
 	// the new root secret: no response elements are recorded.
-	var params json.RawMessage
 	if target == adminPrefix+"CreateAccount" && err == nil {
 		params, _ = json.Marshal(map[string]string{"accountId": out.(createAccountResponse).AccountId})
 	}
@@ -101,7 +110,7 @@ func (h *Handler) serveAdmin(w http.ResponseWriter, r *http.Request, reqID, targ
 		mk := out.(createAWSManagedKeyResponse)
 		params, _ = json.Marshal(map[string]string{"aliasName": mk.AliasName, "keyId": wire.Value(mk.KeyMetadata.Arn)})
 	}
-	if aerr := h.recordCall(r, reqID, start, kc, auditSourceAdmin, name, name == "ListAccounts", params, nil, nil, err); aerr != nil {
+	if aerr := h.recordCall(r, reqID, start, kc, auditSourceAdmin, name, name == "ListAccounts" || query, params, nil, nil, err); aerr != nil {
 		h.writeError(w, reqID, target, aerr)
 		return
 	}

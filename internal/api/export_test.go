@@ -11,3 +11,16 @@ func RouteOperations() []string {
 
 // Mutating reports whether CloudTrail records op as not read-only.
 func Mutating(op string) bool { return mutating[op] }
+
+// HoldQuerySlots takes every slot of the TrentAdmin queries, as if that
+// many were running, until release is called.
+func (h *Handler) HoldQuerySlots() (release func()) {
+	for range cap(h.queries) {
+		h.queries <- struct{}{}
+	}
+	return func() {
+		for range cap(h.queries) {
+			<-h.queries
+		}
+	}
+}

@@ -45,6 +45,9 @@ type Config struct {
 	// Quotas applies request quotas by operation; nil means none. The
 	// quotas by key type are applied by kms ([KeyThrottle]).
 	Quotas *quota.Limiter
+	// Store is read by TrentAdmin.GetUsageReport for the current keys;
+	// nil reports from the audit trail alone.
+	Store store.Store
 }
 
 // Handler serves the KMS API. It is safe for concurrent use.
@@ -58,11 +61,14 @@ type Handler struct {
 	audit       *audit.Log
 	quotas      *quota.Limiter
 	eventClock  func() time.Time
+	store       store.Store
+	queries     chan struct{} // running TrentAdmin queries (adminquery.go)
 }
 
 // NewHandler returns a Handler serving cfg.Service.
 func NewHandler(cfg Config) *Handler {
-	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas, eventClock: cfg.EventClock}
+	h := &Handler{svc: cfg.Service, iam: cfg.IAM, log: cfg.Logger, audit: cfg.Audit, quotas: cfg.Quotas, eventClock: cfg.EventClock, store: cfg.Store,
+		queries: make(chan struct{}, maxRunningQueries)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -13,14 +13,15 @@ import (
 // Outcomes of a request, for [Filter.Outcome].
 const (
 	OutcomeSuccess = "success" // no errorCode
-	OutcomeDenied  = "denied"  // AccessDeniedException
+	OutcomeDenied  = "denied"  // AccessDeniedException (KMS), AccessDenied (IAM, STS)
 	OutcomeFailed  = "failed"  // any other error, authentication failures included
 )
 
 // Filter selects records in [Search]. Zero fields match everything.
 type Filter struct {
 	// Key matches a key id, key ARN or alias name that appears in the
-	// record's resources or in requestParameters keyId.
+	// record's resources or, for a KMS record, in requestParameters keyId
+	// or targetKeyId.
 	Key string
 	// Principal matches userIdentity.arn, accessKeyId or principalId.
 	Principal string
@@ -28,6 +29,9 @@ type Filter struct {
 	Operation string
 	// Outcome is one of OutcomeSuccess, OutcomeDenied, OutcomeFailed.
 	Outcome string
+	// Account matches userIdentity.accountId exactly: the account that
+	// made the request. A request that did not authenticate has none.
+	Account string
 	// Since and Until bound eventTime: Since <= t < Until.
 	Since, Until time.Time
 }
@@ -37,8 +41,10 @@ type searchFields struct {
 		ARN         string `json:"arn"`
 		AccessKeyID string `json:"accessKeyId"`
 		PrincipalID string `json:"principalId"`
+		AccountID   string `json:"accountId"`
 	} `json:"userIdentity"`
 	EventTime         string          `json:"eventTime"`
+	EventSource       string          `json:"eventSource"`
 	EventName         string          `json:"eventName"`
 	ErrorCode         string          `json:"errorCode"`
 	RequestParameters json.RawMessage `json:"requestParameters"`
@@ -51,6 +57,14 @@ func (f *Filter) Match(line []byte) (bool, error) {
 	if err := json.Unmarshal(line, &r); err != nil {
 		return false, err
 	}
+	return f.match(&r)
+}
+
+// match reports whether the parsed record r matches f.
+func (f *Filter) match(r *searchFields) (bool, error) {
+	if f.Account != "" && r.UserIdentity.AccountID != f.Account {
+		return false, nil
+	}
 	if f.Operation != "" && !strings.EqualFold(r.EventName, f.Operation) {
 		return false, nil
 	}
@@ -59,16 +73,8 @@ func (f *Filter) Match(line []byte) (bool, error) {
 	}
 	switch f.Outcome {
 	case "":
-	case OutcomeSuccess:
-		if r.ErrorCode != "" {
-			return false, nil
-		}
-	case OutcomeDenied:
-		if r.ErrorCode != "AccessDeniedException" {
-			return false, nil
-		}
-	case OutcomeFailed:
-		if r.ErrorCode == "" || r.ErrorCode == "AccessDeniedException" {
+	case OutcomeSuccess, OutcomeDenied, OutcomeFailed:
+		if outcomeOf(r.ErrorCode) != f.Outcome {
 			return false, nil
 		}
 	default:
@@ -83,7 +89,7 @@ func (f *Filter) Match(line []byte) (bool, error) {
 			return false, nil
 		}
 	}
-	if f.Key != "" && !keyMatches(f.Key, &r) {
+	if f.Key != "" && !keyMatches(f.Key, r) {
 		return false, nil
 	}
 	return true, nil
@@ -94,6 +100,9 @@ func keyMatches(key string, r *searchFields) bool {
 		if res.ARN == key || strings.HasSuffix(res.ARN, "/"+key) || strings.HasSuffix(res.ARN, ":"+key) {
 			return true
 		}
+	}
+	if r.EventSource != SourceKMS {
+		return false // keyId in the parameters of another service is not a key the request used
 	}
 	var p struct {
 		KeyID       string `json:"keyId"`

@@ -72,7 +72,7 @@ func TestCSP(t *testing.T) {
 			t.Errorf("CSP lacks %q", d)
 		}
 	}
-	for _, name := range []string{"index.html", "app.js", "api.js", "sigv4.js", "policy.js", "style.css"} {
+	for _, name := range []string{"index.html", "app.js", "api.js", "sigv4.js", "policy.js", "charts.js", "style.css"} {
 		body, _ := io.ReadAll(get(t, "GET", "/console/"+name).Body)
 		s := string(body)
 		for i, line := range strings.Split(s, "\n") {

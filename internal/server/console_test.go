@@ -432,8 +432,30 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the console's new access key: %v %v", who, err)
 	}
 
-	// Usage charts: two enabled symmetric keys.
-	b.do("usage", goHash("#/usage"), chromedp.WaitVisible(chromedp.CSS("#chart-state rect.bar")))
+	// Traffic on the SDK's key: three Encrypts, two Decrypts and one
+	// Decrypt of a damaged ciphertext.
+	var blob []byte
+	for range 3 {
+		e, err := kc.Encrypt(ctx, &kms.EncryptInput{KeyId: &sdkKeyID, Plaintext: []byte("console test plaintext")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob = e.CiphertextBlob
+	}
+	for range 2 {
+		if _, err := kc.Decrypt(ctx, &kms.DecryptInput{KeyId: &sdkKeyID, CiphertextBlob: blob}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blob[len(blob)-1] ^= 1
+	if _, err := kc.Decrypt(ctx, &kms.DecryptInput{KeyId: &sdkKeyID, CiphertextBlob: blob}); err == nil {
+		t.Fatal("Decrypt of a damaged ciphertext succeeded")
+	}
+
+	// Usage: key counts, then the key's requests over the last hour and
+	// the month's report.
+	b.do("usage", goHash("#/usage"), chromedp.WaitVisible(chromedp.CSS("#chart-state rect.bar")),
+		chromedp.WaitVisible(chromedp.CSS("#chart-ops")), waitText("#usage-report", "Total"))
 	if title := b.text("#chart-state title"); title != "Keys by state: Enabled 2" {
 		t.Errorf("state chart = %q", title)
 	}
@@ -441,7 +463,71 @@ func TestConsole(t *testing.T) {
 		t.Errorf("spec chart = %q", title)
 	}
 	b.shot("11-usage")
-	b.do("audit", goHash("#/audit"), chromedp.WaitVisible(chromedp.ID("audit-unavailable")))
+	b.do("usage of a key",
+		chromedp.SetValue(chromedp.ID("usage-key"), "alias/sdk"), // the console resolves it to the key's ARN
+		chromedp.Click(chromedp.ID("usage-refresh")),
+		waitText("#requests-total", "with alias/sdk"),
+		chromedp.WaitVisible(chromedp.CSS(`#chart-ops rect[data-label="Decrypt failed"]`)),
+		waitText("#report-keys", sdkKeyID))
+	count := func(sel string) string {
+		return evalString(b, fmt.Sprintf(`document.querySelector(%q)?.getAttribute('data-count') ?? 'none'`, sel))
+	}
+	for label, want := range map[string]string{"Encrypt success": "3", "Decrypt success": "2", "Decrypt failed": "1", "CreateKey success": "1"} {
+		if got := count(fmt.Sprintf(`#chart-ops rect[data-label=%q]`, label)); got != want {
+			t.Errorf("chart-ops bar %q = %s, want %s", label, got, want)
+		}
+	}
+	// The chart has one bar per operation and outcome that the API
+	// reports for the key, and the columns over time add up to the same.
+	status, counts := adminCall(t, n, testAccessKeyID, testSecret, "GetRequestCounts",
+		map[string]any{"KeyId": sdkKeyID, "Period": 3600, "StartTime": time.Now().Add(-2 * time.Hour).Unix()})
+	if status != 200 {
+		t.Fatalf("GetRequestCounts = %d %v", status, counts)
+	}
+	pairs, total := map[string]bool{}, 0.0
+	for _, d := range counts["Datapoints"].([]any) {
+		m := d.(map[string]any)
+		pairs[m["Operation"].(string)+" "+m["Outcome"].(string)] = true
+		total += m["Count"].(float64)
+	}
+	if bars := evalString(b, `String(document.querySelectorAll('#chart-ops rect.bar').length)`); bars != fmt.Sprint(len(pairs)) {
+		t.Errorf("chart-ops has %s bars, the API reports %d operation and outcome pairs", bars, len(pairs))
+	}
+	sum := `String([...document.querySelectorAll(%q)].reduce((a, r) => a + Number(r.getAttribute('data-count')), 0))`
+	if got := evalString(b, fmt.Sprintf(sum, "#chart-time rect.bar")); got != fmt.Sprint(total) {
+		t.Errorf("the columns over time add up to %s, the API reports %v requests", got, total)
+	}
+	if got := evalString(b, fmt.Sprintf(sum, "#chart-ops rect.bar")); got != fmt.Sprint(total) {
+		t.Errorf("the operation bars add up to %s, the API reports %v requests", got, total)
+	}
+	if rows := evalString(b, `String(document.querySelectorAll('#chart-ops + details tbody tr').length)`); rows != fmt.Sprint(len(pairs)) {
+		t.Errorf("chart-ops' data table has %s rows, want %d", rows, len(pairs))
+	}
+	b.shot("12-usage-key")
+
+	// Audit: search by key and outcome, then open the record.
+	b.do("audit by key",
+		goHash("#/audit"),
+		chromedp.WaitVisible(chromedp.ID("audit-key")),
+		chromedp.SetValue(chromedp.ID("audit-key"), sdkKeyID),
+		chromedp.SetValue(chromedp.ID("audit-operation"), "Encrypt"),
+		chromedp.Click(chromedp.ID("audit-search")),
+		waitText("#audit-results caption", "3 records, newest first"))
+	b.do("audit by outcome",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('audit-operation').value = ''`),
+		chromedp.SetValue(chromedp.ID("audit-outcome"), "failed"),
+		chromedp.Click(chromedp.ID("audit-search")),
+		waitText("#audit-results caption", "1 record, newest first"),
+		waitText("#audit-results tbody", "InvalidCiphertextException"))
+	b.shot("13-audit-search")
+	b.do("audit record",
+		chromedp.Click(chromedp.CSS("#audit-results button.view-record")),
+		chromedp.WaitVisible(chromedp.ID("record-json")),
+		waitText("#record-outcome", "InvalidCiphertextException"),
+		waitText("#record-json", `"eventName": "Decrypt"`),
+		waitText("#record-json", `"errorCode": "InvalidCiphertextException"`),
+		waitText("#record-json", sdkKeyID))
+	b.shot("14-audit-record")
 
 	// A least-privileged user: bob may list and describe keys only.
 	b.do("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("access-key-id")))
@@ -453,10 +539,21 @@ func TestConsole(t *testing.T) {
 		waitText("#panel-policy", "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:GetKeyPolicy"),
 		chromedp.Click(chromedp.ID("disable-key")),
 		waitText("#action-error", "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:DisableKey"))
-	b.shot("12-least-privilege")
+	b.shot("16-least-privilege")
 	if d, err := kc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &sdkKeyID}); err != nil || d.KeyMetadata.KeyState != types.KeyStateEnabled {
 		t.Fatalf("sdk key after bob's refused DisableKey: %+v %v", d, err)
 	}
 	b.do("bob's identities", goHash("#/identities"), waitText("#users", "AccessDenied"))
+	b.do("bob's usage",
+		goHash("#/usage"),
+		waitText("#requests-error", "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: trent:GetRequestCounts"),
+		waitText("#report-error", "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: trent:GetUsageReport"),
+		waitText("#usage-keys", "2 keys"))
+	b.shot("15-least-privilege-usage")
+	b.do("bob's audit",
+		goHash("#/audit"),
+		chromedp.WaitVisible(chromedp.ID("audit-search")),
+		chromedp.Click(chromedp.ID("audit-search")),
+		waitText("#audit-error", "AccessDeniedException: User: arn:aws:iam::111122223333:user/bob is not authorized to perform: trent:SearchAudit"))
 	t.Logf("screenshots in %s", b.dir)
 }

@@ -287,7 +287,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		s.reg.MustRegister(newAuditCollector(s.audit))
 	}
 	s.metrics = api.NewMetrics(s.reg)
-	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now}))
+	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now, Store: db}))
 	return nil
 }
 

@@ -32,6 +32,9 @@ type Input struct {
 	Now time.Time
 	// Prices is the price table; nil means DefaultPrices.
 	Prices *Prices
+	// Account, when set, reads only that account's keys from Store (the
+	// report's other rows are then incomplete: see [Report.ForAccount]).
+	Account string
 }
 
 // ParseMonth parses "2026-11" as the first instant of that month in UTC.
@@ -217,7 +220,7 @@ func Build(ctx context.Context, in Input) (*Report, error) {
 	if in.Store != nil {
 		regions = append(regions, in.Regions...)
 		slices.Sort(regions)
-		if err := readStore(ctx, in.Store, slices.Compact(regions), keys); err != nil {
+		if err := readStore(ctx, in.Store, slices.Compact(regions), in.Account, keys); err != nil {
 			return nil, err
 		}
 	}
@@ -508,13 +511,17 @@ func readTrail(dir string, start, until time.Time) (map[string]*trailKey, []requ
 	return trail, reqs, rs, nil
 }
 
-// readStore adds the keys of every account in the regions.
-func readStore(ctx context.Context, st store.Store, regions []string, keys map[string]*keyInfo) error {
+// readStore adds the keys of every account in the regions, or of the
+// account only when it is set.
+func readStore(ctx context.Context, st store.Store, regions []string, account string, keys map[string]*keyInfo) error {
 	accounts, err := st.ListAccounts(ctx)
 	if err != nil {
 		return fmt.Errorf("usage: list accounts: %w", err)
 	}
 	for _, a := range accounts {
+		if account != "" && a.ID != account {
+			continue
+		}
 		for _, region := range regions {
 			refs, err := st.ListKeys(ctx, region, a.ID, "", 0)
 			if err != nil {

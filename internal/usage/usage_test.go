@@ -273,6 +273,17 @@ func TestReport(t *testing.T) {
 		t.Errorf("hours %d until %s", rep.HoursInMonth, rep.Until)
 	}
 
+	t.Run("for-account", func(t *testing.T) {
+		own := rep.ForAccount(account)
+		if len(own.Keys) != len(rep.Keys) || len(own.Accounts) != 1 || own.Total.String() != "6.171914" {
+			t.Errorf("the report for its only account: %d rows, %d accounts, total %s", len(own.Keys), len(own.Accounts), own.Total)
+		}
+		other := rep.ForAccount("444455556666")
+		if len(other.Keys) != 0 || len(other.Accounts) != 0 || other.Total.String() != "0.000000" || len(rep.Keys) != len(wants) {
+			t.Errorf("the report for another account: %+v (and the original now has %d rows)", other, len(rep.Keys))
+		}
+	})
+
 	t.Run("prices-file", func(t *testing.T) {
 		p, err := usage.ParsePrices([]byte("currency: EUR\nkey_month: {symmetric: 2}\nbilled_rotations: 1\nper_10000_requests: {symmetric: \"10000\"}\nfree_requests: 5\n"))
 		if err != nil {

@@ -34,11 +34,21 @@ export class Client {
 
   // kms calls the KMS operation op with input and returns the decoded
   // response, or throws an APIError.
-  async kms(op, input = {}) {
+  kms(op, input = {}) {
+    return this.json('TrentService.' + op, input);
+  }
+
+  // admin calls one of Trent's own operations (TrentAdmin.SearchAudit,
+  // GetRequestCounts, GetUsageReport; docs/audit.md), signed like KMS.
+  admin(op, input = {}) {
+    return this.json('TrentAdmin.' + op, input);
+  }
+
+  async json(target, input) {
     const body = JSON.stringify(input);
     const res = await this.post('kms', this.region, {
       'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': 'TrentService.' + op,
+      'x-amz-target': target,
     }, body);
     const text = await res.text();
     let data = {};

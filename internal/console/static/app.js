@@ -5,6 +5,7 @@
 
 import { APIError, Client, members, text } from './api.js';
 import { buildKeyPolicy, diffLines } from './policy.js';
+import { barChart, columnChart } from './charts.js';
 
 let client = null; // the signed-in Client, or null
 let identity = null; // {arn, account, partition}
@@ -749,68 +750,235 @@ async function accessKeysSection(box, userName) {
 
 // ---- Usage ----
 
-// barChart draws counts ({label: n}) as a horizontal SVG bar chart.
-function barChart(title, counts, id) {
-  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  const ns = 'http://www.w3.org/2000/svg';
-  const rowH = 24;
-  const labelW = 200;
-  const barW = 360;
-  const max = Math.max(1, ...entries.map((e) => e[1]));
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('id', id);
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('width', labelW + barW + 60);
-  svg.setAttribute('height', Math.max(1, entries.length) * rowH + 8);
-  const t = document.createElementNS(ns, 'title');
-  t.textContent = `${title}: ` + entries.map(([k, v]) => `${k} ${v}`).join(', ');
-  svg.append(t);
-  entries.forEach(([k, v], i) => {
-    const y = i * rowH + 4;
-    const label = document.createElementNS(ns, 'text');
-    label.setAttribute('x', 0);
-    label.setAttribute('y', y + 15);
-    label.textContent = k;
-    const bar = document.createElementNS(ns, 'rect');
-    bar.setAttribute('class', 'bar');
-    bar.setAttribute('x', labelW);
-    bar.setAttribute('y', y);
-    bar.setAttribute('height', rowH - 6);
-    bar.setAttribute('width', Math.max(2, (v / max) * barW));
-    const n = document.createElementNS(ns, 'text');
-    n.setAttribute('x', labelW + (v / max) * barW + 6);
-    n.setAttribute('y', y + 15);
-    n.textContent = String(v);
-    svg.append(label, bar, n);
-  });
-  return el('figure', {}, el('figcaption', { text: title }), svg);
+// keyFilter turns an alias name into its key's ARN (DescribeKey), since
+// the audit trail names a key by its ARN and only the requests that used
+// an alias name it; key IDs and ARNs are passed as they are.
+async function keyFilter(v) {
+  v = v.trim();
+  if (!v.startsWith('alias/') && !v.includes(':alias/')) return v;
+  const d = await client.kms('DescribeKey', { KeyId: v });
+  return d.KeyMetadata.Arn;
 }
 
+// Time ranges of the usage page: [label, seconds, period in seconds].
+const ranges = [
+  ['Last 15 minutes', 900, 60],
+  ['Last hour', 3600, 300],
+  ['Last 24 hours', 86400, 3600],
+  ['Last 7 days', 7 * 86400, 21600],
+];
+
+const keyLabel = (arn) => (arn ? arn.slice(arn.lastIndexOf('/') + 1) : '(no key)');
+
 async function usagePage() {
-  const err = errorBox('usage-error');
-  show('Usage', el('p', { class: 'note', text: 'Loading…' }));
-  let keys;
-  try {
-    keys = await loadKeys();
-  } catch (e) {
-    show('Usage', err);
-    err.textContent = e.toString();
-    return;
-  }
-  const count = (f) => keys.reduce((m, k) => { const v = f(k); if (v) m[v] = (m[v] || 0) + 1; return m; }, {});
+  const range = el('select', { id: 'usage-range' }, ranges.map(([l], i) => el('option', { value: String(i), selected: i === 1, text: l })));
+  const keyIn = el('input', { id: 'usage-key', size: 40, autocomplete: 'off', spellcheck: 'false' });
+  const acctIn = el('input', { id: 'usage-account', size: 14, autocomplete: 'off' });
+  const monthIn = el('input', { id: 'usage-month', type: 'month', value: new Date().toISOString().slice(0, 7) });
+  const refresh = el('button', { id: 'usage-refresh', class: 'primary', type: 'submit', text: 'Refresh' });
+  const form = el('form', { 'aria-label': 'Usage filters', class: 'filters' },
+    field('Time range', range),
+    field('Key (ID, ARN or alias name)', keyIn, 'Empty: every key.'),
+    field('Account', acctIn, 'Empty: yours. Only the management account may name another, or * for all.'),
+    field('Usage report month', monthIn),
+    el('div', { class: 'row' }, refresh));
+  const requests = el('section', { id: 'usage-requests', 'aria-labelledby': 'h-requests' });
+  const report = el('section', { id: 'usage-report', 'aria-labelledby': 'h-report' });
+  const keysBox = el('section', { id: 'usage-keys', 'aria-labelledby': 'h-keys' });
   show('Usage',
-    el('p', { class: 'note', text: 'Request counts by operation and outcome are exported as Prometheus metrics on the admin listener (/metrics), which this console does not reach: it has no privileged backend and KMS has no metrics API. The charts show the keys this principal can see, from ListKeys and DescribeKey.' }),
-    el('p', { text: `${keys.length} keys in ${client.region}.` }),
-    barChart('Keys by state', count((k) => k.meta.KeyState || (k.error && k.error.code)), 'chart-state'),
-    barChart('Keys by key spec', count((k) => k.meta.KeySpec), 'chart-spec'),
-    barChart('Keys by key usage', count((k) => k.meta.KeyUsage), 'chart-usage'),
-    barChart('Keys by key manager', count((k) => k.meta.KeyManager), 'chart-manager'));
+    el('p', { class: 'note', text: 'Requests are counted from this node\'s audit trail (TrentAdmin.GetRequestCounts); the month\'s figures are those of trent usage report (TrentAdmin.GetUsageReport). Both need the trent: actions in your identity policy, or the account\'s root user.' }),
+    form, keysBox, requests, report);
+
+  async function loadKeyCounts() {
+    keysBox.replaceChildren(el('h2', { id: 'h-keys', text: 'Keys' }), el('p', { class: 'note', text: 'Loading…' }));
+    let keys;
+    try {
+      keys = await loadKeys();
+    } catch (e) {
+      keysBox.replaceChildren(el('h2', { id: 'h-keys', text: 'Keys' }), el('p', { class: 'error', role: 'alert', id: 'usage-keys-error', text: e.toString() }));
+      return;
+    }
+    const count = (f) => Object.entries(keys.reduce((m, k) => { const v = f(k); if (v) m[v] = (m[v] || 0) + 1; return m; }, {}));
+    keysBox.replaceChildren(el('h2', { id: 'h-keys', text: 'Keys' }),
+      el('p', { text: `${keys.length} keys in ${client.region}.` }),
+      el('div', { class: 'charts' },
+        barChart('Keys by state', count((k) => k.meta.KeyState || (k.error && k.error.code)), 'chart-state', ['State', 'Keys']),
+        barChart('Keys by key spec', count((k) => k.meta.KeySpec), 'chart-spec', ['Key spec', 'Keys']),
+        barChart('Keys by key usage', count((k) => k.meta.KeyUsage), 'chart-usage', ['Key usage', 'Keys']),
+        barChart('Keys by key manager', count((k) => k.meta.KeyManager), 'chart-manager', ['Key manager', 'Keys'])));
+  }
+
+  async function loadRequests() {
+    const [, seconds, period] = ranges[Number(range.value)];
+    const end = Math.ceil(Date.now() / 1000 / period) * period;
+    const start = end - seconds;
+    const input = { StartTime: start, EndTime: end, Period: period };
+    if (acctIn.value.trim()) input.AccountId = acctIn.value.trim();
+    const head = el('h2', { id: 'h-requests', text: 'Requests' });
+    requests.replaceChildren(head, el('p', { class: 'note', text: 'Loading…' }));
+    let out;
+    try {
+      if (keyIn.value.trim()) input.KeyId = await keyFilter(keyIn.value);
+      out = await client.admin('GetRequestCounts', input);
+    } catch (e) {
+      requests.replaceChildren(head, el('p', { class: 'error', role: 'alert', id: 'requests-error', text: e.toString() }));
+      return;
+    }
+    const byOp = {};
+    let total = 0;
+    for (const d of out.Datapoints) {
+      const k = `${d.Operation} ${d.Outcome}`;
+      byOp[k] = byOp[k] || [k, 0, `outcome-${d.Outcome}`];
+      byOp[k][1] += d.Count;
+      total += d.Count;
+    }
+    const n = Math.round((out.EndTime - out.StartTime) / out.Period);
+    const groups = (list, name) => list.map((g) => [name(g), g.Success + g.Denied + g.Failed]);
+    requests.replaceChildren(head,
+      el('p', { id: 'requests-total', text: `${total} requests from ${fmtDate(out.StartTime)} to ${fmtDate(out.EndTime)}${input.KeyId ? ' with ' + keyIn.value.trim() : ''}.` }),
+      el('div', { class: 'charts' },
+        columnChart('Requests over time by outcome', out.Datapoints, out.StartTime, out.Period, n, 'chart-time'),
+        barChart('Requests by operation and outcome', Object.values(byOp), 'chart-ops', ['Operation and outcome', 'Requests']),
+        barChart('Requests by key', groups(out.Keys.slice(0, 15), (g) => keyLabel(g.KeyArn)), 'chart-keys', ['Key', 'Requests']),
+        out.Accounts.length > 1 ? barChart('Requests by account', groups(out.Accounts, (g) => g.AccountId || '(not authenticated)'), 'chart-accounts', ['Account', 'Requests']) : null));
+  }
+
+  async function loadReport() {
+    const head = el('h2', { id: 'h-report', text: 'Month\'s usage and cost' });
+    report.replaceChildren(head, el('p', { class: 'note', text: 'Loading…' }));
+    const input = { Month: monthIn.value };
+    if (acctIn.value.trim()) input.AccountId = acctIn.value.trim();
+    let rep;
+    try {
+      rep = (await client.admin('GetUsageReport', input)).Report;
+    } catch (e) {
+      report.replaceChildren(head, el('p', { class: 'error', role: 'alert', id: 'report-error', text: e.toString() }));
+      return;
+    }
+    const classes = ['symmetric', 'rsa_2048', 'asymmetric', 'generate_data_key_pair_ecc', 'generate_data_key_pair_rsa'];
+    const reqs = (r) => classes.reduce((a, c) => a + (r.requests[c] || 0), 0);
+    const money = (v) => Number(v).toFixed(6); // the report's exact amounts have six decimals
+    report.replaceChildren(head,
+      el('p', {}, `${rep.month}, counted to ${fmtDate(rep.until)}; prices in ${rep.currency}. Total `, el('strong', { id: 'report-total', text: money(rep.total) }), '.'),
+      barChart('Requests this month by key', rep.keys.filter((k) => reqs(k) > 0).map((k) => [keyLabel(k.keyArn), reqs(k)]), 'chart-month-keys', ['Key', 'Requests']),
+      el('div', { id: 'report-keys' }, table(['Account', 'Key', 'Kind', 'Key-hours', 'Rotation hours', 'Requests', 'Key cost', 'Rotation cost', 'Request cost'],
+        rep.keys.map((k) => [k.accountId, keyLabel(k.keyArn), k.kind || '–', String(k.keyHours), String(k.rotationHours), String(reqs(k)), money(k.keyCost), money(k.rotationCost), money(k.requestCost)]),
+        `${rep.keys.length} rows by account and key`)),
+      el('div', { id: 'report-accounts' }, table(['Account', 'Key-hours', 'Requests', 'Free requests', 'Free tier credit', 'Total'],
+        rep.accounts.map((a) => [a.accountId, String(a.keyHours), String(reqs(a)), String(a.freeRequests), money(a.freeTierCredit), money(a.total)]),
+        'Totals by account, after the free tier')));
+  }
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    loadRequests();
+    loadReport();
+  });
+  // Keys first: their DescribeKey calls are then in the counts.
+  await loadKeyCounts();
+  await Promise.all([loadRequests(), loadReport()]);
+}
+
+// ---- Audit ----
+
+const auditState = { input: null, records: [], next: null };
+
+function outcomeOf(r) {
+  if (!r.errorCode) return 'success';
+  return r.errorCode === 'AccessDeniedException' || r.errorCode === 'AccessDenied' ? 'denied' : 'failed';
+}
+
+function utcInput(id) {
+  return el('input', { id, type: 'datetime-local', step: 1 });
 }
 
 function auditPage() {
+  const keyIn = el('input', { id: 'audit-key', size: 40, autocomplete: 'off', spellcheck: 'false' });
+  const principalIn = el('input', { id: 'audit-principal', size: 40, autocomplete: 'off', spellcheck: 'false' });
+  const opIn = el('input', { id: 'audit-operation', autocomplete: 'off', list: 'audit-operations' });
+  const ops = el('datalist', { id: 'audit-operations' }, ['Encrypt', 'Decrypt', 'GenerateDataKey', 'CreateKey', 'DescribeKey', 'ListKeys', 'PutKeyPolicy', 'ScheduleKeyDeletion', 'CreateUser', 'AssumeRole', 'SearchAudit']
+    .map((o) => el('option', { value: o })));
+  const outcomeIn = el('select', { id: 'audit-outcome' }, [['', 'Any'], ['success', 'Success'], ['denied', 'Denied'], ['failed', 'Failed']]
+    .map(([v, l]) => el('option', { value: v, text: l })));
+  const fromIn = utcInput('audit-from');
+  const toIn = utcInput('audit-to');
+  const acctIn = el('input', { id: 'audit-account', size: 14, autocomplete: 'off' });
+  const search = el('button', { id: 'audit-search', class: 'primary', type: 'submit', text: 'Search' });
+  const err = errorBox('audit-error');
+  const results = el('div', { id: 'audit-results', 'aria-live': 'polite' });
+  const detail = el('section', { id: 'audit-detail', 'aria-labelledby': 'h-record', tabindex: '-1', hidden: true });
+  const form = el('form', { 'aria-label': 'Search the audit trail', class: 'filters' },
+    field('Key (ID, ARN or alias name)', keyIn),
+    field('Principal (ARN, access key ID or principal ID)', principalIn),
+    field('Operation', opIn), ops,
+    field('Outcome', outcomeIn),
+    field('From (UTC)', fromIn),
+    field('To (UTC, exclusive)', toIn),
+    field('Account', acctIn, 'Empty: yours. Only the management account may name another, or * for all.'),
+    el('div', { class: 'row' }, search), err);
+
+  const time = (input) => {
+    if (!input.value) return undefined;
+    const t = Date.parse(input.value + (input.value.length === 16 ? ':00Z' : 'Z'));
+    return isNaN(t) ? undefined : t / 1000;
+  };
+
+  function showRecord(r) {
+    detail.hidden = false;
+    detail.replaceChildren(
+      el('h2', { id: 'h-record', text: `Record ${r.eventID}` }),
+      el('dl', {},
+        el('dt', { text: 'Event time' }), el('dd', { text: r.eventTime }),
+        el('dt', { text: 'Operation' }), el('dd', { text: `${r.eventName} (${r.eventSource})` }),
+        el('dt', { text: 'Outcome' }), el('dd', { id: 'record-outcome', text: r.errorCode ? (r.errorMessage ? `${r.errorCode}: ${r.errorMessage}` : r.errorCode) : 'Success' }),
+        el('dt', { text: 'Principal' }), el('dd', { text: r.userIdentity.arn || r.userIdentity.accessKeyId || r.userIdentity.type }),
+        el('dt', { text: 'Decision' }), el('dd', { text: (r.trent && r.trent.decision) || '–' }),
+        el('dt', { text: 'Request ID' }), el('dd', { text: r.requestID }),
+        el('dt', { text: 'Sequence' }), el('dd', { text: String(r.trent && r.trent.sequence) })),
+      el('h3', { text: 'Record (JSON)' }),
+      el('pre', { id: 'record-json', tabindex: '0', 'aria-label': 'The record as JSON', text: JSON.stringify(r, null, 2) }));
+    detail.focus();
+  }
+
+  function render() {
+    const rows = auditState.records.map((r, i) => {
+      const view = el('button', { type: 'button', class: 'view-record', 'aria-label': `View record ${r.eventID}`, text: 'View', onclick: () => showRecord(r) });
+      view.dataset.index = String(i);
+      const key = (r.resources || []).find((x) => x.type === 'AWS::KMS::Key');
+      return [r.eventTime.replace('T', ' ').replace('Z', ' UTC'), r.eventName, el('span', { class: `outcome outcome-${outcomeOf(r)}`, text: r.errorCode || 'Success' }),
+        r.userIdentity.arn || r.userIdentity.accessKeyId || r.userIdentity.type, key ? keyLabel(key.ARN) : '–', r.sourceIPAddress || '–', view];
+    });
+    const more = auditState.next ? el('button', { id: 'audit-more', type: 'button', text: 'Load older records', onclick: (ev) => act(ev.target, err, () => run(true)) }) : null;
+    results.replaceChildren(
+      table(['Event time', 'Operation', 'Outcome', 'Principal', 'Key', 'Source IP', 'Record'], rows,
+        `${auditState.records.length} ${auditState.records.length === 1 ? 'record' : 'records'}, newest first${auditState.next ? '; older records match too' : ''}`),
+      ...(more ? [more] : []));
+  }
+
+  async function run(more) {
+    const input = more ? { ...auditState.input, Marker: auditState.next } : auditState.input;
+    const out = await client.admin('SearchAudit', input);
+    auditState.records = more ? auditState.records.concat(out.Records) : out.Records;
+    auditState.next = out.Truncated ? out.NextMarker : null;
+    render();
+  }
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    detail.hidden = true;
+    act(search, err, async () => {
+      const input = { Limit: 50 };
+      for (const [k, v] of [['KeyId', keyIn.value.trim() && await keyFilter(keyIn.value)], ['Principal', principalIn.value.trim()],
+        ['Operation', opIn.value.trim()], ['Outcome', outcomeIn.value], ['AccountId', acctIn.value.trim()], ['StartTime', time(fromIn)], ['EndTime', time(toIn)]]) {
+        if (v !== undefined && v !== '') input[k] = v;
+      }
+      auditState.input = input;
+      return run(false);
+    });
+  });
   show('Audit',
-    el('p', { id: 'audit-unavailable', text: 'Every request made from this console is recorded in Trent\'s audit trail, like any other API call. Searching the trail needs access to the server: there is no API for it, so the console cannot show it.' }),
-    el('p', {}, 'On the server, run ', el('code', { text: 'trent audit search' }), ' (see docs/audit.md).'));
+    el('p', { class: 'note', text: 'Searches this node\'s audit trail (TrentAdmin.SearchAudit, action trent:SearchAudit): your account\'s records, newest first. Every search is itself recorded.' }),
+    form, results, detail);
 }
 
 // ---- Routing ----

@@ -1,0 +1,123 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/trent-kms/trent/internal/api"
+	"github.com/trent-kms/trent/internal/audit"
+	"github.com/trent-kms/trent/internal/iam"
+	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/store/embedded"
+)
+
+// newAdminHandler returns a handler with IAM and, when withDir is set, an
+// audit log there (else a log that writes no file, as a --dev server's).
+func newAdminHandler(t *testing.T, withDir bool) *api.Handler {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(context.Background(), kms.DefaultAccountID, akid, secret); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now, ManagementAccount: kms.DefaultAccountID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := audit.GenerateSigner(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := audit.Options{Signer: sig}
+	if withDir {
+		opt.Dir = filepath.Join(dir, "audit")
+	}
+	l, err := audit.Open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return api.NewHandler(api.Config{Service: svc, IAM: ids, Audit: l, Store: db})
+}
+
+// adminRequest returns a TrentAdmin request signed with the test key.
+func adminRequest(t *testing.T, op, body string) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "TrentAdmin."+op)
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret},
+		r, hex.EncodeToString(sum[:]), "kms", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func adminError(t *testing.T, w *httptest.ResponseRecorder) (string, string) {
+	t.Helper()
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatalf("answer %q: %v", w.Body.String(), err)
+	}
+	return e.Type, e.Message
+}
+
+// TestAdminQueriesThrottled: while two queries run, a third is answered
+// ThrottlingException; once they end, queries run again.
+func TestAdminQueriesThrottled(t *testing.T) {
+	h := newAdminHandler(t, true)
+	release := h.HoldQuerySlots()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, adminRequest(t, "SearchAudit", `{}`))
+	if code, msg := adminError(t, w); w.Code != 400 || code != "ThrottlingException" || msg != "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls." {
+		t.Fatalf("answer while full: %d %s %s", w.Code, code, msg)
+	}
+	release()
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, adminRequest(t, "SearchAudit", `{}`))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"Records":[`) {
+		t.Fatalf("answer after: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestAdminQueriesWithoutAuditFiles: a node that keeps no audit files (a
+// --dev server) says so.
+func TestAdminQueriesWithoutAuditFiles(t *testing.T) {
+	h := newAdminHandler(t, false)
+	for _, op := range []string{"SearchAudit", "GetRequestCounts", "GetUsageReport"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, adminRequest(t, op, `{}`))
+		if code, msg := adminError(t, w); w.Code != 400 || code != "UnsupportedOperationException" || !strings.Contains(msg, "keeps no audit files") {
+			t.Fatalf("%s: %d %s %s", op, w.Code, code, msg)
+		}
+	}
+}
