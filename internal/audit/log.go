@@ -451,7 +451,9 @@ func (l *Log) commit(batch []*request) error {
 			return l.fail(err)
 		}
 	}
-	seq, prev := l.seq, l.prev
+	seq := l.seq
+	var prev [2 * sha256.Size]byte // hex
+	copy(prev[:], l.prev)
 	buf := l.buf[:0]
 	for _, r := range batch {
 		seq++
@@ -460,10 +462,10 @@ func (l *Log) commit(batch []*request) error {
 		buf = append(buf, `,"sequence":`...)
 		buf = strconv.AppendUint(buf, seq, 10)
 		buf = append(buf, `,"previousHash":"`...)
-		buf = append(buf, prev...)
+		buf = append(buf, prev[:]...)
 		buf = append(buf, `"}}`...)
 		h := sha256.Sum256(buf[start:])
-		prev = hex.EncodeToString(h[:])
+		hex.Encode(prev[:], h[:])
 		buf = append(buf, '\n')
 	}
 	if cap(buf) <= 4<<20 {
@@ -495,7 +497,7 @@ func (l *Log) commit(batch []*request) error {
 			l.log.Error("audit: cannot copy records to stdout", "err", err)
 		}
 	}
-	l.seq, l.prev = seq, prev
+	l.seq, l.prev = seq, string(prev[:])
 	l.records.Add(uint64(len(batch)))
 	l.batches.Add(1)
 	l.ok()
