@@ -184,3 +184,45 @@ func TestPreallocatedTampering(t *testing.T) {
 		}
 	})
 }
+
+// noZerosFile refuses to write zeros, like a disk with no room for
+// preallocation, after writing part of them.
+type noZerosFile struct{ *os.File }
+
+func (f noZerosFile) WriteAt(b []byte, off int64) (int, error) {
+	if len(b) > 0 && b[0] == 0 {
+		n, _ := f.File.WriteAt(b[:len(b)/2], off)
+		return n, errDiskFull
+	}
+	return f.File.WriteAt(b, off)
+}
+
+// TestPreallocationFails: when zeros cannot be written, records still are
+// (past the end of the file), and Close cuts whatever the failed
+// preallocation left, so the signed file holds its records only.
+func TestPreallocationFails(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+		return noZerosFile{f}, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := l.Write(context.Background(), record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(dir, s.Public())
+	if err != nil || rep.Records != 10 || rep.OpenFile != "" {
+		t.Fatalf("Verify: %+v, %v", rep, err)
+	}
+	b, _ := os.ReadFile(files(t, dir, ".jsonl")[0])
+	if bytes.IndexByte(b, 0) >= 0 {
+		t.Fatal("the signed file keeps zeros of the failed preallocation")
+	}
+}
