@@ -73,7 +73,7 @@ var ErrClosed = errors.New("audit: log closed")
 // the records, [preallocChunk] at a time, so that a batch overwrites
 // blocks the file already has and its fsync (fdatasync) flushes the data
 // alone, without a journal commit for a new size or new blocks; on this
-// project's disk that is 3-5 times quicker. The zero tail is cut off when
+// project's disk that is 2-5 times quicker. The zero tail is cut off when
 // the file is closed, so that a closed file holds exactly its records; a
 // file left open by a crash is cut back to its last complete record at the
 // next start.
