@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
@@ -32,7 +34,10 @@ type exchange struct {
 // no request succeeds without its record.
 func (h *Handler) finish(w http.ResponseWriter, x *exchange, out any, err error) {
 	if h.audit != nil {
-		if aerr := h.audit.Write(x.r.Context(), h.kmsRecord(x, out, err)); aerr != nil {
+		rec := h.kmsRecord(x, out, err)
+		aerr := h.audit.Write(x.r.Context(), rec)
+		putRecord(rec)
+		if aerr != nil {
 			h.writeError(w, x.reqID, x.target, aerr) // not a *wire.Error: KMSInternalException, cause logged
 			return
 		}
@@ -73,16 +78,20 @@ func (h *Handler) eventTime(start time.Time) time.Time {
 // used them ("The resources field in this log entry specifies two AWS KMS
 // keys, the source KMS key and the destination KMS key, in that order",
 // ct-reencrypt.md).
+//
+// The record comes from a pool: the caller hands it back with putRecord
+// once it is written.
 func (h *Handler) kmsRecord(x *exchange, out any, err error) *audit.Record {
 	op := strings.TrimPrefix(x.target, "TrentService.")
-	rec := &audit.Record{
-		EventVersion: audit.EventVersion, EventTime: audit.EventTime(h.eventTime(x.start)), EventSource: audit.SourceKMS,
-		EventName: op, UserAgent: x.r.UserAgent(), RequestID: x.reqID, EventID: newRequestID(),
-		ReadOnly: !mutating[op], EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
-	}
+	rec := getRecord()
+	rec.EventVersion, rec.EventTime, rec.EventSource = audit.EventVersion, eventTimeString(h.eventTime(x.start)), audit.SourceKMS
+	rec.EventName, rec.UserAgent, rec.RequestID, rec.EventID = op, x.r.UserAgent(), x.reqID, newRequestID()
+	rec.ReadOnly, rec.EventType, rec.ManagementEvent, rec.EventCategory = !mutating[op], "AwsApiCall", true, "Management"
 	fillIdentity(rec, x)
 	if x.in != nil {
-		rec.RequestParameters = requestParameters(x.in, x.caller, out)
+		rec.RequestParameters = requestParameters(rec.RequestParameters[:0], x.in, x.caller, out)
+	} else {
+		rec.RequestParameters = nil
 	}
 	status := http.StatusOK
 	if err != nil {
@@ -93,11 +102,62 @@ func (h *Handler) kmsRecord(x *exchange, out any, err error) *audit.Record {
 			rec.ResponseElements = a.AppendAuditJSON(nil)
 		}
 	}
-	rec.Resources = keyResources(x.caller, out)
+	rec.Resources = appendKeyResources(rec.Resources[:0], x.caller, out)
 	fillDecision(rec, x.caller)
 	rec.Trent.Status = status
 	rec.Trent.LatencyMS = float64(time.Since(x.start).Microseconds()) / 1000
 	return rec
+}
+
+// recordPool keeps KMS audit records with their buffers (resources,
+// checks, request parameters) for reuse: Log.Write copies a record into
+// its line, so a record is free again once Write returns.
+var recordPool = sync.Pool{New: func() any { return new(audit.Record) }}
+
+// maxPooledParams bounds the request parameter buffers kept for reuse.
+const maxPooledParams = 4 << 10
+
+// getRecord returns an empty record whose slices keep the capacity of a
+// record used before.
+func getRecord() *audit.Record {
+	rec := recordPool.Get().(*audit.Record)
+	params, res, checks := rec.RequestParameters[:0], rec.Resources[:0], rec.Trent.Checks[:0]
+	*rec = audit.Record{RequestParameters: params, Resources: res, Trent: audit.Trent{Checks: checks}}
+	return rec
+}
+
+func putRecord(rec *audit.Record) {
+	if cap(rec.RequestParameters) > maxPooledParams || cap(rec.Resources) > 16 || cap(rec.Trent.Checks) > 16 {
+		return
+	}
+	// Drop the references to the request's strings and the caller's
+	// identity now rather than at the next use.
+	clear(rec.Resources[:cap(rec.Resources)])
+	clear(rec.Trent.Checks[:cap(rec.Trent.Checks)])
+	*rec = audit.Record{RequestParameters: rec.RequestParameters[:0], Resources: rec.Resources[:0],
+		Trent: audit.Trent{Checks: rec.Trent.Checks[:0]}}
+	recordPool.Put(rec)
+}
+
+// eventTimes caches the eventTime string of the current second: every
+// request of that second shares it.
+var eventTimes atomic.Pointer[eventTimeEntry]
+
+type eventTimeEntry struct {
+	sec int64
+	s   string
+}
+
+// eventTimeString is audit.EventTime(t), without formatting the same
+// second twice in a row.
+func eventTimeString(t time.Time) string {
+	sec := t.Unix()
+	if e := eventTimes.Load(); e != nil && e.sec == sec {
+		return e.s
+	}
+	e := &eventTimeEntry{sec: sec, s: audit.EventTime(t)}
+	eventTimes.Store(e)
+	return e.s
 }
 
 // mutating lists the KMS operations CloudTrail records with "readOnly":
@@ -132,7 +192,7 @@ var responseLogged = map[string]bool{"CreateKey": true, "ScheduleKeyDeletion": t
 // requestParameters even if the encryption algorithm wasn't specified in
 // the request", and its keyId is the key ARN (ct-decrypt.md): both are
 // filled in when the request left them out and the key is known.
-func requestParameters(in wire.AuditAppender, c *kms.Caller, out any) json.RawMessage {
+func requestParameters(buf []byte, in wire.AuditAppender, c *kms.Caller, out any) json.RawMessage {
 	if d, ok := in.(*wire.DecryptRequest); ok {
 		cp := *d
 		if cp.EncryptionAlgorithm == nil {
@@ -141,19 +201,21 @@ func requestParameters(in wire.AuditAppender, c *kms.Caller, out any) json.RawMe
 		if cp.KeyId == nil {
 			if o, ok := out.(*wire.DecryptResponse); ok && o != nil && o.KeyId != nil {
 				cp.KeyId = o.KeyId
-			} else if r := keyResources(c, nil); len(r) > 0 {
+			} else if r := appendKeyResources(nil, c, nil); len(r) > 0 {
 				cp.KeyId = &r[0].ARN
 			}
 		}
 		in = &cp
 	}
-	return in.AppendAuditJSON(make([]byte, 0, 256))
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 256)
+	}
+	return in.AppendAuditJSON(buf)
 }
 
-// keyResources lists the KMS keys the request used: those its
-// authorization checks named, then a key it created.
-func keyResources(c *kms.Caller, out any) []audit.Resource {
-	var res []audit.Resource
+// appendKeyResources appends to res the KMS keys the request used: those
+// its authorization checks named, then a key it created.
+func appendKeyResources(res []audit.Resource, c *kms.Caller, out any) []audit.Resource {
 	add := func(arn string) {
 		acct, ok := keyARNAccount(arn)
 		if !ok {
@@ -180,11 +242,23 @@ func keyResources(c *kms.Caller, out any) []audit.Resource {
 // keyARNAccount returns the account of a KMS key ARN
 // (arn:aws:kms:region:account:key/id).
 func keyARNAccount(arn string) (string, bool) {
-	f := strings.SplitN(arn, ":", 6)
-	if len(f) != 6 || f[0] != "arn" || f[2] != "kms" || !strings.HasPrefix(f[5], "key/") {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
 		return "", false
 	}
-	return f[4], true
+	var f [5]string // partition, service, region, account, resource
+	for i := range 4 {
+		j := strings.IndexByte(rest, ':')
+		if j < 0 {
+			return "", false
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	f[4] = rest
+	if f[1] != "kms" || !strings.HasPrefix(f[4], "key/") {
+		return "", false
+	}
+	return f[3], true
 }
 
 // fillIdentity sets userIdentity, awsRegion, sourceIPAddress and
@@ -266,14 +340,14 @@ func fillDecision(rec *audit.Record, c *kms.Caller) {
 		return
 	}
 	rec.Trent.Decision = "Allow"
-	rec.Trent.Checks = make([]audit.Check, len(checks))
-	for i, ch := range checks {
+	rec.Trent.Checks = rec.Trent.Checks[:0]
+	for _, ch := range checks {
 		d := ch.Decision
 		if !d.Allowed {
 			rec.Trent.Decision = "Deny"
 		}
-		rec.Trent.Checks[i] = audit.Check{Action: ch.Action, Resource: ch.Resource, Decision: d.Effect.String(),
-			Source: d.Source.String(), PolicyIndex: d.PolicyIndex, Statement: d.Statement, Sid: d.Sid, Reason: d.Reason}
+		rec.Trent.Checks = append(rec.Trent.Checks, audit.Check{Action: ch.Action, Resource: ch.Resource, Decision: d.Effect.String(),
+			Source: d.Source.String(), PolicyIndex: d.PolicyIndex, Statement: d.Statement, Sid: d.Sid, Reason: d.Reason})
 	}
 }
 
@@ -321,7 +395,9 @@ func (h *Handler) finishUnparsed(w http.ResponseWriter, x *exchange) {
 	if h.audit != nil {
 		rec := h.kmsRecord(x, nil, &wire.Error{Code: "UnknownOperationException"})
 		rec.Trent.Status = http.StatusNotFound
-		if err := h.audit.Write(x.r.Context(), rec); err != nil {
+		err := h.audit.Write(x.r.Context(), rec)
+		putRecord(rec)
+		if err != nil {
 			h.writeError(w, x.reqID, x.target, err)
 			return
 		}

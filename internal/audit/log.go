@@ -21,9 +21,12 @@ import (
 )
 
 // File is an open log file, as the writer uses it. [Options.OpenFile]
-// lets tests inject write and fsync failures.
+// lets tests inject write and fsync failures. The writer writes records
+// at the end of the records written so far (WriteAt), and zeros ahead of
+// them to preallocate the file (see [Log]); Sync makes every byte written
+// durable, file size included (the default file uses fdatasync).
 type File interface {
-	io.Writer
+	io.WriterAt
 	Sync() error
 	Truncate(size int64) error
 	Close() error
@@ -49,8 +52,8 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock for rotation and file names; nil means time.Now.
 	Now func() time.Time
-	// OpenFile opens a log file for appending, creating it; nil uses
-	// os.OpenFile with O_APPEND and mode 0600.
+	// OpenFile opens a log file for writing, creating it; nil uses
+	// os.OpenFile with mode 0600, synced with fdatasync.
 	OpenFile func(path string) (File, error)
 	// RetryInterval is how often a failing log retries by itself, and how
 	// often file age is checked. Default 1s.
@@ -65,6 +68,15 @@ var ErrClosed = errors.New("audit: log closed")
 // write and one fsync for all records waiting, and every caller of
 // [Log.Write] returns once its batch is durable. It is safe for concurrent
 // use.
+//
+// The current file is preallocated: zeros are written and synced ahead of
+// the records, [preallocChunk] at a time, so that a batch overwrites
+// blocks the file already has and its fsync (fdatasync) flushes the data
+// alone, without a journal commit for a new size or new blocks; on this
+// project's disk that is 2-5 times quicker. The zero tail is cut off when
+// the file is closed, so that a closed file holds exactly its records; a
+// file left open by a crash is cut back to its last complete record at the
+// next start.
 type Log struct {
 	opt   Options
 	log   *slog.Logger
@@ -79,6 +91,8 @@ type Log struct {
 	path     string
 	opened   time.Time
 	size     int64     // durable bytes in f
+	alloc    int64     // f's bytes [size, alloc) are zeros, written and synced
+	noAlloc  bool      // preallocation failed for f: do not retry it
 	sum      hash.Hash // SHA-256 of the durable bytes of f
 	first    uint64    // first sequence number in f
 	firstPrv string    // previousHash of f's first record
@@ -127,9 +141,7 @@ func Open(opt Options) (*Log, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opt.OpenFile == nil {
-		opt.OpenFile = func(path string) (File, error) {
-			return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		}
+		opt.OpenFile = openDataFile
 	}
 	l := &Log{opt: opt, log: opt.Logger, queue: make(chan *request, 4096), done: make(chan struct{}), prev: zeroHash}
 	if opt.Dir != "" {
@@ -213,10 +225,20 @@ func (l *Log) closeCrashed(before []string, path string) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	// The file ends in the zeros preallocated for records that never
+	// came; a batch whose fsync did not complete may have reached the disk
+	// in part, anywhere in them. Records hold no NUL byte (JSON escapes
+	// it), and every acknowledged record lies before the first one.
+	full := len(b)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
 	if i := bytes.LastIndexByte(b, '\n'); i+1 != len(b) {
 		l.log.Warn("audit: cutting a partly written record off the end of the file the last run left open", "file", path, "bytes", len(b)-i-1)
 		b = b[:i+1]
-		if err := os.Truncate(path, int64(len(b))); err != nil {
+	}
+	if len(b) != full {
+		if err := truncateSync(path, int64(len(b))); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 	}
@@ -367,6 +389,11 @@ func (l *Log) run() {
 			for _, r := range batch {
 				r.done <- err
 			}
+			if err == nil {
+				// After answering: the requests that queue meanwhile
+				// wait for it, the batch just written does not.
+				l.preallocate()
+			}
 		case <-tick.C:
 			l.tick()
 		}
@@ -424,7 +451,9 @@ func (l *Log) commit(batch []*request) error {
 			return l.fail(err)
 		}
 	}
-	seq, prev := l.seq, l.prev
+	seq := l.seq
+	var prev [2 * sha256.Size]byte // hex
+	copy(prev[:], l.prev)
 	buf := l.buf[:0]
 	for _, r := range batch {
 		seq++
@@ -433,17 +462,17 @@ func (l *Log) commit(batch []*request) error {
 		buf = append(buf, `,"sequence":`...)
 		buf = strconv.AppendUint(buf, seq, 10)
 		buf = append(buf, `,"previousHash":"`...)
-		buf = append(buf, prev...)
+		buf = append(buf, prev[:]...)
 		buf = append(buf, `"}}`...)
 		h := sha256.Sum256(buf[start:])
-		prev = hex.EncodeToString(h[:])
+		hex.Encode(prev[:], h[:])
 		buf = append(buf, '\n')
 	}
 	if cap(buf) <= 4<<20 {
 		l.buf = buf
 	}
 	if l.f != nil {
-		if _, err := l.f.Write(buf); err != nil {
+		if _, err := l.f.WriteAt(buf, l.size); err != nil {
 			l.broken = true
 			return l.fail(fmt.Errorf("audit: write %s: %w", l.path, err))
 		}
@@ -457,6 +486,7 @@ func (l *Log) commit(batch []*request) error {
 			l.first, l.firstPrv = l.seq+1, l.prev
 		}
 		l.size += int64(len(buf))
+		l.alloc = max(l.alloc, l.size)
 		l.sum.Write(buf)
 	}
 	if l.opt.Stdout != nil {
@@ -467,7 +497,7 @@ func (l *Log) commit(batch []*request) error {
 			l.log.Error("audit: cannot copy records to stdout", "err", err)
 		}
 	}
-	l.seq, l.prev = seq, prev
+	l.seq, l.prev = seq, string(prev[:])
 	l.records.Add(uint64(len(batch)))
 	l.batches.Add(1)
 	l.ok()
@@ -485,7 +515,7 @@ func (l *Log) prepare() error {
 		if err := l.f.Sync(); err != nil {
 			return fmt.Errorf("audit: fsync %s: %w", l.path, err)
 		}
-		l.broken = false
+		l.broken, l.alloc = false, l.size
 	}
 	if l.f != nil && (l.size >= l.opt.MaxFileSize || l.opt.Now().Sub(l.opened) >= l.opt.MaxFileAge) {
 		if err := l.closeFile(); err != nil {
@@ -505,8 +535,41 @@ func (l *Log) prepare() error {
 			return fmt.Errorf("audit: fsync %s: %w", l.opt.Dir, err)
 		}
 		l.f, l.path, l.opened, l.size, l.sum, l.broken = f, path, now, 0, sha256.New(), false
+		l.alloc, l.noAlloc = 0, false
 	}
 	return nil
+}
+
+// preallocChunk is how much of the current file is preallocated at a
+// time: about 800 Encrypt records. The next chunk is written when less
+// than half of one is left.
+const preallocChunk = 1 << 20
+
+var zeros [64 << 10]byte
+
+// preallocate writes and syncs zeros ahead of the records in the current
+// file when little is left, up to the file's rotation size. A failure
+// (disk full) only stops preallocation for this file: records are then
+// written past the end of the file, as without it, and fail if they
+// cannot be.
+func (l *Log) preallocate() {
+	if l.f == nil || l.noAlloc || l.broken || l.alloc-l.size >= preallocChunk/2 || l.alloc >= l.opt.MaxFileSize {
+		return
+	}
+	end := min(l.alloc+preallocChunk, l.opt.MaxFileSize)
+	var err error
+	for off := l.alloc; off < end && err == nil; off += int64(len(zeros)) {
+		_, err = l.f.WriteAt(zeros[:min(int64(len(zeros)), end-off)], off)
+	}
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.noAlloc = true
+		l.log.Warn("audit: cannot preallocate the log file; writing without", "file", l.path, "err", err)
+		return
+	}
+	l.alloc = end
 }
 
 // probe writes, fsyncs and removes a small file in the audit directory.
@@ -517,7 +580,7 @@ func (l *Log) probe() error {
 		return fmt.Errorf("audit: probe: %w", err)
 	}
 	defer os.Remove(path)
-	_, err = f.Write(make([]byte, 4096))
+	_, err = f.WriteAt(zeros[:4096], 0)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -538,6 +601,17 @@ func (l *Log) closeFile() error {
 		os.Remove(l.path)
 		l.f = nil
 		return nil
+	}
+	if l.alloc > l.size || l.noAlloc {
+		// Cut off the preallocated zeros (and whatever a failed
+		// preallocation wrote): a closed file holds its records only.
+		if err := l.f.Truncate(l.size); err != nil {
+			return fmt.Errorf("audit: truncate %s: %w", l.path, err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("audit: fsync %s: %w", l.path, err)
+		}
+		l.alloc = l.size
 	}
 	if err := l.sign(); err != nil {
 		return err

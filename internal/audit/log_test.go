@@ -248,13 +248,13 @@ type failingFile struct {
 
 var errDiskFull = errors.New("no space left on device")
 
-func (f failingFile) Write(b []byte) (int, error) {
+func (f failingFile) WriteAt(b []byte, off int64) (int, error) {
 	if f.fail.Load() {
 		// A full disk may take part of a write.
-		n, _ := f.f.Write(b[:len(b)/2])
+		n, _ := f.f.WriteAt(b[:len(b)/2], off)
 		return n, errDiskFull
 	}
-	return f.f.Write(b)
+	return f.f.WriteAt(b, off)
 }
 
 func (f failingFile) Sync() error {
@@ -277,7 +277,7 @@ func TestFailClosedAndResume(t *testing.T) {
 			if fail.Load() {
 				return nil, errDiskFull
 			}
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 			return failingFile{f, &fail}, err
 		}})
 	if err != nil {
@@ -340,7 +340,7 @@ func TestGroupCommit(t *testing.T) {
 	dir, s := t.TempDir(), newSigner(t)
 	var syncs atomic.Int64
 	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 		return countingFile{f, &syncs}, err
 	}})
 	if err != nil {

@@ -139,12 +139,8 @@ func EventTime(t time.Time) string {
 // writer can append the chain members to the trent object, which is always
 // last. The bytes are json.Marshal's (see [Record.appendJSON]).
 func (r *Record) marshal(b []byte) ([]byte, error) {
-	if r.RequestParameters == nil {
-		r.RequestParameters = json.RawMessage("null")
-	}
-	if r.ResponseElements == nil {
-		r.ResponseElements = json.RawMessage("null")
-	}
+	// appendJSON writes null for nil RequestParameters and
+	// ResponseElements.
 	if r.Resources == nil {
 		r.Resources = []Resource{}
 	}

@@ -138,6 +138,11 @@ func searchFile(path string, f *Filter, fn func([]byte) error) error {
 	sc := bufio.NewScanner(file)
 	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 	for n := 1; sc.Scan(); n++ {
+		if b := sc.Bytes(); len(b) > 0 && b[0] == 0 {
+			// The zeros preallocated at the end of the file a node is
+			// writing: no more records.
+			break
+		}
 		ok, err := f.Match(sc.Bytes())
 		if err != nil {
 			return fmt.Errorf("%s:%d: %w", filepath.Base(path), n, err)

@@ -82,13 +82,14 @@ func Verify(dir string, pub ed25519.PublicKey) (*Report, error) {
 			return rep, &Problem{File: name, Reason: fmt.Sprintf("starts at sequence %d, but the records before end at %d: a file is missing", first, rep.LastSequence)}
 		}
 		startPrev := rep.LastHash
-		sum, size, err := verifyFile(filepath.Join(dir, name), name, rep)
+		db, derr := os.ReadFile(filepath.Join(dir, name+digestSuffix))
+		open := errors.Is(derr, os.ErrNotExist) && i == len(logs)-1
+		sum, size, err := verifyFile(filepath.Join(dir, name), name, open, rep)
 		if err != nil {
 			return rep, err
 		}
 		rep.Files++
-		db, err := os.ReadFile(filepath.Join(dir, name+digestSuffix))
-		if errors.Is(err, os.ErrNotExist) {
+		if err := derr; errors.Is(err, os.ErrNotExist) {
 			if i == len(logs)-1 {
 				rep.OpenFile = name
 				break
@@ -119,8 +120,10 @@ func Verify(dir string, pub ed25519.PublicKey) (*Report, error) {
 }
 
 // verifyFile checks the chain through one file, continuing rep, and
-// returns the file's SHA-256 and size.
-func verifyFile(path, name string, rep *Report) (string, int64, error) {
+// returns the file's SHA-256 and size. The newest file, open while a node
+// writes it, may end in preallocated zeros after its last record; they
+// are not counted in the size. Any other NUL byte is a problem.
+func verifyFile(path, name string, open bool, rep *Report) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
@@ -133,6 +136,19 @@ func verifyFile(path, name string, rep *Report) (string, int64, error) {
 		line, err := r.ReadBytes('\n')
 		size += int64(len(line))
 		if err == io.EOF {
+			if open && len(line) > 0 && line[0] == 0 {
+				// The preallocated tail, if it is zeros only; a
+				// record cut off in it is a truncated record.
+				size -= int64(len(line))
+				line = bytes.TrimLeft(line, "\x00")
+				if len(line) > 0 {
+					return "", 0, &Problem{File: name, Line: n, Reason: "truncated record (bytes after the preallocated zeros)"}
+				}
+				if n == 1 {
+					return "", 0, &Problem{File: name, Reason: "empty file"}
+				}
+				break
+			}
 			if len(line) > 0 {
 				return "", 0, &Problem{File: name, Line: n, Reason: "truncated record (no end of line)"}
 			}

@@ -1,0 +1,228 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/trent-kms/trent/internal/audit"
+)
+
+// openTrail writes n records to a log it leaves open and returns the log
+// and its current file, which ends in preallocated zeros.
+func openTrail(t *testing.T, dir string, s *audit.Signer, n int) (*audit.Log, string) {
+	t.Helper()
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := l.Write(context.Background(), record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := files(t, dir, ".jsonl")
+	return l, logs[len(logs)-1]
+}
+
+// recordsEnd returns the length of the records at the start of b, before
+// the zeros.
+func recordsEnd(t *testing.T, b []byte) int {
+	t.Helper()
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		t.Fatalf("file of %d bytes has no preallocated zeros", len(b))
+	}
+	if strings.Trim(string(b[i:]), "\x00") != "" {
+		t.Fatal("bytes after the first zero are not all zeros")
+	}
+	return i
+}
+
+// TestPreallocatedFile: the file being written ends in synced zeros; Verify
+// and Search read it while it is open; Close cuts the zeros so the signed
+// file holds exactly its records.
+func TestPreallocatedFile(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	l, path := openTrail(t, dir, s, 20)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := recordsEnd(t, b)
+	if n := bytes.Count(b[:end], []byte("\n")); n != 20 || b[end-1] != '\n' {
+		t.Fatalf("%d record lines before the zeros", n)
+	}
+	rep, err := audit.Verify(dir, s.Public())
+	if err != nil {
+		t.Fatalf("Verify of the open, preallocated file: %v", err)
+	}
+	if rep.Records != 20 || rep.OpenFile == "" {
+		t.Fatalf("report %+v", rep)
+	}
+	var found int
+	if err := audit.Search(dir, &audit.Filter{}, func([]byte) error { found++; return nil }); err != nil || found != 20 {
+		t.Fatalf("Search of the open file: %d records, %v", found, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != end || bytes.IndexByte(b, 0) >= 0 {
+		t.Fatalf("closed file: %d bytes (records: %d), zeros left: %v", len(b), end, bytes.IndexByte(b, 0) >= 0)
+	}
+	rep, err = audit.Verify(dir, s.Public())
+	if err != nil || rep.Records != 20 || rep.Digests != 1 || rep.OpenFile != "" {
+		t.Fatalf("Verify after Close: %+v, %v", rep, err)
+	}
+}
+
+// TestPreallocatedCrash damages the zero tail of a file a crashed node
+// left open, as a batch that reached the disk only in part would: Verify
+// names the problem, and the next Open cuts the file back to its last
+// complete record, signs it and continues the chain.
+func TestPreallocatedCrash(t *testing.T) {
+	cases := []struct {
+		name string
+		// damage writes into b, the file's bytes, whose records end at end.
+		damage func(b []byte, end int)
+		want   string // in Verify's problem before recovery
+	}{
+		{"partial record", func(b []byte, end int) { copy(b[end:], `{"eventVersion":"1.11","userIdent`) }, "truncated record"},
+		{"torn batch", func(b []byte, end int) { copy(b[end+4096:], `"eventName":"Encrypt"}}`+"\n") }, ":4: malformed record"},
+		{"torn batch, no end of line", func(b []byte, end int) { copy(b[end+4096:], `"eventName":"Encrypt"}}`) }, "after the preallocated zeros"},
+		{"partial record then torn", func(b []byte, end int) {
+			copy(b[end:], `{"eventVersion"`)
+			copy(b[end+5000:], `Encrypt"}}`+"\n")
+		}, "record"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, s := t.TempDir(), newSigner(t)
+			writeTrail(t, dir, s, 5, 1<<20)
+			l, path := openTrail(t, dir, s, 3)
+			_ = l // crashed: never closed
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := recordsEnd(t, b)
+			tc.damage(b, end)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = audit.Verify(dir, s.Public())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Verify = %v; want a problem saying %q", err, tc.want)
+			}
+			l2, err := audit.Open(audit.Options{Dir: dir, Signer: s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l2.Write(context.Background(), record(9)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(path); len(b) != end {
+				t.Fatalf("recovered file has %d bytes; want its %d bytes of records", len(b), end)
+			}
+			rep, err := audit.Verify(dir, s.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Records != 9 || rep.OpenFile != "" {
+				t.Fatalf("report %+v; want 9 records, all signed", rep)
+			}
+		})
+	}
+}
+
+// TestPreallocatedTampering: zeros are accepted only as the tail of the
+// newest, unsigned file. A record overwritten with zeros, zeros appended
+// to a signed file, and the open file's records cut back into its zeros
+// followed by a record, are all found.
+func TestPreallocatedTampering(t *testing.T) {
+	t.Run("record zeroed in open file", func(t *testing.T) {
+		dir, s := t.TempDir(), newSigner(t)
+		_, path := openTrail(t, dir, s, 4)
+		b, _ := os.ReadFile(path)
+		i := bytes.IndexByte(b, '\n')
+		clear(b[i+1 : i+1+bytes.IndexByte(b[i+1:], '\n')]) // the second record
+		os.WriteFile(path, b, 0o600)
+		if _, err := audit.Verify(dir, s.Public()); err == nil || !strings.Contains(err.Error(), ":2:") {
+			t.Fatalf("Verify = %v; want a problem at line 2", err)
+		}
+	})
+	t.Run("zeros appended to signed file", func(t *testing.T) {
+		dir, s := t.TempDir(), newSigner(t)
+		writeTrail(t, dir, s, 4, 1<<20)
+		writeTrail(t, dir, s, 2, 1<<20)
+		path := files(t, dir, ".jsonl")[0]
+		b, _ := os.ReadFile(path)
+		os.WriteFile(path, append(b, make([]byte, 4096)...), 0o600)
+		if _, err := audit.Verify(dir, s.Public()); err == nil || !strings.Contains(err.Error(), "truncated record") {
+			t.Fatalf("Verify = %v; want a problem", err)
+		}
+	})
+	t.Run("last records zeroed in signed file", func(t *testing.T) {
+		dir, s := t.TempDir(), newSigner(t)
+		writeTrail(t, dir, s, 4, 1<<20)
+		path := files(t, dir, ".jsonl")[0]
+		b, _ := os.ReadFile(path)
+		i := bytes.LastIndexByte(b[:len(b)-1], '\n')
+		clear(b[i+1:])
+		os.WriteFile(path, b, 0o600)
+		if _, err := audit.Verify(dir, s.Public()); err == nil {
+			t.Fatal("Verify accepted a signed file whose last record was zeroed")
+		}
+	})
+}
+
+// noZerosFile refuses to write zeros, like a disk with no room for
+// preallocation, after writing part of them.
+type noZerosFile struct{ *os.File }
+
+func (f noZerosFile) WriteAt(b []byte, off int64) (int, error) {
+	if len(b) > 0 && b[0] == 0 {
+		n, _ := f.File.WriteAt(b[:len(b)/2], off)
+		return n, errDiskFull
+	}
+	return f.File.WriteAt(b, off)
+}
+
+// TestPreallocationFails: when zeros cannot be written, records still are
+// (past the end of the file), and Close cuts whatever the failed
+// preallocation left, so the signed file holds its records only.
+func TestPreallocationFails(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+		return noZerosFile{f}, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := l.Write(context.Background(), record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(dir, s.Public())
+	if err != nil || rep.Records != 10 || rep.OpenFile != "" {
+		t.Fatalf("Verify: %+v, %v", rep, err)
+	}
+	b, _ := os.ReadFile(files(t, dir, ".jsonl")[0])
+	if bytes.IndexByte(b, 0) >= 0 {
+		t.Fatal("the signed file keeps zeros of the failed preallocation")
+	}
+}
