@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/trent-kms/trent/internal/bench"
 	kmssvc "github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/server"
@@ -138,4 +140,77 @@ func BenchmarkStartup(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestTLSConnectionsReused checks that an SDK client over TLS, with the
+// SDK's default connection pool (10 idle connections per host), reuses its
+// connections: 4 workers making 200 requests open at most 4 connections,
+// so TLS handshakes are not paid per request. The server counts the
+// connections it accepts (trent_http_connections_total, ConnState).
+func TestTLSConnectionsReused(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool, err := bench.SelfSignedCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
+	cfg := &server.Config{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), TLSCert: certFile, TLSKey: keyFile}
+	cfg.Defaults()
+	srv := startConfigured(t, cfg, io.Discard, io.Discard)
+	opened := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.AdminAddr().String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "trent_http_connections_total "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(n)
+			}
+		}
+		t.Fatal("no trent_http_connections_total in /metrics")
+		return 0
+	}
+	before := opened()
+	const workers = 4
+	// bench.NewClient with DefaultPool is the SDK's own HTTP client
+	// (awshttp.NewBuildableClient) with only the CA added.
+	c, err := bench.NewClient(t.Context(), bench.Options{Endpoint: srv.URL(), Region: "us-east-1", AccessKeyID: testAccessKeyID,
+		SecretAccessKey: testSecret, Concurrency: workers, DefaultPool: true, RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := c.CreateKey(t.Context(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for range 50 {
+				if _, err := c.Encrypt(t.Context(), &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("x")}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := opened() - before
+	if n < 1 || n > workers {
+		t.Fatalf("%d connections accepted for %d requests from %d workers, want 1 to %d: connections are not reused", n, 1+workers*50, workers, workers)
+	}
+	t.Logf("%d connections for %d requests", n, 1+workers*50)
 }
