@@ -149,6 +149,7 @@ type trentServer struct {
 	dir, dbURL string
 	args, env  []string
 	endpoint   string
+	admin      string         // the admin listener's URL, for /metrics
 	pool       *x509.CertPool // trusted for --tls; nil otherwise
 	cmd        *exec.Cmd
 }
@@ -176,8 +177,12 @@ func newTrentServer(dir string, f benchFlags, o bench.Options) (*trentServer, er
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	ts := &trentServer{dir: dir, dbURL: f.dbURL, endpoint: "http://" + addr,
-		args: []string{"server", "--config", confFile, "--listen", addr, "--admin-listen", "off", "--data-dir", dir, "--log-level", "warn"},
+	admin, err := bench.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	ts := &trentServer{dir: dir, dbURL: f.dbURL, endpoint: "http://" + addr, admin: "http://" + admin,
+		args: []string{"server", "--config", confFile, "--listen", addr, "--admin-listen", admin, "--data-dir", dir, "--log-level", "warn"},
 		env:  []string{"TRENT_ROOT_ACCESS_KEY_ID=" + o.AccessKeyID, "TRENT_ROOT_SECRET_ACCESS_KEY=" + o.SecretAccessKey}}
 	if !f.auditOn {
 		ts.args = append(ts.args, "--audit-disabled")

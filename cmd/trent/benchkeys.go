@@ -73,7 +73,7 @@ func benchKeys(ctx context.Context, ts *trentServer, f benchFlags, o bench.Optio
 		store = "postgres"
 	}
 	fmt.Printf("start-up: ready in %s with %d keys (%s store; from exec to 200 on /readyz)\n", ready.Round(100*time.Microsecond), f.keys, store)
-	printMemory(o.ServerPID, "after start, no key used")
+	printMemory(ts, "after start, no key used")
 
 	ids, pages, err := bench.ListAllKeys(ctx, o)
 	if err != nil {
@@ -132,7 +132,7 @@ func benchKeys(ctx context.Context, ts *trentServer, f benchFlags, o bench.Optio
 			return code
 		}
 	}
-	printMemory(o.ServerPID, "after the runs")
+	printMemory(ts, "after the runs")
 	return 0
 }
 
@@ -201,11 +201,20 @@ func summarize(rs []bench.Result) {
 	}
 }
 
-func printMemory(pid int, when string) {
-	rss, peak, err := bench.Memory(pid)
+// printMemory reports the server's resident memory, its peak, and from
+// its metrics the Go heap in use and the keys in its cache. (The scrape
+// also counts the keys by state for trent_keys, at most every 30 s.)
+func printMemory(ts *trentServer, when string) {
+	rss, peak, err := bench.Memory(ts.pid())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trent bench:", err)
 		return
 	}
-	fmt.Printf("memory %s: RSS %.1f MiB, peak %.1f MiB\n", when, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	m, err := bench.Scrape(ts.admin+"/metrics", "go_memstats_heap_inuse_bytes", `trent_cache_entries{cache="keys"}`, "trent_http_connections_total")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trent bench:", err)
+	}
+	fmt.Printf("memory %s: RSS %.1f MiB, peak %.1f MiB; Go heap in use %.1f MiB; %.0f keys cached; %.0f connections accepted so far\n", when,
+		float64(rss)/(1<<20), float64(peak)/(1<<20), m["go_memstats_heap_inuse_bytes"]/(1<<20), m[`trent_cache_entries{cache="keys"}`],
+		m["trent_http_connections_total"])
 }

@@ -181,3 +181,26 @@ func SelfSignedCert(dir string) (certFile, keyFile string, pool *x509.CertPool, 
 func HTTPClient(pool *x509.CertPool) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
+
+// Scrape reads the named samples (metric name with its labels, as the
+// Prometheus text format writes them) from a /metrics URL.
+func Scrape(url string, names ...string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, n := range names {
+			if v, ok := strings.CutPrefix(line, n+" "); ok {
+				out[n], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out, nil
+}
