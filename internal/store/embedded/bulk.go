@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/trent-kms/trent/internal/store"
@@ -38,4 +39,48 @@ func (db *DB) CreateKeys(ctx context.Context, keys []store.Key) error {
 		}
 		return nil
 	})
+}
+
+var _ store.KeyUsageRecorder = (*DB)(nil)
+
+// RecordKeyUsage sets the LastUsage of each key whose stored use is
+// earlier, in one immediate transaction (one fsync for the lot), and
+// returns how many keys it changed and which do not exist.
+func (db *DB) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (int, []store.KeyRef, error) {
+	written := 0
+	var missing []store.KeyRef
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		written, missing = 0, nil
+		for _, u := range uses {
+			k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+				u.Ref.Region, u.Ref.KeyID))
+			if errors.Is(err, sql.ErrNoRows) {
+				missing = append(missing, u.Ref)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("embedded: record usage of key %s: %w", u.Ref.KeyID, err)
+			}
+			if !u.Usage.Later(k.LastUsage) {
+				continue
+			}
+			use := u.Usage
+			k.LastUsage = &use
+			k.Revision++
+			doc, err := store.MarshalKey(store.Normalize(k))
+			if err != nil {
+				return fmt.Errorf("embedded: encode key %s: %w", u.Ref.KeyID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, doc = ? WHERE region = ? AND key_id = ?`,
+				k.Revision, string(doc), u.Ref.Region, u.Ref.KeyID); err != nil {
+				return fmt.Errorf("embedded: record usage of key %s: %w", u.Ref.KeyID, err)
+			}
+			written++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return written, missing, nil
 }

@@ -87,3 +87,15 @@ func TestListKeysPlan(t *testing.T) {
 		t.Fatalf("ListKeys after k000400 = %d refs, %v", len(refs), err)
 	}
 }
+
+// TestRecordKeyUsage checks the batched usage write: a later use replaces
+// the stored one and bumps the revision, an earlier one is left alone, and
+// a missing key is reported, all in one call.
+func TestRecordKeyUsage(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recordKeyUsage(t, db)
+}
