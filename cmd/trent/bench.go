@@ -90,6 +90,7 @@ func benchCmd(ctx context.Context, args []string) int {
 		dir = filepath.Join(tmp, "data")
 	}
 	o.AccessKeyID, o.SecretAccessKey = "AKIABENCHMARK0000001", "bench-secret-access-key-000000000000000"
+	o.KeepKeys = true // the store is the bench's own
 	if f.baseline {
 		addr, err := bench.FreePort()
 		if err != nil {

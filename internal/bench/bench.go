@@ -71,6 +71,10 @@ type Options struct {
 	// Log receives one line per key the run scheduled for deletion; nil
 	// discards.
 	Log io.Writer
+	// KeepKeys leaves the keys the run created in place instead of
+	// scheduling their deletion: for a server bench started itself, whose
+	// store is thrown away or kept for the next run.
+	KeepKeys bool
 }
 
 // DeletionWindowDays is the waiting period of the keys a run created when it
@@ -182,7 +186,9 @@ func Run(ctx context.Context, o Options) (results []Result, err error) {
 	}
 	var created []string
 	defer func() {
-		err = errors.Join(err, scheduleDeletion(ctx, c, created, o.Log))
+		if !o.KeepKeys {
+			err = errors.Join(err, scheduleDeletion(ctx, c, created, o.Log))
+		}
 	}()
 	keyID := o.KeyID
 	if keyID == "" {
