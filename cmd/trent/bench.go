@@ -166,7 +166,9 @@ func newTrentServer(dir string, f benchFlags, o bench.Options) (*trentServer, er
 	if err != nil {
 		return nil, err
 	}
-	conf := "version: 1\n"
+	// pprof on the admin listener (loopback, a free port) lets a run be
+	// profiled: go tool pprof http://ADMIN/debug/pprof/heap.
+	conf := "version: 1\nadmin_pprof: true\n"
 	if f.cacheSize > 0 {
 		conf += fmt.Sprintf("key_cache_size: %d\n", f.cacheSize)
 	}
@@ -192,6 +194,7 @@ func newTrentServer(dir string, f benchFlags, o bench.Options) (*trentServer, er
 		// The environment keeps a password off the command line.
 		ts.env = append(ts.env, "TRENT_DATABASE_URL="+f.dbURL)
 	}
+	fmt.Fprintf(os.Stderr, "trent bench: server admin listener (metrics, pprof): %s\n", ts.admin)
 	if f.tls {
 		cert, key, pool, err := bench.SelfSignedCert(dir)
 		if err != nil {
