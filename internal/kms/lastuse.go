@@ -153,7 +153,6 @@ func (s *Service) FlushKeyUsage(ctx context.Context) (int, error) {
 // that the embedded store's writer is not held for long.
 const usageBatch = 500
 
-
 // RunUsageFlusher calls FlushKeyUsage every interval until ctx is done,
 // then once more (with a context of its own, bounded to ten seconds) so
 // that what was recorded before shutdown is kept.
