@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/trent-kms/trent/internal/bench"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/server"
 )
 
 // benchFlags are the options of `trent bench`.
@@ -176,6 +179,13 @@ func newTrentServer(dir string, f benchFlags, o bench.Options) (*trentServer, er
 	// so CreateKey pays for its count as in production, unless --keys
 	// needs more.
 	conf += fmt.Sprintf("quotas:\n  keys_per_region: %d\n", max(kms.DefaultQuotas.KeysPerRegion, 2*f.keys))
+	// Request quotas (AWS's rates: CreateKey 5/s, ECC and RSA operations
+	// 1,000/s, symmetric 10,000/s) would measure the quotas, not the
+	// server: the bench's own server has none, as a --dev server.
+	conf += "request_quotas:\n"
+	for _, name := range slices.Sorted(maps.Keys(server.UnlimitedRequestQuotas())) {
+		conf += "  " + name + ": 0\n"
+	}
 	confFile := filepath.Join(dir, "bench.yaml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		return nil, err
