@@ -3,9 +3,11 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	str "strings"
 	"testing"
+	"time"
 
 	"github.com/trent-kms/trent/internal/store"
 )
@@ -98,4 +100,51 @@ func TestRecordKeyUsage(t *testing.T) {
 	}
 	defer db.Close()
 	recordKeyUsage(t, db)
+}
+
+// BenchmarkListKeysWalk pages through every key of the default account in
+// an existing database, 1,000 keys a page as ListKeys requests ask, and
+// reports the mean time of a page in the first, middle and last tenth of
+// the walk. It needs a large store, so it runs only when
+// TRENT_BENCH_DB names one (e.g. the trent.db of `trent bench --keys
+// 1000000 --data-dir DIR`; open it while no server uses it).
+func BenchmarkListKeysWalk(b *testing.B) {
+	path := os.Getenv("TRENT_BENCH_DB")
+	if path == "" {
+		b.Skip("TRENT_BENCH_DB is not set")
+	}
+	db, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := b.Context()
+	for b.Loop() {
+		var times []time.Duration
+		after := ""
+		for {
+			t0 := time.Now()
+			refs, err := db.ListKeys(ctx, "us-east-1", "111122223333", after, 1001)
+			if err != nil {
+				b.Fatal(err)
+			}
+			times = append(times, time.Since(t0))
+			if len(refs) <= 1000 {
+				break
+			}
+			after = refs[999].KeyID
+		}
+		n, k := len(times), max(len(times)/10, 1)
+		mean := func(from int) float64 {
+			var sum time.Duration
+			for _, t := range times[from : from+k] {
+				sum += t
+			}
+			return float64(sum/time.Duration(k)) / 1e6
+		}
+		b.ReportMetric(float64(n), "pages")
+		b.ReportMetric(mean(0), "ms/page-first")
+		b.ReportMetric(mean(n/2-k/2), "ms/page-middle")
+		b.ReportMetric(mean(n-k), "ms/page-last")
+	}
 }
