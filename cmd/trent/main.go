@@ -7,7 +7,7 @@
 //	trent encrypt --key KEY... [-c K=V]... -i IN -o OUT | trent decrypt (--key KEY... | --discovery) -i IN -o OUT
 //	trent audit verify [--public-key FILE] DIR | search [filters] DIR | public-key [DIR]
 //	trent usage report --month YYYY-MM [--format table|csv|json] [--prices FILE] [--config FILE] [--data-dir DIR] [--audit-dir DIR] [--database-url URL]
-//	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL]
+//	trent bench [--concurrency 16] [--duration 5s] [--baseline] [--endpoint URL] [--keys N] [--tls]
 //	trent operator status|protect|rekey|unseal [flags]
 //	trent backup [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE
 //	trent restore [--config FILE] [--data-dir DIR] [--database-url URL] BACKUP-FILE

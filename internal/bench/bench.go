@@ -7,10 +7,13 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,11 +55,26 @@ type Options struct {
 	// scheduled for deletion (after the minimum waiting period of
 	// [DeletionWindowDays]) when the run ends, as is every Sign key.
 	KeyID string
+	// KeyIDs are the keys the EncryptRandom operation picks from, one at
+	// random per request (the working set).
+	KeyIDs []string
 	// Label names the server in every result line, e.g. "baseline".
 	Label string
+	// RootCAs, when set, are the CAs trusted for an https endpoint (as
+	// AWS_CA_BUNDLE would be).
+	RootCAs *x509.CertPool
+	// DefaultPool leaves the SDK's HTTP connection pool at its defaults
+	// (at most 10 idle connections per host) instead of sizing it for
+	// Concurrency: above 10 workers, connections are then closed and
+	// opened again all the time, which Result.Conns shows.
+	DefaultPool bool
 	// Log receives one line per key the run scheduled for deletion; nil
 	// discards.
 	Log io.Writer
+	// KeepKeys leaves the keys the run created in place instead of
+	// scheduling their deletion: for a server bench started itself, whose
+	// store is thrown away or kept for the next run.
+	KeepKeys bool
 }
 
 // DeletionWindowDays is the waiting period of the keys a run created when it
@@ -74,6 +93,9 @@ type Result struct {
 	P50, P99    time.Duration
 	ServerCPU   time.Duration // 0 when not measured
 	Concurrency int
+	// Conns is how many connections the client opened during the timed
+	// window (0 once every worker has one it keeps reusing).
+	Conns int64
 }
 
 // OpsPerSec returns the throughput.
@@ -97,7 +119,7 @@ func (r Result) String() string {
 	if r.ServerCPU > 0 {
 		s += fmt.Sprintf("  server CPU %5.1fµs/req", us(r.CPUPerRequest()))
 	}
-	return s
+	return s + fmt.Sprintf("  new conns %d", r.Conns)
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -110,12 +132,31 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // Retries stay on: the SDK has a known race on plain-HTTP connection reuse
 // (aws-sdk-go-v2 issues 1825 and 2737).
 func NewClient(ctx context.Context, o Options) (*kms.Client, error) {
+	return newClient(ctx, o, new(atomic.Int64))
+}
+
+// newClient is NewClient counting the connections the client dials in
+// dials.
+func newClient(ctx context.Context, o Options, dials *atomic.Int64) (*kms.Client, error) {
 	// The loader adds AWS_CA_BUNDLE's roots only to a BuildableClient; a
 	// plain *http.Client makes it fail ("unable to add custom RootCAs
 	// HTTPClient, has no WithTransportOptions", config/resolve.go).
 	hc := awshttp.NewBuildableClient().WithTimeout(30 * time.Second).WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConns = 2 * o.Concurrency
-		tr.MaxIdleConnsPerHost = 2 * o.Concurrency
+		if !o.DefaultPool {
+			tr.MaxIdleConns = 2 * o.Concurrency
+			tr.MaxIdleConnsPerHost = 2 * o.Concurrency
+		}
+		if o.RootCAs != nil {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{}
+			}
+			tr.TLSClientConfig.RootCAs = o.RootCAs
+		}
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
 	})
 	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc)}
 	if o.Region != "" {
@@ -138,13 +179,16 @@ func NewClient(ctx context.Context, o Options) (*kms.Client, error) {
 // for deletion before it returns, whether the measurement succeeded or
 // not; a failure to schedule is part of the returned error.
 func Run(ctx context.Context, o Options) (results []Result, err error) {
-	c, err := NewClient(ctx, o)
+	dials := new(atomic.Int64)
+	c, err := newClient(ctx, o, dials)
 	if err != nil {
 		return nil, err
 	}
 	var created []string
 	defer func() {
-		err = errors.Join(err, scheduleDeletion(ctx, c, created, o.Log))
+		if !o.KeepKeys {
+			err = errors.Join(err, scheduleDeletion(ctx, c, created, o.Log))
+		}
 	}()
 	keyID := o.KeyID
 	if keyID == "" {
@@ -176,18 +220,32 @@ func Run(ctx context.Context, o Options) (results []Result, err error) {
 				_, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: encCtx})
 				return err
 			}
+		case "EncryptRandom":
+			if len(o.KeyIDs) == 0 {
+				return out, errors.New("bench: EncryptRandom needs Options.KeyIDs")
+			}
+			call = func(ctx context.Context) error {
+				id := o.KeyIDs[mathrand.IntN(len(o.KeyIDs))]
+				_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: pt, EncryptionContext: encCtx})
+				return err
+			}
 		case "GenerateDataKey":
 			call = func(ctx context.Context) error {
 				_, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &keyID, KeySpec: types.DataKeySpecAes256, EncryptionContext: encCtx})
 				return err
 			}
-		case "CreateKey":
-			// A write: measures the store (one transaction per key). The
-			// keys made are scheduled for deletion at the end, like the
-			// bench's own key.
+		case "CreateKey", "CreateKey:SYMMETRIC_DEFAULT", "CreateKey:ECC_NIST_P256", "CreateKey:RSA_2048", "CreateKey:RSA_4096":
+			// A write: measures the store (one transaction per key) and,
+			// for an asymmetric spec, key generation. The keys made are
+			// scheduled for deletion at the end, like the bench's own key.
+			in := kms.CreateKeyInput{Description: aws.String("trent bench")}
+			if spec, ok := strings.CutPrefix(op, "CreateKey:"); ok && spec != "SYMMETRIC_DEFAULT" {
+				in.KeySpec, in.KeyUsage = types.KeySpec(spec), types.KeyUsageTypeSignVerify
+			}
 			var mu sync.Mutex
 			call = func(ctx context.Context) error {
-				ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("trent bench")})
+				in := in
+				ck, err := c.CreateKey(ctx, &in)
 				if err == nil {
 					mu.Lock()
 					created = append(created, *ck.KeyMetadata.KeyId)
@@ -198,7 +256,7 @@ func Run(ctx context.Context, o Options) (results []Result, err error) {
 		default:
 			spec, ok := strings.CutPrefix(op, "Sign:")
 			if !ok {
-				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, Decrypt, GenerateDataKey, CreateKey or Sign:<KeySpec>)", op)
+				return out, fmt.Errorf("bench: unknown operation %q (want Encrypt, EncryptRandom, Decrypt, GenerateDataKey, CreateKey[:<KeySpec>] or Sign:<KeySpec>)", op)
 			}
 			var (
 				err   error
@@ -212,7 +270,7 @@ func Run(ctx context.Context, o Options) (results []Result, err error) {
 				return out, err
 			}
 		}
-		r, err := measure(ctx, o, op, call)
+		r, err := measure(ctx, o, op, call, dials)
 		if err != nil {
 			return out, err
 		}
@@ -272,7 +330,7 @@ func signer(ctx context.Context, c *kms.Client, spec string) (func(context.Conte
 
 // measure runs call from o.Concurrency workers: a warm-up, then the timed
 // window, and reads the server's CPU time around the window.
-func measure(ctx context.Context, o Options, op string, call func(context.Context) error) (Result, error) {
+func measure(ctx context.Context, o Options, op string, call func(context.Context) error, dials *atomic.Int64) (Result, error) {
 	run := func(d time.Duration, record bool) ([][]time.Duration, int) {
 		lat := make([][]time.Duration, o.Concurrency)
 		errs := make([]int, o.Concurrency)
@@ -306,9 +364,11 @@ func measure(ctx context.Context, o Options, op string, call func(context.Contex
 	if err != nil {
 		return Result{}, err
 	}
+	conns0 := dials.Load()
 	start := time.Now()
 	lat, nerr := run(o.Duration, true)
 	elapsed := time.Since(start)
+	conns := dials.Load() - conns0
 	cpu1, err := processCPU(o.ServerPID)
 	if err != nil {
 		return Result{}, err
@@ -318,7 +378,7 @@ func measure(ctx context.Context, o Options, op string, call func(context.Contex
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	r := Result{Op: op, Requests: len(all), Errors: nerr, Elapsed: elapsed, ServerCPU: cpu1 - cpu0, Concurrency: o.Concurrency}
+	r := Result{Op: op, Requests: len(all), Errors: nerr, Elapsed: elapsed, ServerCPU: cpu1 - cpu0, Concurrency: o.Concurrency, Conns: conns}
 	if len(all) > 0 {
 		r.P50 = all[len(all)*50/100]
 		r.P99 = all[len(all)*99/100]

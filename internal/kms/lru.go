@@ -7,9 +7,10 @@ import (
 
 // DefaultKeyCacheSize is the number of entries each of a Service's caches
 // (keys, aliases, access keys) holds unless [Config.KeyCacheSize] says
-// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.1 KiB (see
-// docs/performance.md), so a full key cache of this size stays near
-// 200 MiB.
+// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.1–2.8 KiB of
+// live heap (see docs/performance.md), so a full key cache of this size
+// holds 200–280 MiB, and the process up to about twice that with Go's
+// default GOGC.
 const DefaultKeyCacheSize = 100_000
 
 // lruSample is how many entries eviction compares to pick the least

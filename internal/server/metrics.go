@@ -169,7 +169,7 @@ type instrumentedStore struct {
 var storeMethods = []string{"GetMeta", "PutMeta", "CreateMeta", "CreateAccount", "GetAccount", "ListAccounts", "CreateAccessKey",
 	"GetAccessKey", "ListAccessKeys", "DeleteAccessKey", "UpdateAccessKey", "CreateKey", "GetKey", "ListKeys", "CountKeys",
 	"KeyCounts", "UpdateKey", "DeleteKey", "DeleteKeyIfDue", "KeysDueForDeletion", "CreateAlias", "GetAlias", "UpdateAlias",
-	"DeleteAlias", "ListAliases", "CountAliases"}
+	"DeleteAlias", "ListAliases", "CountAliases", "RecordKeyUsage"}
 
 func instrumentStore(db store.Store, reg prometheus.Registerer) *instrumentedStore {
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trent_store_duration_seconds",
@@ -191,6 +191,15 @@ func (s *instrumentedStore) done(method string, start time.Time, err error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) && !errors.Is(err, context.Canceled) {
 		s.errs[method].Inc()
 	}
+}
+
+// RecordKeyUsage passes the batched usage write through (store.RecordKeyUsage
+// would otherwise see only the wrapper and write key by key).
+func (s *instrumentedStore) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (int, []store.KeyRef, error) {
+	start := time.Now()
+	n, missing, err := store.RecordKeyUsage(ctx, s.Store, uses)
+	s.done("RecordKeyUsage", start, err)
+	return n, missing, err
 }
 
 func (s *instrumentedStore) GetMeta(ctx context.Context, name string) ([]byte, error) {

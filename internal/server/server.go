@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	s.countConnections()
 	if cfg.TLSCert != "" {
 		var err error
 		if s.http.TLSConfig, s.certs, err = newTLSConfig(cfg, log); err != nil {

@@ -60,6 +60,12 @@ func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
 	return k, nil
 }
 
+// listKeysSQL is ListKeys' query: keyset pagination on the keys_account
+// index (region, account_id, key_id), so a page late in a long list costs
+// what the first page costs (TestListKeysPlan).
+const listKeysSQL = `SELECT region, key_id FROM keys
+	WHERE region = ? AND account_id = ? AND key_id > ? ORDER BY key_id LIMIT ?`
+
 // ListKeys returns the refs of up to limit keys (all if limit <= 0) of the
 // account in the region whose KeyID sorts after the given one, ordered by
 // KeyID bytewise. It reads only the indexed address columns, never the key
@@ -68,9 +74,7 @@ func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, lim
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT region, key_id FROM keys
-		WHERE region = ? AND account_id = ? AND key_id > ? ORDER BY key_id LIMIT ?`,
-		region, accountID, after, limit)
+	rows, err := db.r.QueryContext(ctx, listKeysSQL, region, accountID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: list keys: %w", err)
 	}

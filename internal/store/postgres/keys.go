@@ -73,6 +73,12 @@ func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
 	return k, nil
 }
 
+// listKeysSQL is ListKeys' query: keyset pagination on the keys_account
+// index (region, account_id, key_id), so a page late in a long list costs
+// what the first page costs (TestListKeysPlan).
+const listKeysSQL = `SELECT region, key_id FROM keys
+	WHERE region = $1 AND account_id = $2 AND key_id > $3 ORDER BY key_id LIMIT $4`
+
 // ListKeys returns the refs of up to limit keys (all if limit <= 0) of the
 // account in the region whose KeyID sorts after the given one, ordered by
 // KeyID bytewise. It reads only the indexed address columns, never the key
@@ -82,9 +88,7 @@ func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, lim
 	if limit > 0 {
 		lim = limit
 	}
-	rows, _ := db.pool.Query(ctx, `SELECT region, key_id FROM keys
-		WHERE region = $1 AND account_id = $2 AND key_id > $3 ORDER BY key_id LIMIT $4`,
-		region, accountID, after, lim)
+	rows, _ := db.pool.Query(ctx, listKeysSQL, region, accountID, after, lim)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KeyRef, error) {
 		var ref store.KeyRef
 		err := r.Scan(&ref.Region, &ref.KeyID)

@@ -1,0 +1,150 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	str "strings"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+func bulkKeys(account string, from, n int) []store.Key {
+	keys := make([]store.Key, n)
+	for i := range keys {
+		keys[i] = store.Key{Region: "us-east-1", KeyID: fmt.Sprintf("k%06d", from+i), AccountID: account, Policy: "{}",
+			CurrentMaterialID: "m", Materials: []store.Material{{ID: "m", Sealed: []byte("sealed")}}}
+	}
+	return keys
+}
+
+// TestCreateKeys checks the bulk insert `trent bench --keys` populates
+// with: every key is stored as CreateKey stores it, and a batch with a
+// taken KeyRef adds nothing.
+func TestCreateKeys(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.CreateKeys(ctx, bulkKeys("111122223333", 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	k, err := db.GetKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k000002"})
+	if err != nil || k.Revision != 1 || k.AccountID != "111122223333" || string(k.Materials[0].Sealed) != "sealed" {
+		t.Fatalf("GetKey after CreateKeys = %+v, %v", k, err)
+	}
+	err = db.CreateKeys(ctx, bulkKeys("111122223333", 2, 3)) // k000002 is taken
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateKeys with a taken key = %v, want ErrExists", err)
+	}
+	if n, _ := db.CountKeys(ctx, "us-east-1", "111122223333"); n != 3 {
+		t.Fatalf("%d keys after a failed batch, want 3: the batch was not atomic", n)
+	}
+}
+
+// TestListKeysPlan checks that ListKeys pages by key (keyset pagination)
+// on the keys_account index: SQLite searches the index from the marker,
+// with no scan of the table and no sort, so a page late in a list of a
+// million keys costs what the first one costs (measured in
+// docs/performance.md).
+func TestListKeysPlan(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.CreateKeys(ctx, append(bulkKeys("111122223333", 0, 500), bulkKeys("444455556666", 500, 500)...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+listKeysSQL, "us-east-1", "111122223333", "k000400", 101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	got := str.Join(plan, "; ")
+	if !str.Contains(got, "SEARCH keys USING COVERING INDEX keys_account (region=? AND account_id=? AND key_id>?)") ||
+		str.Contains(got, "TEMP B-TREE") || len(plan) != 1 {
+		t.Fatalf("ListKeys plan = %q, want one search of keys_account from the marker, without a sort", got)
+	}
+	refs, err := db.ListKeys(ctx, "us-east-1", "111122223333", "k000400", 101)
+	if err != nil || len(refs) != 99 || refs[0].KeyID != "k000401" || refs[98].KeyID != "k000499" {
+		t.Fatalf("ListKeys after k000400 = %d refs, %v", len(refs), err)
+	}
+}
+
+// TestRecordKeyUsage checks the batched usage write: a later use replaces
+// the stored one and bumps the revision, an earlier one is left alone, and
+// a missing key is reported, all in one call.
+func TestRecordKeyUsage(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "trent.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recordKeyUsage(t, db)
+}
+
+// BenchmarkListKeysWalk pages through every key of the default account in
+// an existing database, 1,000 keys a page as ListKeys requests ask, and
+// reports the mean time of a page in the first, middle and last tenth of
+// the walk. It needs a large store, so it runs only when
+// TRENT_BENCH_DB names one (e.g. the trent.db of `trent bench --keys
+// 1000000 --data-dir DIR`; open it while no server uses it).
+func BenchmarkListKeysWalk(b *testing.B) {
+	path := os.Getenv("TRENT_BENCH_DB")
+	if path == "" {
+		b.Skip("TRENT_BENCH_DB is not set")
+	}
+	db, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := b.Context()
+	for b.Loop() {
+		var times []time.Duration
+		after := ""
+		for {
+			t0 := time.Now()
+			refs, err := db.ListKeys(ctx, "us-east-1", "111122223333", after, 1001)
+			if err != nil {
+				b.Fatal(err)
+			}
+			times = append(times, time.Since(t0))
+			if len(refs) <= 1000 {
+				break
+			}
+			after = refs[999].KeyID
+		}
+		n, k := len(times), max(len(times)/10, 1)
+		mean := func(from int) float64 {
+			var sum time.Duration
+			for _, t := range times[from : from+k] {
+				sum += t
+			}
+			return float64(sum/time.Duration(k)) / 1e6
+		}
+		b.ReportMetric(float64(n), "pages")
+		b.ReportMetric(mean(0), "ms/page-first")
+		b.ReportMetric(mean(n/2-k/2), "ms/page-middle")
+		b.ReportMetric(mean(n-k), "ms/page-last")
+	}
+}

@@ -1,0 +1,105 @@
+package postgres_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/store/postgres"
+)
+
+func bulkKeys(account string, from, n int) []store.Key {
+	keys := make([]store.Key, n)
+	for i := range keys {
+		keys[i] = store.Key{Region: "us-east-1", KeyID: fmt.Sprintf("k%06d", from+i), AccountID: account, Policy: "{}",
+			CurrentMaterialID: "m", Materials: []store.Material{{ID: "m", Sealed: []byte("sealed")}}}
+	}
+	return keys
+}
+
+// TestCreateKeys checks the bulk insert `trent bench --keys` populates
+// with: every key is stored as CreateKey stores it, and a batch with a
+// taken KeyRef adds nothing.
+func TestCreateKeys(t *testing.T) {
+	ctx := t.Context()
+	db, err := postgres.Open(ctx, freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateKeys(ctx, bulkKeys("111122223333", 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	k, err := db.GetKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k000002"})
+	if err != nil || k.Revision != 1 || k.AccountID != "111122223333" || string(k.Materials[0].Sealed) != "sealed" {
+		t.Fatalf("GetKey after CreateKeys = %+v, %v", k, err)
+	}
+	err = db.CreateKeys(ctx, bulkKeys("111122223333", 2, 3)) // k000002 is taken
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateKeys with a taken key = %v, want ErrExists", err)
+	}
+	if n, _ := db.CountKeys(ctx, "us-east-1", "111122223333"); n != 3 {
+		t.Fatalf("%d keys after a failed batch, want 3: the batch was not atomic", n)
+	}
+}
+
+// TestListKeysPlan checks that ListKeys pages by key (keyset pagination)
+// on the keys_account index, in the generic plan pgx's prepared statement
+// ends up with: an index scan from the marker, no sequential scan and no
+// sort, so a page late in a list of a million keys costs what the first
+// one costs (measured in docs/performance.md).
+func TestListKeysPlan(t *testing.T) {
+	ctx := t.Context()
+	u := freshSchema(t)
+	db, err := postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateKeys(ctx, append(bulkKeys("111122223333", 0, 3000), bulkKeys("444455556666", 3000, 3000)...)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, q := range []string{`ANALYZE keys`, `SET plan_cache_mode = force_generic_plan`, `PREPARE list_keys AS ` + postgres.ListKeysSQL} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rows, err := c.Query(ctx, `EXPLAIN EXECUTE list_keys('us-east-1', '111122223333', 'k002000', 101)`, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if !strings.Contains(plan, "using keys_account") || strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Sort") {
+		t.Fatalf("ListKeys generic plan:\n%s\nwant an index scan of keys_account from the marker, without a sort", plan)
+	}
+	t.Logf("ListKeys generic plan:\n%s", plan)
+	refs, err := db.ListKeys(ctx, "us-east-1", "111122223333", "k002000", 101)
+	if err != nil || len(refs) != 101 || refs[0].KeyID != "k002001" {
+		t.Fatalf("ListKeys after k002000 = %d refs, %v", len(refs), err)
+	}
+}
+
+// TestRecordKeyUsage checks the batched usage write: a later use replaces
+// the stored one and bumps the revision, an earlier one is left alone, and
+// a missing key is reported, all in one call.
+func TestRecordKeyUsage(t *testing.T) {
+	db, err := postgres.Open(t.Context(), freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recordKeyUsage(t, db)
+}
