@@ -253,6 +253,15 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 	if err != nil {
 		return nil, err
 	}
+	if k.KeyState == stateCreating {
+		// A multi-Region replica that ReplicateKey made (multiregion.go).
+		if k, err = s.completeReplica(ctx, k); err != nil {
+			return nil, err
+		}
+		s.mu.RLock()
+		gen = s.gen
+		s.mu.RUnlock()
+	}
 	ck, err = s.unseal(ctx, k)
 	if err != nil {
 		return nil, err
@@ -436,7 +445,7 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 // updateLive is update for changes that a key pending deletion refuses.
 func (s *Service) updateLive(ctx context.Context, ck *cachedKey, fn func(*store.Key) error) error {
 	_, err := s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
+		if pendingDeletion(k.KeyState) {
 			return errPendingDeletion(ck.arn)
 		}
 		return fn(k)
