@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -127,85 +126,24 @@ func fillMultiRegion(md *wire.KeyMetadata, k *store.Key) {
 	md.MultiRegionConfiguration = cfg
 }
 
-// resealMaterial returns m sealed for the key ARN to instead of from: the
-// same material and id, bound to another region's key. The raw material
-// exists only inside this call.
-func (s *Service) resealMaterial(m store.Material, from, to string) (store.Material, error) {
-	raw, err := s.root.Open(m.Sealed, keystore.MaterialAAD(from, m.ID))
-	if err != nil {
-		return store.Material{}, fmt.Errorf("unseal material %s of %s: %w", m.ID, from, err)
-	}
-	defer clear(raw)
-	sealed, err := s.root.Seal(raw, keystore.MaterialAAD(to, m.ID))
-	if err != nil {
-		return store.Material{}, fmt.Errorf("seal material %s for %s: %w", m.ID, to, err)
-	}
-	m.Sealed = sealed
-	return m, nil
-}
-
-// copyShared makes dst's shared properties those of src (the primary):
-// its materials (resealed for dst's ARN, reusing what dst already holds),
-// the current material, and the automatic rotation settings. Key spec,
-// usage and origin cannot change after creation and are set when the
-// replica is made.
-func (s *Service) copyShared(dst *store.Key, src *store.Key) error {
-	from := KeyARN(src.Region, src.AccountID, src.KeyID)
-	to := KeyARN(dst.Region, dst.AccountID, dst.KeyID)
-	have := make(map[string]store.Material, len(dst.Materials))
-	for _, m := range dst.Materials {
-		have[m.ID] = m
-	}
-	mats := make([]store.Material, 0, len(src.Materials))
-	for _, m := range src.Materials {
-		if old, ok := have[m.ID]; ok {
-			old.RotationType, old.CreatedAt = m.RotationType, m.CreatedAt
-			mats = append(mats, old)
-			continue
-		}
-		rm, err := s.resealMaterial(m, from, to)
-		if err != nil {
-			return err
-		}
-		mats = append(mats, rm)
-	}
-	// Staged material (see stageMaterial) that the primary does not have
-	// yet stays, so that a rotation still in progress keeps its ciphertext
-	// readable here.
-	for _, m := range dst.Materials {
-		if !slices.ContainsFunc(mats, func(o store.Material) bool { return o.ID == m.ID }) {
-			mats = append(mats, m)
-		}
-	}
-	dst.Materials = mats
-	dst.CurrentMaterialID = src.CurrentMaterialID
-	dst.RotationEnabled = src.RotationEnabled
-	dst.RotationPeriodInDays = src.RotationPeriodInDays
-	dst.NextRotationDate = src.NextRotationDate
-	dst.OnDemandRotations = src.OnDemandRotations
-	return nil
-}
-
 // syncReplicas copies the shared properties of the primary key p to every
 // replica of its set ("KMS automatically synchronizes these shared
-// properties among related multi-Region keys", the model's ReplicateKey).
-// It is called after every change of a shared property on the primary. A
-// replica that no longer exists is skipped.
+// properties among related multi-Region keys", the model's ReplicateKey),
+// in this deployment or a peer. It is called after every change of a
+// shared property on the primary. A replica that no longer exists is
+// skipped.
 func (s *Service) syncReplicas(ctx context.Context, p store.Key) error {
 	if !isPrimary(&p) {
 		return nil
 	}
 	var errs []error
 	for _, r := range p.MultiRegionReplicas {
-		ref := store.KeyRef{Region: r, KeyID: p.KeyID}
-		_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
-			if k.AccountID != p.AccountID {
-				return store.ErrNotFound
-			}
-			return s.copyShared(k, &p)
-		})
-		s.forgetKey(ref)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		mats, err := s.rawMaterials(&p, nil)
+		if err != nil {
+			return err
+		}
+		err = s.send(ctx, &MemberChange{Region: r, KeyID: p.KeyID, AccountID: p.AccountID, Materials: mats, Shared: sharedOf(&p)})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("synchronize replica %s: %w", KeyARN(r, p.AccountID, p.KeyID), err))
 		}
 	}
@@ -221,52 +159,31 @@ func (s *Service) syncReplicas(ctx context.Context, p store.Key) error {
 // starts to use it: "AWS KMS does not encrypt any data with the new key
 // material until that key material is available in the primary key and
 // every one of its replica keys" (multi-region-keys-manage.md, "Rotating
-// multi-Region keys"). syncReplicas makes it current afterwards.
+// multi-Region keys"). syncReplicas makes it current afterwards. A replica
+// that cannot be reached fails the rotation, which is then retried.
 func (s *Service) stageMaterial(ctx context.Context, p *store.Key, m store.Material) error {
 	if !isPrimary(p) || len(p.MultiRegionReplicas) == 0 {
 		return nil
 	}
-	from := KeyARN(p.Region, p.AccountID, p.KeyID)
+	withNew := *p
+	withNew.Materials = []store.Material{m}
 	for _, r := range p.MultiRegionReplicas {
-		ref := store.KeyRef{Region: r, KeyID: p.KeyID}
-		to := KeyARN(r, p.AccountID, p.KeyID)
-		rm, err := s.resealMaterial(m, from, to)
+		mats, err := s.rawMaterials(&withNew, nil)
 		if err != nil {
 			return err
 		}
-		_, err = s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
-			if k.AccountID != p.AccountID {
-				return store.ErrNotFound
-			}
-			if !slices.ContainsFunc(k.Materials, func(o store.Material) bool { return o.ID == m.ID }) {
-				k.Materials = append(k.Materials, rm)
-			}
-			return nil
-		})
-		s.forgetKey(ref)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("stage material on %s: %w", to, err)
+		if err := s.send(ctx, &MemberChange{Region: r, KeyID: p.KeyID, AccountID: p.AccountID, Materials: mats}); err != nil {
+			return fmt.Errorf("stage material on %s: %w", KeyARN(r, p.AccountID, p.KeyID), err)
 		}
 	}
 	return nil
 }
 
 // setConfig writes the set configuration (primary region and replica
-// regions) into the document of the set in region, if it exists.
+// regions) into the key of the set in region, if it exists.
 func (s *Service) setConfig(ctx context.Context, region, accountID, keyID, primary string, replicas []string) error {
-	ref := store.KeyRef{Region: region, KeyID: keyID}
-	_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
-		if k.AccountID != accountID || !k.MultiRegion {
-			return store.ErrNotFound
-		}
-		k.MultiRegionPrimary, k.MultiRegionReplicas = primary, slices.Clone(replicas)
-		return nil
-	})
-	s.forgetKey(ref)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
+	return s.send(ctx, &MemberChange{Region: region, KeyID: keyID, AccountID: accountID,
+		Config: &MemberConfig{Primary: primary, Replicas: slices.Clone(replicas)}})
 }
 
 // ReplicateKey creates a replica of a multi-Region primary key in another
@@ -354,31 +271,40 @@ func (s *Service) ReplicateKey(ctx context.Context, c *Caller, in *wire.Replicat
 
 	replicas := append(slices.Clone(p.MultiRegionReplicas), region)
 	r := store.Key{
-		Region:             region,
-		KeyID:              p.KeyID,
-		AccountID:          p.AccountID,
-		Description:        wire.Value(in.Description),
-		KeyUsage:           p.KeyUsage,
-		KeySpec:            p.KeySpec,
-		Origin:             p.Origin,
-		KeyManager:         p.KeyManager,
-		KeyState:           stateCreating,
-		MultiRegion:        true,
-		MultiRegionPrimary: p.Region,
-		CreationDate:       s.now().UTC().Truncate(time.Millisecond),
-		Policy:             policyDoc,
-		PolicyName:         defaultPolicyName,
-		Tags:               tags,
+		Region:              region,
+		KeyID:               p.KeyID,
+		AccountID:           p.AccountID,
+		Description:         wire.Value(in.Description),
+		KeyUsage:            p.KeyUsage,
+		KeySpec:             p.KeySpec,
+		Origin:              p.Origin,
+		KeyManager:          p.KeyManager,
+		KeyState:            stateCreating,
+		MultiRegion:         true,
+		MultiRegionPrimary:  p.Region,
+		MultiRegionReplicas: replicas,
+		CreationDate:        s.now().UTC().Truncate(time.Millisecond),
+		Policy:              policyDoc,
+		PolicyName:          defaultPolicyName,
+		Tags:                tags,
 	}
-	r.MultiRegionReplicas = replicas
-	if err := s.copyShared(&r, &p); err != nil {
+	for _, m := range p.Materials {
+		r.Materials = append(r.Materials, store.Material{ID: m.ID, CreatedAt: m.CreatedAt, RotationType: m.RotationType})
+	}
+	applyShared(&r, sharedOf(&p))
+	mats, err := s.rawMaterials(&p, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.createKey(ctx, &rc, r); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return nil, wire.Errorf("AlreadyExistsException",
-				"Unable to replicate key %s to region %s, as the key already exist there", p.KeyID, region)
-		}
+	err = s.send(ctx, &MemberChange{Region: region, KeyID: p.KeyID, AccountID: p.AccountID,
+		Create: &MemberCreate{Description: r.Description, Policy: policyDoc, Tags: tags, KeySpec: r.KeySpec, KeyUsage: r.KeyUsage,
+			Origin: r.Origin, KeyManager: r.KeyManager, CreationDate: r.CreationDate},
+		Config: &MemberConfig{Primary: p.Region, Replicas: replicas}, Materials: mats, Shared: sharedOf(&p)})
+	if errors.Is(err, store.ErrExists) {
+		return nil, wire.Errorf("AlreadyExistsException",
+			"Unable to replicate key %s to region %s, as the key already exist there", p.KeyID, region)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The replica exists; now the set learns of it, primary first. A stop
@@ -403,12 +329,12 @@ func (s *Service) ReplicateKey(ctx context.Context, c *Caller, in *wire.Replicat
 }
 
 // checkReplicaRegion checks a ReplicaRegion or PrimaryRegion value: a
-// region this deployment serves, in the caller's partition ("in the same
+// region this deployment or a peer serves, in the caller's partition ("in the same
 // Amazon Web Services partition", the model's ReplicateKeyRequest). The
 // answer for other regions is not recorded; ValidationException naming the
 // region is inferred.
 func (s *Service) checkReplicaRegion(c *Caller, region string) error {
-	if !s.ServesRegion(region) || Partition(region) != Partition(c.Region) {
+	if !s.servesAnywhere(region) || Partition(region) != Partition(c.Region) {
 		return validationError(fmt.Sprintf("Region %s is not a valid Region for this multi-Region key: it must be a Region of the %s partition that this server serves.", region, Partition(c.Region)))
 	}
 	return nil
@@ -424,7 +350,12 @@ func (s *Service) checkReplicaRegion(c *Caller, region string) error {
 // node, after any restart.
 func (s *Service) completeReplica(ctx context.Context, k store.Key) (store.Key, error) {
 	pref := store.KeyRef{Region: k.MultiRegionPrimary, KeyID: k.KeyID}
-	p, err := s.store.GetKey(ctx, pref)
+	p, err := store.Key{}, store.ErrNotFound
+	if s.ServesRegion(pref.Region) {
+		// A primary in a peer's region made this replica through the
+		// peer link, which wrote the set's configuration itself.
+		p, err = s.store.GetKey(ctx, pref)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The primary is gone (the replica outlived a deletion): nothing
@@ -504,6 +435,13 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *Caller, in *wire.U
 	if err := enabledForUpdate(&p, ck.arn); err != nil {
 		return err
 	}
+	if !s.ServesRegion(region) {
+		// The replica's key policy and state live in the peer deployment
+		// that serves the region; moving the primary there is not
+		// supported yet (docs/multi-region.md, "Between deployments").
+		return wire.Errorf("UnsupportedOperationException",
+			"%s is served by a peer deployment: moving the primary key to a Region a peer serves is not supported yet.", region)
+	}
 	rc := *c
 	rc.Region = region
 	nk, err := s.loadKey(ctx, store.KeyRef{Region: region, KeyID: p.KeyID})
@@ -580,25 +518,9 @@ func (s *Service) replicaDeleted(ctx context.Context, d store.Key) error {
 	if len(rest) == 0 {
 		return nil
 	}
-	primary := d.MultiRegionPrimary
-	replicas := slices.DeleteFunc(slices.Clone(d.MultiRegionReplicas), func(r string) bool { return r == d.Region })
-	now := s.now().UTC().Truncate(time.Millisecond)
 	var errs []error
 	for _, reg := range rest {
-		ref := store.KeyRef{Region: reg, KeyID: d.KeyID}
-		_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
-			if k.AccountID != d.AccountID || !k.MultiRegion {
-				return store.ErrNotFound
-			}
-			k.MultiRegionReplicas = slices.DeleteFunc(k.MultiRegionReplicas, func(r string) bool { return r == d.Region })
-			if reg == primary && len(replicas) == 0 && k.KeyState == statePendingReplicaDeletion {
-				k.KeyState = statePendingDeletion
-				k.DeletionDate = now.Add(days(k.PendingWindowInDays))
-			}
-			return nil
-		})
-		s.forgetKey(ref)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.send(ctx, &MemberChange{Region: reg, KeyID: d.KeyID, AccountID: d.AccountID, DeletedRegion: d.Region}); err != nil {
 			errs = append(errs, err)
 		}
 	}

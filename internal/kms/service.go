@@ -51,6 +51,9 @@ type Config struct {
 	// Throttle, when set, applies request quotas that depend on the key
 	// (see [ThrottleFunc]).
 	Throttle ThrottleFunc
+	// Peers, when set, reaches the deployments that serve other regions,
+	// for multi-Region keys replicated there (mrkchange.go).
+	Peers Peers
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -111,6 +114,7 @@ type Service struct {
 	policies        PolicySource
 	principalExists func(ctx context.Context, arn string) (bool, error)
 	throttle        ThrottleFunc
+	peers           Peers
 	stats           cacheStats
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
@@ -190,6 +194,7 @@ func New(cfg Config) (*Service, error) {
 		policies:        cfg.Policies,
 		principalExists: cfg.PrincipalExists,
 		throttle:        cfg.Throttle,
+		peers:           cfg.Peers,
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
