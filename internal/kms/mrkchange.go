@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/wire"
 )
 
 // Changes to the keys of a multi-Region set (multiregion.go) are made one
@@ -85,6 +87,15 @@ type MemberMaterial struct {
 // LogValue keeps a change's material out of logs.
 func (m MemberMaterial) LogValue() slog.Value { return slog.StringValue("material " + m.ID) }
 
+// Format prints only the material id, for every verb: Raw never reaches
+// a log or an error message.
+func (m MemberMaterial) Format(f fmt.State, verb rune) { io.WriteString(f, "material "+m.ID) }
+
+// LogValue logs a change by the key it concerns.
+func (ch *MemberChange) LogValue() slog.Value {
+	return slog.StringValue(KeyARN(ch.Region, ch.AccountID, ch.KeyID))
+}
+
 // clear wipes the raw material of the change.
 func (ch *MemberChange) clear() {
 	for i := range ch.Materials {
@@ -159,6 +170,27 @@ func sharedOf(k *store.Key) *MemberShared {
 // key's ARN here. A change to a key that does not exist (deleted since)
 // is ignored, except Create.
 func (s *Service) ApplyMemberChange(ctx context.Context, ch *MemberChange) error {
+	return s.apply(ctx, ch, nil)
+}
+
+// ApplyPeerChange is ApplyMemberChange for a change a peer deployment sent:
+// senderServes tells the regions that peer serves, and the change must
+// concern a set with a key in one of them (a Create names the sender's
+// primary; any other change a key whose set has a member there).
+// Otherwise it is refused with AccessDeniedException: a peer manages only
+// the sets it takes part in.
+func (s *Service) ApplyPeerChange(ctx context.Context, ch *MemberChange, senderServes func(region string) bool) error {
+	if senderServes == nil {
+		return errors.New("kms: ApplyPeerChange needs the sender's regions")
+	}
+	return s.apply(ctx, ch, senderServes)
+}
+
+func errPeerForbidden(arn string) error {
+	return wire.Errorf("AccessDeniedException", "The peer deployment takes no part in the multi-Region key %s.", arn)
+}
+
+func (s *Service) apply(ctx context.Context, ch *MemberChange, sender func(string) bool) error {
 	if !s.ServesRegion(ch.Region) || !isMRKID(ch.KeyID) || !isAccountID(ch.AccountID) {
 		return fmt.Errorf("kms: change for %s/%s of account %q: not a multi-Region key of a region served here", ch.Region, ch.KeyID, ch.AccountID)
 	}
@@ -178,6 +210,9 @@ func (s *Service) ApplyMemberChange(ctx context.Context, ch *MemberChange) error
 		if ch.Config == nil {
 			return fmt.Errorf("kms: change creating %s has no configuration", arn)
 		}
+		if sender != nil && !sender(ch.Config.Primary) {
+			return errPeerForbidden(arn)
+		}
 		k := store.Key{
 			Region: ch.Region, KeyID: ch.KeyID, AccountID: ch.AccountID,
 			Description: c.Description, KeyUsage: c.KeyUsage, KeySpec: c.KeySpec, Origin: c.Origin, KeyManager: c.KeyManager,
@@ -194,6 +229,9 @@ func (s *Service) ApplyMemberChange(ctx context.Context, ch *MemberChange) error
 	_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
 		if k.AccountID != ch.AccountID || !k.MultiRegion {
 			return store.ErrNotFound
+		}
+		if sender != nil && !slices.ContainsFunc(setRegions(k), sender) {
+			return errPeerForbidden(arn)
 		}
 		for _, m := range mats {
 			if !slices.ContainsFunc(k.Materials, func(o store.Material) bool { return o.ID == m.ID }) {

@@ -110,6 +110,8 @@ type Server struct {
 	metrics *api.Metrics
 	admin   *http.Server // nil without an admin listener
 	adminLn net.Listener
+
+	peering *peering // links to peer deployments (peering.go), nil without
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -201,6 +203,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	db := instrumentStore(raw, s.reg)
 	fail := func(err error) error {
 		s.bg.stop()
+		s.peering.close()
 		db.Close()
 		return err
 	}
@@ -230,12 +233,16 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	if s.peering, err = newPeerLink(cfg, log); err != nil {
+		return fail(err)
+	}
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
 		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists,
-		Throttle: api.KeyThrottle(limiter)})
+		Throttle: api.KeyThrottle(limiter), Peers: s.peering.peers()})
 	if err != nil {
 		return fail(err)
 	}
+	s.peering.serve(s.svc)
 	// Listen before anything is cached: changes other nodes commit from
 	// now on reach the caches.
 	s.listenChanges(raw, s.svc, ids)
@@ -663,6 +670,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.Close()
 	}
+	s.peering.close()
 	s.bg.stop()
 	s.closeControl()
 	var auditErr error

@@ -1,0 +1,287 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	tkms "github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/peer"
+	"github.com/trent-kms/trent/internal/server"
+	"github.com/trent-kms/trent/internal/wire"
+)
+
+// peerCA is a test peering CA that issues deployment certificates.
+type peerCA struct {
+	dir  string
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newPeerCA(t *testing.T) *peerCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "trent peering test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &peerCA{dir: t.TempDir(), cert: cert, key: key}
+	writePEM(t, filepath.Join(ca.dir, "ca.crt"), "CERTIFICATE", der)
+	return ca
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// issue writes a certificate for the deployment name (a DNS name, and
+// 127.0.0.1 for the loopback URL) and returns its cert and key paths.
+func (ca *peerCA) issue(t *testing.T, name string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, kp := filepath.Join(ca.dir, name+".crt"), filepath.Join(ca.dir, name+".key")
+	writePEM(t, cp, "CERTIFICATE", der)
+	writePEM(t, kp, "PRIVATE KEY", kder)
+	return cp, kp
+}
+
+// TestMultiRegionKeyAcrossDeployments runs two deployments, each with its
+// own store and root key: dc1 serves us-east-1 and us-west-2, dc2 serves
+// eu-west-1, linked by mutual TLS on loopback. A primary in dc1 is
+// replicated into dc2, and rotation, replication, primary changes and a
+// replica's deletion reach the other deployment.
+func TestMultiRegionKeyAcrossDeployments(t *testing.T) {
+	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
+	ca := newPeerCA(t)
+	c1, k1 := ca.issue(t, "dc1")
+	c2, k2 := ca.issue(t, "dc2")
+	a1, a2 := freeAddr(t), freeAddr(t)
+	clk := &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	start := func(regions []string, listen, cert, key, peerName, peerAddr string, peerRegions []string) *node {
+		return startNodeIn(t, privateDir(t), func(c *server.Config) {
+			c.Now = clk.Now
+			c.DeletionInterval, c.RotationInterval = time.Hour, time.Hour
+			c.Regions = regions
+			c.Peering = &server.PeeringConfig{Listen: listen, CertFile: cert, KeyFile: key, CAFile: filepath.Join(ca.dir, "ca.crt"),
+				Peers: []server.PeerConfig{{Name: peerName, URL: "https://" + peerAddr, Regions: peerRegions}}}
+		})
+	}
+	dc1 := start([]string{"us-east-1", "us-west-2"}, a1, c1, k1, "dc2", a2, []string{"eu-west-1"})
+	dc2 := start([]string{"eu-west-1"}, a2, c2, k2, "dc1", a1, []string{"us-east-1", "us-west-2"})
+	ctx := context.Background()
+	east, west, eu := dc1.client("us-east-1"), dc1.client("us-west-2"), dc2.client("eu-west-1")
+
+	// dc1 does not serve eu-west-1 itself.
+	_, err := dc1.client("eu-west-1").ListKeys(ctx, &kms.ListKeysInput{})
+	wantAPIError(t, err, "*", "*")
+
+	md := newMRK(t, east, nil)
+	id := *md.KeyId
+	ct := encryptAs(t, east, id, "from dc1")
+	out := replicate(t, east, id, "eu-west-1")
+	if out.ReplicaKeyMetadata.KeyState != types.KeyStateCreating || *out.ReplicaKeyMetadata.Arn != arnOf("eu-west-1", id) {
+		t.Fatalf("ReplicateKey across deployments = %s %s", out.ReplicaKeyMetadata.KeyState, *out.ReplicaKeyMetadata.Arn)
+	}
+	r := describe(t, eu, id)
+	if r.KeyState != types.KeyStateEnabled || *r.CurrentKeyMaterialId != *md.CurrentKeyMaterialId {
+		t.Fatalf("replica in dc2: %s, material %s", r.KeyState, *r.CurrentKeyMaterialId)
+	}
+	wantConfig(t, r, types.MultiRegionKeyTypeReplica, "us-east-1", "eu-west-1")
+	wantConfig(t, describe(t, east, id), types.MultiRegionKeyTypePrimary, "us-east-1", "eu-west-1")
+	decryptMaterial(t, eu, ct, "from dc1")
+	decryptMaterial(t, east, encryptAs(t, eu, id, "from dc2"), "from dc2")
+	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
+	wantAPIError(t, err, "AlreadyExistsException", "Unable to replicate key "+id+" to region eu-west-1, as the key already exist there")
+
+	// Rotation of the primary reaches the replica in dc2.
+	mustOK(t, "RotateKeyOnDemand", second(east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})))
+	m1 := *describe(t, east, id).CurrentKeyMaterialId
+	if got := *describe(t, eu, id).CurrentKeyMaterialId; got != m1 {
+		t.Fatalf("replica in dc2 uses %s after the rotation, want %s", got, m1)
+	}
+	if got := decryptMaterial(t, eu, encryptAs(t, east, id, "rotated"), "rotated"); got != m1 {
+		t.Errorf("decrypted in dc2 with %s, want %s", got, m1)
+	}
+	mustOK(t, "EnableKeyRotation", second(east.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: &id})))
+	if st, err := eu.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: &id}); err != nil || !st.KeyRotationEnabled {
+		t.Fatalf("rotation status in dc2: %v, %v", st, err)
+	}
+
+	// A replica in dc1's other region, then the primary moves there: dc2's
+	// replica learns both.
+	replicate(t, east, id, "us-west-2")
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-east-1", "eu-west-1", "us-west-2")
+	mustOK(t, "UpdatePrimaryRegion", second(east.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("us-west-2")})))
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-west-2", "eu-west-1", "us-east-1")
+	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypePrimary, "us-west-2", "eu-west-1", "us-east-1")
+	// Moving the primary into dc2 is not supported yet.
+	_, err = west.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("eu-west-1")})
+	wantAPIError(t, err, "UnsupportedOperationException", "eu-west-1 is served by a peer deployment: moving the primary key to a Region a peer serves is not supported yet.")
+
+	// The replica in dc2 is deleted: dc1's keys stop listing it.
+	_, err = eu.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
+	mustOK(t, "ScheduleKeyDeletion in dc2", err)
+	clk.Advance(8 * 24 * time.Hour)
+	if n, err := dc2.srv.Service().DeleteExpiredKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredKeys in dc2 = %d, %v", n, err)
+	}
+	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypePrimary, "us-west-2", "us-east-1")
+	wantConfig(t, describe(t, east, id), types.MultiRegionKeyTypeReplica, "us-west-2", "us-east-1")
+	// And it can be made again from the new primary.
+	replicate(t, west, id, "eu-west-1")
+	decryptMaterial(t, eu, ct, "from dc1")
+}
+
+// TestPeeringRefusesStrangers: the peering listener answers only clients
+// with a certificate of the peering CA that names a configured peer, and
+// a peer may change only sets it takes part in.
+func TestPeeringRefusesStrangers(t *testing.T) {
+	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
+	ca := newPeerCA(t)
+	c2, k2 := ca.issue(t, "dc2")
+	a2 := freeAddr(t)
+	dc2 := startNodeIn(t, privateDir(t), func(c *server.Config) {
+		c.Regions = []string{"eu-west-1"}
+		c.Peering = &server.PeeringConfig{Listen: a2, CertFile: c2, KeyFile: k2, CAFile: filepath.Join(ca.dir, "ca.crt"),
+			Peers: []server.PeerConfig{{Name: "dc1", URL: "https://127.0.0.1:1", Regions: []string{"us-east-1"}}}}
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	get := func(certs []tls.Certificate) (*http.Response, error) {
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		return cl.Get("https://" + dc2.srv.PeeringAddr() + "/peer/v1/wrapping-key")
+	}
+	if resp, err := get(nil); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a client without a certificate got %s", resp.Status)
+	}
+	c3, k3 := ca.issue(t, "dc3")
+	cert3, err := tls.LoadX509KeyPair(c3, k3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := get([]tls.Certificate{cert3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an unknown peer got %s, want 403", resp.Status)
+	}
+
+	// dc1, a configured peer, may not create a key of a set whose primary
+	// it does not serve.
+	c1, k1 := ca.issue(t, "dc1")
+	cert1, err := tls.LoadX509KeyPair(c1, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := peer.New(peer.Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert1}, RootCAs: pool, ClientCAs: pool},
+		Peers: []peer.Peer{{Name: "dc2", URL: "https://" + dc2.srv.PeeringAddr(), Regions: []string{"eu-west-1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "mrk-0123456789abcdef0123456789abcdef"
+	raw := make([]byte, 32)
+	err = link.Send(context.Background(), &tkms.MemberChange{Region: "eu-west-1", KeyID: id, AccountID: testAccount,
+		Create:    &tkms.MemberCreate{KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS", KeyManager: "CUSTOMER", Policy: "{}"},
+		Config:    &tkms.MemberConfig{Primary: "ap-south-1", Replicas: []string{"eu-west-1"}},
+		Materials: []tkms.MemberMaterial{{ID: "00" + id[4:] + id[4:], Raw: raw}}})
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != "AccessDeniedException" {
+		t.Fatalf("a change for a set dc1 takes no part in = %v, want AccessDeniedException", err)
+	}
+	_, err = dc2.client("eu-west-1").DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: &id})
+	wantAPIError(t, err, "NotFoundException", "*")
+}
+
+func TestPeeringConfig(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+listen: 127.0.0.1:9400
+data_dir: /var/lib/trent
+regions: [us-east-1, us-west-2]
+peering:
+  listen: 0.0.0.0:9444
+  cert_file: /etc/trent/peer.crt
+  key_file: /etc/trent/peer.key
+  ca_file: /etc/trent/peer-ca.crt
+  peers:
+    - name: dc2.example.net
+      url: https://dc2.example.net:9444
+      regions: [eu-west-1, eu-central-1]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Peering; p == nil || len(p.Peers) != 1 || p.Peers[0].Regions[1] != "eu-central-1" {
+		t.Fatalf("peering: %+v", cfg.Peering)
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"overlap", "regions: [us-east-1]\npeering: {listen: ':9444', cert_file: a, key_file: b, ca_file: c, peers: [{name: p, url: 'https://p:1', regions: [us-east-1]}]}",
+			"region us-east-1 is served by this deployment already"},
+		{"no regions", "peering: {listen: ':9444', cert_file: a, key_file: b, ca_file: c, peers: [{name: p, url: 'https://p:1', regions: [eu-west-1]}]}",
+			"set regions to the regions this deployment serves"},
+		{"no tls", "regions: [us-east-1]\npeering: {listen: ':9444', peers: [{name: p, url: 'http://p:1', regions: [eu-west-1]}]}",
+			"cert_file, key_file and ca_file are required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := server.LoadConfig(writeConfig(t, "version: 1\nlisten: 127.0.0.1:9400\ndata_dir: /var/lib/trent\n"+tc.text+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Defaults()
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
