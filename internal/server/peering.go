@@ -144,10 +144,14 @@ func (p *peering) peers() kms.Peers {
 }
 
 // serve starts answering peers with svc.
-func (p *peering) serve(svc *kms.Service) {
+func (p *peering) serve(svc *kms.Service, log *slog.Logger, cfg *PeeringConfig) {
 	if p == nil {
 		return
 	}
+	for _, pc := range cfg.Peers {
+		log.Info("peering: regions served by a peer deployment", "peer", pc.Name, "url", pc.URL, "regions", pc.Regions)
+	}
+	log.Info("peering: serving peers (mutual TLS)", "addr", p.ln.Addr().String())
 	p.srv.Handler = p.link.Handler(svc)
 	go func() { p.done <- p.srv.ServeTLS(p.ln, "", "") }()
 }

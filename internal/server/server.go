@@ -242,7 +242,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	s.peering.serve(s.svc)
+	s.peering.serve(s.svc, log, cfg.Peering)
 	// Listen before anything is cached: changes other nodes commit from
 	// now on reach the caches.
 	s.listenChanges(raw, s.svc, ids)
