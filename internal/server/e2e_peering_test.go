@@ -285,3 +285,50 @@ peering:
 		})
 	}
 }
+
+// TestPeerRestart: a peer that restarts draws a new wrapping key; the next
+// change sealed to its old key is refused with WrappingKeyChanged, and the
+// sender fetches the new key and sends it again. While the peer is down, a
+// rotation of a set with a replica there fails rather than leave the
+// replica without the new material.
+func TestPeerRestart(t *testing.T) {
+	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
+	ca := newPeerCA(t)
+	c1, k1 := ca.issue(t, "dc1")
+	c2, k2 := ca.issue(t, "dc2")
+	a1, a2 := freeAddr(t), freeAddr(t)
+	opts := func(regions []string, listen, cert, key, peerName, peerAddr string, peerRegions []string) func(*server.Config) {
+		return func(c *server.Config) {
+			c.Regions = regions
+			c.Peering = &server.PeeringConfig{Listen: listen, CertFile: cert, KeyFile: key, CAFile: filepath.Join(ca.dir, "ca.crt"),
+				Peers: []server.PeerConfig{{Name: peerName, URL: "https://" + peerAddr, Regions: peerRegions}}}
+		}
+	}
+	dc1 := startNodeIn(t, privateDir(t), opts([]string{"us-east-1"}, a1, c1, k1, "dc2", a2, []string{"eu-west-1"}))
+	dir2 := privateDir(t)
+	o2 := opts([]string{"eu-west-1"}, a2, c2, k2, "dc1", a1, []string{"us-east-1"})
+	dc2 := startNodeIn(t, dir2, o2)
+	ctx := context.Background()
+	east := dc1.client("us-east-1")
+	id := *newMRK(t, east, nil).KeyId
+	replicate(t, east, id, "eu-west-1")
+	describe(t, dc2.client("eu-west-1"), id)
+
+	dc2.stop()
+	_, err := east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	wantAPIError(t, err, "KMSInternalException", "*")
+	md := describe(t, east, id)
+	if rs := listRotations(t, east, &kms.ListKeyRotationsInput{KeyId: &id}); len(rs) != 0 {
+		t.Fatalf("the primary rotated while its replica was unreachable: %+v", rs)
+	}
+
+	dc2 = startNodeIn(t, dir2, o2)
+	eu := dc2.client("eu-west-1")
+	mustOK(t, "RotateKeyOnDemand", second(east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})))
+	m1 := *describe(t, east, id).CurrentKeyMaterialId
+	if m1 == *md.CurrentKeyMaterialId || *describe(t, eu, id).CurrentKeyMaterialId != m1 {
+		t.Fatal("the rotation after the peer's restart did not reach it")
+	}
+	decryptMaterial(t, eu, encryptAs(t, east, id, "after restart"), "after restart")
+}
