@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/trent-kms/trent/internal/keystore"
+	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/wire"
 )
@@ -44,6 +46,40 @@ type MemberChange struct {
 	// deleted: the key drops it, and a primary waiting in
 	// PendingReplicaDeletion for its last replica enters PendingDeletion.
 	DeletedRegion string `json:",omitempty"`
+	// Promote, with a Config naming the key's region as primary, makes the
+	// key the set's primary (UpdatePrimaryRegion into a peer's region):
+	// the key must be Enabled, and the caller, authenticated by the
+	// deployment that sends the change, must be allowed
+	// kms:UpdatePrimaryRegion on it here.
+	Promote *MemberCaller `json:",omitempty"`
+}
+
+// MemberCaller is the caller of a request that a peer deployment
+// authenticated, as Promote carries it.
+type MemberCaller struct {
+	AccountID       string
+	Principal       string
+	Identity        policy.Principal
+	SourceIP        string `json:",omitempty"`
+	SecureTransport bool
+	RequestID       string `json:",omitempty"`
+}
+
+// memberCaller returns c as a MemberCaller.
+func memberCaller(c *Caller) *MemberCaller {
+	mc := &MemberCaller{AccountID: c.AccountID, Principal: c.Principal, Identity: identity(c), SecureTransport: c.SecureTransport, RequestID: c.RequestID}
+	if c.SourceIP.IsValid() {
+		mc.SourceIP = c.SourceIP.String()
+	}
+	return mc
+}
+
+// caller returns the Caller mc describes, in region.
+func (mc *MemberCaller) caller(region string) *Caller {
+	c := &Caller{AccountID: mc.AccountID, Principal: mc.Principal, Identity: mc.Identity, Region: region,
+		SecureTransport: mc.SecureTransport, RequestID: mc.RequestID}
+	c.SourceIP, _ = netip.ParseAddr(mc.SourceIP)
+	return c
 }
 
 // MemberCreate holds the properties of a new replica.
@@ -226,6 +262,11 @@ func (s *Service) apply(ctx context.Context, ch *MemberChange, sender func(strin
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	ref := store.KeyRef{Region: ch.Region, KeyID: ch.KeyID}
+	if ch.Promote != nil {
+		if err := s.checkPromote(ctx, ch, arn); err != nil {
+			return err
+		}
+	}
 	_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
 		if k.AccountID != ch.AccountID || !k.MultiRegion {
 			return store.ErrNotFound
@@ -256,6 +297,31 @@ func (s *Service) apply(ctx context.Context, ch *MemberChange, sender func(strin
 		return nil
 	}
 	return err
+}
+
+// checkPromote checks a Promote change: the key exists, is a replica
+// that the change makes primary, is Enabled, and the caller may
+// kms:UpdatePrimaryRegion on it under its key policy (and the caller's
+// identity policies as this deployment knows them).
+func (s *Service) checkPromote(ctx context.Context, ch *MemberChange, arn string) error {
+	if ch.Config == nil || ch.Config.Primary != ch.Region {
+		return fmt.Errorf("kms: promote change for %s does not make it the primary", arn)
+	}
+	ck, err := s.loadKey(ctx, store.KeyRef{Region: ch.Region, KeyID: ch.KeyID})
+	if errors.Is(err, store.ErrNotFound) || err == nil && (ck.meta.AccountID != ch.AccountID || !ck.meta.MultiRegion) {
+		return errKeyNotFound(arn)
+	}
+	if err != nil {
+		return err
+	}
+	c := ch.Promote.caller(ch.Region)
+	if c.AccountID != ch.AccountID {
+		return errPeerForbidden(arn)
+	}
+	if err := s.authorizeFound(ctx, c, opUpdatePrimaryRegion, ck, "", &condReq{primaryRegion: ch.Region}); err != nil {
+		return err
+	}
+	return enabledForUpdate(&ck.meta, arn)
 }
 
 // applyShared sets the shared properties sh on k; the current material

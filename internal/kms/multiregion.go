@@ -435,28 +435,26 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *Caller, in *wire.U
 	if err := enabledForUpdate(&p, ck.arn); err != nil {
 		return err
 	}
-	if !s.ServesRegion(region) {
-		// The replica's key policy and state live in the peer deployment
-		// that serves the region; moving the primary there is not
-		// supported yet (docs/multi-region.md, "Between deployments").
-		return wire.Errorf("UnsupportedOperationException",
-			"%s is served by a peer deployment: moving the primary key to a Region a peer serves is not supported yet.", region)
+	if s.ServesRegion(region) {
+		rc := *c
+		rc.Region = region
+		nk, err := s.loadKey(ctx, store.KeyRef{Region: region, KeyID: p.KeyID})
+		if errors.Is(err, store.ErrNotFound) || err == nil && nk.meta.AccountID != p.AccountID {
+			return errKeyNotFound(newARN)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.authorizeFound(ctx, &rc, opUpdatePrimaryRegion, nk, "", req); err != nil {
+			return err
+		}
+		if err := enabledForUpdate(&nk.meta, newARN); err != nil {
+			return err
+		}
 	}
-	rc := *c
-	rc.Region = region
-	nk, err := s.loadKey(ctx, store.KeyRef{Region: region, KeyID: p.KeyID})
-	if errors.Is(err, store.ErrNotFound) || err == nil && nk.meta.AccountID != p.AccountID {
-		return errKeyNotFound(newARN)
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.authorizeFound(ctx, &rc, opUpdatePrimaryRegion, nk, "", req); err != nil {
-		return err
-	}
-	if err := enabledForUpdate(&nk.meta, newARN); err != nil {
-		return err
-	}
+	// In a peer's region, the peer checks the replica (its state, and
+	// kms:UpdatePrimaryRegion under its key policy) when it applies the
+	// first change below (MemberChange.Promote).
 	replicas := make([]string, 0, len(p.MultiRegionReplicas))
 	for _, r := range p.MultiRegionReplicas {
 		if r != region {
@@ -467,8 +465,12 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *Caller, in *wire.U
 	// The new primary first: from its write on, it is the set's source of
 	// the shared properties; then the old primary, then the others.
 	order := append([]string{region, p.Region}, replicas[:len(replicas)-1]...)
-	for _, reg := range order {
-		if err := s.setConfig(ctx, reg, p.AccountID, p.KeyID, region, replicas); err != nil {
+	for i, reg := range order {
+		ch := &MemberChange{Region: reg, KeyID: p.KeyID, AccountID: p.AccountID, Config: &MemberConfig{Primary: region, Replicas: slices.Clone(replicas)}}
+		if i == 0 && !s.ServesRegion(region) {
+			ch.Promote = memberCaller(c)
+		}
+		if err := s.send(ctx, ch); err != nil {
 			return fmt.Errorf("update primary region of %s in %s: %w", ck.arn, reg, err)
 		}
 	}

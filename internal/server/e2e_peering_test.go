@@ -158,9 +158,38 @@ func TestMultiRegionKeyAcrossDeployments(t *testing.T) {
 	mustOK(t, "UpdatePrimaryRegion", second(east.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("us-west-2")})))
 	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-west-2", "eu-west-1", "us-east-1")
 	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypePrimary, "us-west-2", "eu-west-1", "us-east-1")
-	// Moving the primary into dc2 is not supported yet.
+	// The primary moves into dc2: dc2 checks its replica's state and key
+	// policy, then rotates the set itself; and back again.
+	mustOK(t, "DisableKey in dc2", second(eu.DisableKey(ctx, &kms.DisableKeyInput{KeyId: &id})))
 	_, err = west.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("eu-west-1")})
-	wantAPIError(t, err, "UnsupportedOperationException", "eu-west-1 is served by a peer deployment: moving the primary key to a Region a peer serves is not supported yet.")
+	wantAPIError(t, err, "DisabledException", arnOf("eu-west-1", id)+" is disabled.")
+	mustOK(t, "EnableKey in dc2", second(eu.EnableKey(ctx, &kms.EnableKeyInput{KeyId: &id})))
+	// dc2 enforces its replica's key policy for the caller dc1 authenticated.
+	root := "arn:aws:iam::" + testAccount + ":root"
+	deny := `{"Version":"2012-10-17","Statement":[
+	 {"Sid":"all","Effect":"Allow","Principal":{"AWS":"` + root + `"},"Action":"kms:*","Resource":"*"},
+	 {"Sid":"stay","Effect":"Deny","Principal":{"AWS":"` + root + `"},"Action":"kms:UpdatePrimaryRegion","Resource":"*"}]}`
+	mustOK(t, "PutKeyPolicy in dc2", second(eu.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &id, Policy: &deny})))
+	_, err = west.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("eu-west-1")})
+	wantAPIError(t, err, "AccessDeniedException",
+		"User: "+root+" is not authorized to perform: kms:UpdatePrimaryRegion on resource: "+arnOf("eu-west-1", id)+" with an explicit deny in a resource-based policy")
+	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypePrimary, "us-west-2", "eu-west-1", "us-east-1")
+	mustOK(t, "PutKeyPolicy in dc2", second(eu.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: &id, Policy: aws.String(tkms.DefaultKeyPolicy("aws", testAccount))})))
+	mustOK(t, "UpdatePrimaryRegion into dc2", second(west.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("eu-west-1")})))
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypePrimary, "eu-west-1", "us-east-1", "us-west-2")
+	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypeReplica, "eu-west-1", "us-east-1", "us-west-2")
+	wantConfig(t, describe(t, east, id), types.MultiRegionKeyTypeReplica, "eu-west-1", "us-east-1", "us-west-2")
+	_, err = west.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	wantAPIError(t, err, "UnsupportedOperationException", "*")
+	mustOK(t, "RotateKeyOnDemand in dc2", second(eu.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})))
+	m2 := *describe(t, eu, id).CurrentKeyMaterialId
+	if m2 == m1 || *describe(t, east, id).CurrentKeyMaterialId != m2 || *describe(t, west, id).CurrentKeyMaterialId != m2 {
+		t.Fatal("a rotation of the primary in dc2 did not reach dc1's replicas")
+	}
+	decryptMaterial(t, east, encryptAs(t, eu, id, "rotated in dc2"), "rotated in dc2")
+	mustOK(t, "UpdatePrimaryRegion back into dc1", second(eu.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("us-west-2")})))
+	wantConfig(t, describe(t, west, id), types.MultiRegionKeyTypePrimary, "us-west-2", "us-east-1", "eu-west-1")
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-west-2", "us-east-1", "eu-west-1")
 
 	// The replica in dc2 is deleted: dc1's keys stop listing it.
 	_, err = eu.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
