@@ -157,8 +157,19 @@ func (s *Service) servesAnywhere(region string) bool {
 }
 
 // send applies ch here or through the peer that serves its region, and
-// clears its material. A region nobody serves any more is skipped.
+// clears its material. A region nobody serves any more is skipped, and so
+// is a key that no longer exists.
 func (s *Service) send(ctx context.Context, ch *MemberChange) error {
+	err := s.deliver(ctx, ch)
+	if errors.Is(err, store.ErrNotFound) && ch.Create == nil && ch.Promote == nil {
+		return nil
+	}
+	return err
+}
+
+// deliver is send that reports a missing key as an error wrapping
+// store.ErrNotFound.
+func (s *Service) deliver(ctx context.Context, ch *MemberChange) error {
 	defer ch.clear()
 	switch {
 	case s.ServesRegion(ch.Region):
@@ -204,7 +215,7 @@ func sharedOf(k *store.Key) *MemberShared {
 // one of this deployment's regions; the peer link calls it for changes a
 // peer sends. Materials are sealed by this deployment's root key for the
 // key's ARN here. A change to a key that does not exist (deleted since)
-// is ignored, except Create.
+// is an error wrapping store.ErrNotFound.
 func (s *Service) ApplyMemberChange(ctx context.Context, ch *MemberChange) error {
 	return s.apply(ctx, ch, nil)
 }
@@ -294,7 +305,7 @@ func (s *Service) apply(ctx context.Context, ch *MemberChange, sender func(strin
 	})
 	s.forgetKey(ref)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return fmt.Errorf("%s: %w", arn, store.ErrNotFound)
 	}
 	return err
 }
@@ -335,4 +346,84 @@ func applyShared(k *store.Key, sh *MemberShared) {
 	}
 	k.RotationEnabled, k.RotationPeriodInDays = sh.RotationEnabled, sh.RotationPeriodInDays
 	k.NextRotationDate, k.OnDemandRotations = sh.NextRotationDate, sh.OnDemandRotations
+}
+
+// SyncMultiRegionKeys pushes the configuration and shared properties of
+// every multi-Region primary key this deployment holds to each of its
+// replicas, here and in peer deployments, and drops from its set a
+// replica that no longer exists (deleted while its deployment could not
+// tell this one). Every change it sends is idempotent, so it repairs what
+// an unreachable peer missed and is harmless otherwise. It returns how many
+// multi-Region keys it looked at. It lists key ids only, and reads the
+// document of mrk- keys only.
+func (s *Service) SyncMultiRegionKeys(ctx context.Context) (int, error) {
+	accts, err := s.store.ListAccounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	const page = 1000
+	n := 0
+	var errs []error
+	for _, a := range accts {
+		for _, reg := range s.Regions() {
+			after := ""
+			for {
+				refs, err := s.store.ListKeys(ctx, reg, a.ID, after, page)
+				if err != nil {
+					return n, err
+				}
+				for _, ref := range refs {
+					if !isMRKID(ref.KeyID) {
+						continue
+					}
+					n++
+					if err := s.syncSet(ctx, ref); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				if len(refs) < page {
+					break
+				}
+				after = refs[len(refs)-1].KeyID
+			}
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// syncSet is SyncMultiRegionKeys for one key: nothing unless it is a
+// primary with replicas.
+func (s *Service) syncSet(ctx context.Context, ref store.KeyRef) error {
+	k, err := s.store.GetKey(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !isPrimary(&k) || len(k.MultiRegionReplicas) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, r := range k.MultiRegionReplicas {
+		mats, err := s.rawMaterials(&k, nil)
+		if err != nil {
+			return err
+		}
+		err = s.deliver(ctx, &MemberChange{Region: r, KeyID: k.KeyID, AccountID: k.AccountID,
+			Config: &MemberConfig{Primary: k.Region, Replicas: slices.Clone(k.MultiRegionReplicas)}, Materials: mats, Shared: sharedOf(&k)})
+		if errors.Is(err, store.ErrNotFound) {
+			s.log.Info("multi-Region key: a replica no longer exists; removing it from the set", "key_id", k.KeyID, "region", r)
+			gone := k
+			gone.Region = r
+			if err := s.replicaDeleted(ctx, gone); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("synchronize %s: %w", KeyARN(r, k.AccountID, k.KeyID), err))
+		}
+	}
+	return errors.Join(errs...)
 }

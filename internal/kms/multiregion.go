@@ -179,6 +179,23 @@ func (s *Service) stageMaterial(ctx context.Context, p *store.Key, m store.Mater
 	return nil
 }
 
+// setConfigs writes the set configuration into the keys of the set in
+// regions. A key in this deployment must take it; a peer that cannot be
+// reached is logged and left to SyncMultiRegionKeys.
+func (s *Service) setConfigs(ctx context.Context, regions []string, accountID, keyID, primary string, replicas []string) error {
+	for _, reg := range regions {
+		err := s.setConfig(ctx, reg, accountID, keyID, primary, replicas)
+		if err != nil && s.ServesRegion(reg) {
+			return err
+		}
+		if err != nil {
+			s.log.Warn("multi-Region key: a peer did not take the set's configuration; SyncMultiRegionKeys will retry",
+				"key_id", keyID, "region", reg, "err", err)
+		}
+	}
+	return nil
+}
+
 // setConfig writes the set configuration (primary region and replica
 // regions) into the key of the set in region, if it exists.
 func (s *Service) setConfig(ctx context.Context, region, accountID, keyID, primary string, replicas []string) error {
@@ -310,10 +327,8 @@ func (s *Service) ReplicateKey(ctx context.Context, c *Caller, in *wire.Replicat
 	// The replica exists; now the set learns of it, primary first. A stop
 	// before this completes leaves the replica in Creating, and its first
 	// read finishes the job (completeReplica).
-	for _, reg := range setRegions(&p) {
-		if err := s.setConfig(ctx, reg, p.AccountID, p.KeyID, p.Region, replicas); err != nil {
-			return nil, fmt.Errorf("add replica %s to %s: %w", region, reg, err)
-		}
+	if err := s.setConfigs(ctx, setRegions(&p), p.AccountID, p.KeyID, p.Region, replicas); err != nil {
+		return nil, fmt.Errorf("add replica %s to its set: %w", region, err)
 	}
 	s.log.Info("replicated multi-Region key", "key_arn", ck.arn, "replica_region", region)
 	r.Revision = 1
@@ -364,10 +379,8 @@ func (s *Service) completeReplica(ctx context.Context, k store.Key) (store.Key, 
 		return k, err
 	case p.AccountID == k.AccountID && !slices.Contains(p.MultiRegionReplicas, k.Region):
 		replicas := append(slices.Clone(p.MultiRegionReplicas), k.Region)
-		for _, reg := range setRegions(&p) {
-			if err := s.setConfig(ctx, reg, p.AccountID, p.KeyID, p.Region, replicas); err != nil {
-				return k, err
-			}
+		if err := s.setConfigs(ctx, setRegions(&p), p.AccountID, p.KeyID, p.Region, replicas); err != nil {
+			return k, err
 		}
 	}
 	saved, err := s.store.UpdateKey(ctx, k.Ref(), func(sk *store.Key) error {
@@ -470,8 +483,13 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, c *Caller, in *wire.U
 		if i == 0 && !s.ServesRegion(region) {
 			ch.Promote = memberCaller(c)
 		}
-		if err := s.send(ctx, ch); err != nil {
+		err := s.send(ctx, ch)
+		if err != nil && (i == 0 || s.ServesRegion(reg)) {
 			return fmt.Errorf("update primary region of %s in %s: %w", ck.arn, reg, err)
+		}
+		if err != nil {
+			s.log.Warn("multi-Region key: a peer did not take the new primary region; SyncMultiRegionKeys will retry",
+				"key_id", p.KeyID, "region", reg, "err", err)
 		}
 	}
 	s.log.Info("updated primary region of multi-Region key", "key_id", p.KeyID, "old_primary_region", p.Region, "primary_region", region)

@@ -21,7 +21,8 @@
 //
 //	GET  /peer/v1/wrapping-key  {"PublicKey": base64}: the receiver's HPKE public key
 //	POST /peer/v1/changes       a kms.MemberChange, materials Wrapped; 204, or
-//	                            409 (Create found the key), 400 {"Code","Message"}
+//	                            409 (Create found the key), 410 (no such key),
+//	                            400 {"Code","Message"}
 //	                            (a KMS error to pass on, or "WrappingKeyChanged"),
 //	                            403 (not a configured peer), 500
 package peer
@@ -193,6 +194,8 @@ func (l *Link) send(ctx context.Context, r *remote, ch *kms.MemberChange) error 
 		return nil
 	case http.StatusConflict:
 		return fmt.Errorf("peer %s: %w", r.Name, store.ErrExists)
+	case http.StatusGone:
+		return fmt.Errorf("peer %s: %w", r.Name, store.ErrNotFound)
 	case http.StatusBadRequest:
 		var e struct{ Code, Message string }
 		if json.Unmarshal(msg, &e) == nil && e.Code != "" {
@@ -300,6 +303,8 @@ func (l *Link) change(w http.ResponseWriter, r *http.Request, svc *kms.Service, 
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, store.ErrExists):
 		w.WriteHeader(http.StatusConflict)
+	case errors.Is(err, store.ErrNotFound):
+		w.WriteHeader(http.StatusGone)
 	case errors.As(err, &we):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"Code": we.Code, "Message": we.Message})
 	default:

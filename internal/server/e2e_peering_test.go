@@ -319,7 +319,9 @@ peering:
 // change sealed to its old key is refused with WrappingKeyChanged, and the
 // sender fetches the new key and sends it again. While the peer is down, a
 // rotation of a set with a replica there fails rather than leave the
-// replica without the new material.
+// replica without the new material, and configuration changes it misses
+// (a new replica, the deletion of its own replica) are repaired by
+// SyncMultiRegionKeys.
 func TestPeerRestart(t *testing.T) {
 	t.Setenv("TRENT_ROOT_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("TRENT_ROOT_SECRET_ACCESS_KEY", testSecret)
@@ -327,17 +329,20 @@ func TestPeerRestart(t *testing.T) {
 	c1, k1 := ca.issue(t, "dc1")
 	c2, k2 := ca.issue(t, "dc2")
 	a1, a2 := freeAddr(t), freeAddr(t)
+	clk := &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	opts := func(regions []string, listen, cert, key, peerName, peerAddr string, peerRegions []string) func(*server.Config) {
 		return func(c *server.Config) {
+			c.Now = clk.Now
+			c.DeletionInterval, c.RotationInterval = time.Hour, time.Hour
 			c.Regions = regions
 			c.Peering = &server.PeeringConfig{Listen: listen, CertFile: cert, KeyFile: key, CAFile: filepath.Join(ca.dir, "ca.crt"),
-				Peers: []server.PeerConfig{{Name: peerName, URL: "https://" + peerAddr, Regions: peerRegions}}}
+				Peers: []server.PeerConfig{{Name: peerName, URL: "https://" + peerAddr, Regions: peerRegions}}, SyncInterval: time.Hour}
 		}
 	}
-	dc1 := startNodeIn(t, privateDir(t), opts([]string{"us-east-1"}, a1, c1, k1, "dc2", a2, []string{"eu-west-1"}))
-	dir2 := privateDir(t)
-	o2 := opts([]string{"eu-west-1"}, a2, c2, k2, "dc1", a1, []string{"us-east-1"})
-	dc2 := startNodeIn(t, dir2, o2)
+	dir1, dir2 := privateDir(t), privateDir(t)
+	o1 := opts([]string{"us-east-1", "us-west-2"}, a1, c1, k1, "dc2", a2, []string{"eu-west-1"})
+	o2 := opts([]string{"eu-west-1"}, a2, c2, k2, "dc1", a1, []string{"us-east-1", "us-west-2"})
+	dc1, dc2 := startNodeIn(t, dir1, o1), startNodeIn(t, dir2, o2)
 	ctx := context.Background()
 	east := dc1.client("us-east-1")
 	id := *newMRK(t, east, nil).KeyId
@@ -351,13 +356,52 @@ func TestPeerRestart(t *testing.T) {
 	if rs := listRotations(t, east, &kms.ListKeyRotationsInput{KeyId: &id}); len(rs) != 0 {
 		t.Fatalf("the primary rotated while its replica was unreachable: %+v", rs)
 	}
+	// A replica in dc1's other region is made while dc2 is down.
+	replicate(t, east, id, "us-west-2")
 
 	dc2 = startNodeIn(t, dir2, o2)
 	eu := dc2.client("eu-west-1")
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-east-1", "eu-west-1")
+	if n, err := dc1.srv.Service().SyncMultiRegionKeys(ctx); err != nil || n != 2 {
+		t.Fatalf("SyncMultiRegionKeys = %d, %v", n, err)
+	}
+	wantConfig(t, describe(t, eu, id), types.MultiRegionKeyTypeReplica, "us-east-1", "eu-west-1", "us-west-2")
 	mustOK(t, "RotateKeyOnDemand", second(east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})))
 	m1 := *describe(t, east, id).CurrentKeyMaterialId
 	if m1 == *md.CurrentKeyMaterialId || *describe(t, eu, id).CurrentKeyMaterialId != m1 {
 		t.Fatal("the rotation after the peer's restart did not reach it")
 	}
 	decryptMaterial(t, eu, encryptAs(t, east, id, "after restart"), "after restart")
+
+	// dc2 deletes its replica while dc1 is down: dc1 learns it from its
+	// next sync, and the primary, waiting for its replicas, starts its
+	// own waiting period once they are all gone.
+	_, err = east.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
+	mustOK(t, "ScheduleKeyDeletion primary", err)
+	_, err = dc1.client("us-west-2").ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
+	mustOK(t, "ScheduleKeyDeletion us-west-2", err)
+	_, err = eu.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
+	mustOK(t, "ScheduleKeyDeletion eu-west-1", err)
+	clk.Advance(8 * 24 * time.Hour)
+	dc1.stop()
+	if n, err := dc2.srv.Service().DeleteExpiredKeys(ctx); n != 1 || err == nil {
+		t.Fatalf("DeleteExpiredKeys in dc2 with dc1 down = %d, %v; want 1 and the error of telling dc1", n, err)
+	}
+	dc1 = startNodeIn(t, dir1, o1)
+	east = dc1.client("us-east-1")
+	// The deleter and the sync also run once as the node starts; running
+	// them again is harmless.
+	if _, err := dc1.srv.Service().DeleteExpiredKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dc1.client("us-west-2").DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	wantAPIError(t, err, "NotFoundException", "*")
+	if _, err := dc1.srv.Service().SyncMultiRegionKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := describe(t, east, id)
+	if p.KeyState != types.KeyStatePendingDeletion || p.DeletionDate == nil || !p.DeletionDate.Equal(clk.Now().Add(7*24*time.Hour)) {
+		t.Fatalf("primary after the sync: %s, %v", p.KeyState, p.DeletionDate)
+	}
+	wantConfig(t, p, types.MultiRegionKeyTypePrimary, "us-east-1")
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -30,6 +31,10 @@ type PeeringConfig struct {
 	KeyFile  string       `yaml:"key_file"`
 	CAFile   string       `yaml:"ca_file"`
 	Peers    []PeerConfig `yaml:"peers"`
+	// SyncInterval is how often the shared properties and configuration
+	// of every multi-Region primary key held here are pushed again to its
+	// replicas, repairing what an unreachable peer missed. Default 1m.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 }
 
 // PeerConfig is another deployment: Name must be a DNS name of its peering
@@ -163,6 +168,22 @@ func (p *peering) close() {
 	}
 	p.srv.Close()
 	p.ln.Close()
+}
+
+// runPeeringSync starts the periodic SyncMultiRegionKeys of a deployment
+// with peers.
+func (s *Server) runPeeringSync() {
+	if s.peering == nil {
+		return
+	}
+	every := s.cfg.Peering.SyncInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	s.every("sync-multi-region-keys", every, func(ctx context.Context) error {
+		_, err := s.svc.SyncMultiRegionKeys(ctx)
+		return err
+	})
 }
 
 // PeeringAddr returns the address of the peering listener, "" without one.

@@ -649,6 +649,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// flusher writes what it holds once more when the node stops, before
 	// the store is closed.
 	s.bg.goRun(func(ctx context.Context) { s.svc.RunUsageFlusher(ctx, s.cfg.UsageFlushInterval) })
+	s.runPeeringSync() // peering.go: multi-Region keys in peer deployments
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"
