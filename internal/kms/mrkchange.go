@@ -230,6 +230,13 @@ func (s *Service) ApplyPeerChange(ctx context.Context, ch *MemberChange, senderS
 	if senderServes == nil {
 		return errors.New("kms: ApplyPeerChange needs the sender's regions")
 	}
+	// Accounts are per deployment: a replica goes only to an account the
+	// receiving deployment has (docs/multi-region.md, "Limits").
+	if _, err := s.store.GetAccount(ctx, ch.AccountID); errors.Is(err, store.ErrNotFound) {
+		return wire.Errorf("NotFoundException", "Account %s does not exist in the deployment that serves %s.", ch.AccountID, ch.Region)
+	} else if err != nil {
+		return err
+	}
 	return s.apply(ctx, ch, senderServes)
 }
 

@@ -267,6 +267,13 @@ func TestPeeringRefusesStrangers(t *testing.T) {
 	}
 	_, err = dc2.client("eu-west-1").DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: &id})
 	wantAPIError(t, err, "NotFoundException", "*")
+	// Nor a key in an account dc2 does not have.
+	err = link.Send(context.Background(), &tkms.MemberChange{Region: "eu-west-1", KeyID: id, AccountID: "444455556666",
+		Create: &tkms.MemberCreate{KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS", KeyManager: "CUSTOMER", Policy: "{}"},
+		Config: &tkms.MemberConfig{Primary: "us-east-1", Replicas: []string{"eu-west-1"}}})
+	if !errors.As(err, &we) || we.Code != "NotFoundException" || we.Message != "Account 444455556666 does not exist in the deployment that serves eu-west-1." {
+		t.Fatalf("a replica in an account dc2 does not have = %v", err)
+	}
 }
 
 func TestPeeringConfig(t *testing.T) {
