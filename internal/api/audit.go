@@ -236,6 +236,9 @@ func appendKeyResources(res []audit.Resource, c *kms.Caller, out any) []audit.Re
 	if o, ok := out.(*wire.CreateKeyResponse); ok && o != nil && o.KeyMetadata != nil && o.KeyMetadata.Arn != nil {
 		add(*o.KeyMetadata.Arn)
 	}
+	if o, ok := out.(*wire.ReplicateKeyResponse); ok && o != nil && o.ReplicaKeyMetadata != nil && o.ReplicaKeyMetadata.Arn != nil {
+		add(*o.ReplicaKeyMetadata.Arn) // the replica, beside the primary the checks name
+	}
 	return res
 }
 

@@ -65,6 +65,8 @@ var routes = map[string]route{
 	"TrentService.RotateKeyOnDemand":               {"kms:RotateKeyOnDemand", smallBody, opTimeout, op((*kms.Service).RotateKeyOnDemand)},
 	"TrentService.ListKeyRotations":                {"kms:ListKeyRotations", smallBody, opTimeout, op((*kms.Service).ListKeyRotations)},
 	"TrentService.GetKeyLastUsage":                 {"kms:GetKeyLastUsage", smallBody, opTimeout, op((*kms.Service).GetKeyLastUsage)},
+	"TrentService.ReplicateKey":                    {"kms:ReplicateKey", policyBody, opTimeout, op((*kms.Service).ReplicateKey)},
+	"TrentService.UpdatePrimaryRegion":             {"kms:UpdatePrimaryRegion", smallBody, opTimeout, opNoOutput((*kms.Service).UpdatePrimaryRegion)},
 
 	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
 	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},

@@ -60,7 +60,7 @@ func (s *Service) aliasArgs(ctx context.Context, c *Caller, o keyOp, name, targe
 	if err != nil {
 		return nil, err
 	}
-	if ck.meta.KeyState == statePendingDeletion {
+	if pendingDeletion(ck.meta.KeyState) {
 		return nil, errPendingDeletion(ck.arn)
 	}
 	return ck, nil

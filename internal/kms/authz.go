@@ -443,6 +443,11 @@ type condReq struct {
 	tags         []wire.Tag        // aws:RequestTag/<k>, aws:TagKeys
 	tagKeys      []string          // aws:TagKeys of UntagResource
 	newKey       *store.Key        // CreateKey: kms:KeySpec, KeyUsage, KeyOrigin, MultiRegion of the new key
+	// kms:ReplicaRegion (ReplicateKey) and kms:PrimaryRegion
+	// (UpdatePrimaryRegion): the region named in the request
+	// (multi-region-keys-auth.md).
+	replicaRegion string
+	primaryRegion string
 
 	grant *grantReq // grant operations and grant tokens; nil for most requests
 }
@@ -556,6 +561,19 @@ func (k *condKeys) Lookup(name string) (policy.Values, bool) {
 		if m != nil {
 			return policy.Bool(m.MultiRegion), true
 		}
+	case "kms:multiregionkeytype":
+		// PRIMARY or REPLICA; absent for a single-Region key
+		// (conditions-kms.md, kms:MultiRegionKeyType).
+		if m != nil && m.MultiRegion {
+			if isReplica(m) {
+				return policy.String(mrkReplica), true
+			}
+			return policy.String(mrkPrimary), true
+		}
+	case "kms:replicaregion":
+		return str(k.req.replicaRegion)
+	case "kms:primaryregion":
+		return str(k.req.primaryRegion)
 	case "kms:resourcealiases":
 		if k.key != nil && k.aliases != nil {
 			return policy.Strings(k.aliases), true

@@ -109,10 +109,12 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if in.CustomKeyStoreId != nil {
 		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
 	}
-	if wire.Value(in.MultiRegion) {
-		return nil, wire.Errorf("UnsupportedOperationException", "Multi-Region keys are not supported by this server yet.")
-	}
 	keyID, err := generateKeyID(s.rand)
+	if wire.Value(in.MultiRegion) {
+		// A multi-Region primary key (multiregion.go): any key spec, not in
+		// a custom key store (the model's CreateKey), which is refused above.
+		keyID, err = generateMRKID(s.rand)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +151,9 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 		Tags:              tags,
 		CurrentMaterialID: mat.ID,
 		Materials:         []store.Material{mat},
+	}
+	if wire.Value(in.MultiRegion) {
+		k.MultiRegion, k.MultiRegionPrimary = true, c.Region
 	}
 	if err := s.createKey(ctx, c, k); err != nil {
 		return nil, err
@@ -238,6 +243,7 @@ func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 	if k.KeyState == statePendingDeletion && !k.DeletionDate.IsZero() {
 		md.DeletionDate = wire.NewTimestamp(k.DeletionDate)
 	}
+	fillMultiRegion(md, k)
 	return md
 }
 
@@ -337,7 +343,7 @@ func (s *Service) setEnabled(ctx context.Context, c *Caller, id string, o keyOp,
 // invalidState is the KMSInvalidStateException for a key whose state does
 // not allow the operation.
 func invalidState(arn, state string) error {
-	if state == statePendingDeletion {
+	if pendingDeletion(state) {
 		return errPendingDeletion(arn)
 	}
 	return wire.Errorf("KMSInvalidStateException", "%s is %s.", arn, state)
@@ -378,23 +384,27 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c *Caller, in *wire.S
 	// "DeletionDate": "2022-06-18T23:43:51.272000+00:00").
 	del := s.now().UTC().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Millisecond)
 	k, err := s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
+		if pendingDeletion(k.KeyState) {
 			return errPendingDeletion(ck.arn)
 		}
-		k.KeyState = statePendingDeletion
-		k.DeletionDate = del
-		k.PendingWindowInDays = days
+		scheduleDeletionState(k, del, days) // multiregion.go: a primary with replicas waits
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &wire.ScheduleKeyDeletionResponse{
+	out := &wire.ScheduleKeyDeletionResponse{
 		KeyId:               wire.Ptr(ck.arn),
-		DeletionDate:        wire.NewTimestamp(k.DeletionDate),
 		KeyState:            wire.Ptr(k.KeyState),
 		PendingWindowInDays: wire.Ptr(int32(days)),
-	}, nil
+	}
+	if !k.DeletionDate.IsZero() {
+		// Absent for a primary key with replicas: "The deletion date for
+		// the primary key isn't known until its last replica key is
+		// deleted" (the model's ScheduleKeyDeletionResponse).
+		out.DeletionDate = wire.NewTimestamp(k.DeletionDate)
+	}
+	return out, nil
 }
 
 // CancelKeyDeletion takes a key out of PendingDeletion; it is left Disabled.
@@ -404,10 +414,10 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.Can
 		return nil, err
 	}
 	_, err = s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState != statePendingDeletion {
+		if !pendingDeletion(k.KeyState) {
 			return wire.Errorf("KMSInvalidStateException", "%s is not pending deletion.", ck.arn)
 		}
-		if !k.DeletionDate.After(s.now()) {
+		if k.KeyState == statePendingDeletion && !k.DeletionDate.After(s.now()) {
 			// The window has ended: the sweeper may be deleting the key
 			// right now, so it cannot be saved any more.
 			return errKeyNotFound(ck.arn)
@@ -437,6 +447,12 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, ref := range refs {
+		var mrk store.Key // a multi-Region key's set learns of the deletion
+		if isMRKID(ref.KeyID) {
+			if mrk, err = s.store.GetKey(ctx, ref); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
+			}
+		}
 		deleted, err := s.store.DeleteKeyIfDue(ctx, ref, now)
 		s.forgetKey(ref)
 		s.forgetAliasesOf(ref.KeyID)
@@ -448,6 +464,9 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 		}
 		s.log.Info("deleted key at the end of its deletion window", "region", ref.Region, "key_id", ref.KeyID)
 		n++
+		if err := s.replicaDeleted(ctx, mrk); err != nil {
+			return n, fmt.Errorf("update multi-Region key %s after deleting it in %s: %w", ref.KeyID, ref.Region, err)
+		}
 	}
 	return n, nil
 }

@@ -83,6 +83,9 @@ func rotatable(k *store.Key, arn string) error {
 		// automatically (the model); Trent has neither yet.
 		return errRotationUnsupported()
 	}
+	if isReplica(k) {
+		return errReplicaRotation(arn) // multiregion.go: only the primary rotates
+	}
 	return nil
 }
 
@@ -110,7 +113,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *Caller, in *wire.Ena
 		return err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
+	saved, err := s.update(ctx, ck, func(k *store.Key) error {
 		if err := rotatable(k, ck.arn); err != nil {
 			return err
 		}
@@ -122,7 +125,10 @@ func (s *Service) EnableKeyRotation(ctx context.Context, c *Caller, in *wire.Ena
 		k.RotationEnabled, k.RotationPeriodInDays = true, period
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.syncReplicas(ctx, saved) // a shared property of multi-Region keys
 }
 
 // DisableKeyRotation turns off automatic rotation. Material made by
@@ -132,14 +138,17 @@ func (s *Service) DisableKeyRotation(ctx context.Context, c *Caller, in *wire.Di
 	if err != nil {
 		return err
 	}
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
+	saved, err := s.update(ctx, ck, func(k *store.Key) error {
 		if err := rotatable(k, ck.arn); err != nil {
 			return err
 		}
 		k.RotationEnabled, k.RotationPeriodInDays, k.NextRotationDate = false, 0, time.Time{}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.syncReplicas(ctx, saved)
 }
 
 // GetKeyRotationStatus reports whether automatic rotation is enabled and,
@@ -171,7 +180,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, c *Caller, in *wire.
 		out.KeyRotationEnabled = wire.Ptr(true)
 		return out, nil
 	}
-	if !k.RotationEnabled || k.KeyState == statePendingDeletion || k.KeySpec != specSymmetric {
+	if !k.RotationEnabled || pendingDeletion(k.KeyState) || k.KeySpec != specSymmetric {
 		return out, nil
 	}
 	out.KeyRotationEnabled = wire.Ptr(true)
@@ -200,7 +209,10 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *Caller, in *wire.Rot
 		return nil, err
 	}
 	mat.RotationType = rotationOnDemand
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
+	if err := s.stageMaterial(ctx, &ck.meta, mat); err != nil {
+		return nil, err
+	}
+	saved, err := s.update(ctx, ck, func(k *store.Key) error {
 		if err := rotatable(k, ck.arn); err != nil {
 			return err
 		}
@@ -223,6 +235,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *Caller, in *wire.Rot
 		return nil, err
 	}
 	s.log.Info("rotated key material on demand", "key_arn", ck.arn, "material_id", mat.ID)
+	if err := s.syncReplicas(ctx, saved); err != nil {
+		return nil, err
+	}
 	return &wire.RotateKeyOnDemandResponse{KeyId: wire.Ptr(ck.arn)}, nil
 }
 
@@ -283,7 +298,9 @@ func (s *Service) rotateIfDue(ctx context.Context, ref store.KeyRef, now time.Ti
 	if err != nil {
 		return false, err
 	}
-	if !k.DueForRotation(now) || k.KeyState != stateEnabled || k.KeySpec != specSymmetric {
+	if !k.DueForRotation(now) || k.KeyState != stateEnabled || k.KeySpec != specSymmetric || isReplica(&k) {
+		// A multi-Region replica rotates when its primary does
+		// (syncReplicas), never on its own.
 		return false, nil
 	}
 	arn := KeyARN(k.Region, k.AccountID, k.KeyID)
@@ -292,8 +309,11 @@ func (s *Service) rotateIfDue(ctx context.Context, ref store.KeyRef, now time.Ti
 		return false, err
 	}
 	mat.RotationType = rotationAutomatic
+	if err := s.stageMaterial(ctx, &k, mat); err != nil {
+		return false, err
+	}
 	saved, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
-		if !k.DueForRotation(now) || k.KeyState != stateEnabled || k.KeySpec != specSymmetric {
+		if !k.DueForRotation(now) || k.KeyState != stateEnabled || k.KeySpec != specSymmetric || isReplica(k) {
 			return errNotDue
 		}
 		addMaterial(k, mat)
@@ -308,7 +328,7 @@ func (s *Service) rotateIfDue(ctx context.Context, ref store.KeyRef, now time.Ti
 		return false, err
 	}
 	s.log.Info("rotated key material", "key_arn", arn, "material_id", mat.ID, "next_rotation_date", saved.NextRotationDate)
-	return true, nil
+	return true, s.syncReplicas(ctx, saved)
 }
 
 // RunRotator calls RotateDueKeys every interval until ctx is done.

@@ -51,6 +51,9 @@ type Config struct {
 	// Throttle, when set, applies request quotas that depend on the key
 	// (see [ThrottleFunc]).
 	Throttle ThrottleFunc
+	// Peers, when set, reaches the deployments that serve other regions,
+	// for multi-Region keys replicated there (mrkchange.go).
+	Peers Peers
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -111,6 +114,7 @@ type Service struct {
 	policies        PolicySource
 	principalExists func(ctx context.Context, arn string) (bool, error)
 	throttle        ThrottleFunc
+	peers           Peers
 	stats           cacheStats
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
@@ -190,6 +194,7 @@ func New(cfg Config) (*Service, error) {
 		policies:        cfg.Policies,
 		principalExists: cfg.PrincipalExists,
 		throttle:        cfg.Throttle,
+		peers:           cfg.Peers,
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
@@ -252,6 +257,15 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 	k, err := s.store.GetKey(ctx, ref)
 	if err != nil {
 		return nil, err
+	}
+	if k.KeyState == stateCreating {
+		// A multi-Region replica that ReplicateKey made (multiregion.go).
+		if k, err = s.completeReplica(ctx, k); err != nil {
+			return nil, err
+		}
+		s.mu.RLock()
+		gen = s.gen
+		s.mu.RUnlock()
 	}
 	ck, err = s.unseal(ctx, k)
 	if err != nil {
@@ -436,7 +450,7 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 // updateLive is update for changes that a key pending deletion refuses.
 func (s *Service) updateLive(ctx context.Context, ck *cachedKey, fn func(*store.Key) error) error {
 	_, err := s.update(ctx, ck, func(k *store.Key) error {
-		if k.KeyState == statePendingDeletion {
+		if pendingDeletion(k.KeyState) {
 			return errPendingDeletion(ck.arn)
 		}
 		return fn(k)

@@ -132,6 +132,10 @@ type Config struct {
 	// listener.
 	AdminPprof bool `yaml:"admin_pprof"`
 
+	// Peering links this deployment to others that serve other regions
+	// (peering.go); nil without.
+	Peering *PeeringConfig `yaml:"peering"`
+
 	AccountID string   `yaml:"account_id"` // the default account, created at first start
 	Regions   []string `yaml:"regions"`    // regions served; empty means the AWS commercial and China regions
 	LogLevel  string   `yaml:"log_level"`  // debug, info, warn, error
@@ -458,6 +462,7 @@ func (c *Config) Validate() error {
 			bad("oidc_providers", "oidc_providers: %v", err)
 		}
 	}
+	c.validatePeering(bad)
 	return errors.Join(errs...)
 }
 

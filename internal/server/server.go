@@ -109,6 +109,8 @@ type Server struct {
 	metrics *api.Metrics
 	admin   *http.Server // nil without an admin listener
 	adminLn net.Listener
+
+	peering *peering // links to peer deployments (peering.go), nil without
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -201,6 +203,7 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	db := instrumentStore(raw, s.reg)
 	fail := func(err error) error {
 		s.bg.stop()
+		s.peering.close()
 		db.Close()
 		return err
 	}
@@ -230,12 +233,16 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	if s.peering, err = newPeerLink(cfg, log); err != nil {
+		return fail(err)
+	}
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
 		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists,
-		Throttle: api.KeyThrottle(limiter)})
+		Throttle: api.KeyThrottle(limiter), Peers: s.peering.peers()})
 	if err != nil {
 		return fail(err)
 	}
+	s.peering.serve(s.svc, log, cfg.Peering)
 	// Listen before anything is cached: changes other nodes commit from
 	// now on reach the caches.
 	s.listenChanges(raw, s.svc, ids)
@@ -647,6 +654,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// flusher writes what it holds once more when the node stops, before
 	// the store is closed.
 	s.bg.goRun(func(ctx context.Context) { s.svc.RunUsageFlusher(ctx, s.cfg.UsageFlushInterval) })
+	s.runPeeringSync() // peering.go: multi-Region keys in peer deployments
 	dataDir := s.cfg.DataDir
 	if s.cfg.Dev {
 		dataDir = "(none: --dev keeps everything in memory)"
@@ -668,6 +676,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.Close()
 	}
+	s.peering.close()
 	s.bg.stop()
 	s.closeControl()
 	var auditErr error

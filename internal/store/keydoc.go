@@ -29,6 +29,7 @@ func Normalize(k Key) Key {
 	}
 	k.Tags = slices.Clone(k.Tags)
 	k.Materials = slices.Clone(k.Materials)
+	k.MultiRegionReplicas = slices.Clone(k.MultiRegionReplicas)
 	for i := range k.Materials {
 		k.Materials[i].CreatedAt = UTC(k.Materials[i].CreatedAt)
 	}

@@ -245,6 +245,12 @@ type Key struct {
 	// LastUsage is the key's last successful cryptographic operation
 	// recorded so far (GetKeyLastUsage); nil if none.
 	LastUsage *KeyUsage `json:",omitzero"`
+
+	// Multi-Region keys (MultiRegion true): the region of the set's
+	// primary key and the regions of its replicas, in the order they were
+	// made. Every key of the set holds the whole configuration.
+	MultiRegionPrimary  string   `json:",omitzero"`
+	MultiRegionReplicas []string `json:",omitzero"`
 }
 
 // KeyUsage is one use of a key: when, in which operation (an AWS
