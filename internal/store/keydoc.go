@@ -22,6 +22,7 @@ func Normalize(k Key) Key {
 	k.CreationDate = UTC(k.CreationDate)
 	k.DeletionDate = UTC(k.DeletionDate)
 	k.NextRotationDate = UTC(k.NextRotationDate)
+	k.MaterialExpiry = UTC(k.MaterialExpiry)
 	if k.LastUsage != nil {
 		u := *k.LastUsage
 		u.Time = UTC(u.Time)
@@ -31,6 +32,7 @@ func Normalize(k Key) Key {
 	k.Materials = slices.Clone(k.Materials)
 	for i := range k.Materials {
 		k.Materials[i].CreatedAt = UTC(k.Materials[i].CreatedAt)
+		k.Materials[i].ValidTo = UTC(k.Materials[i].ValidTo)
 	}
 	return k
 }
