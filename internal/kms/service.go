@@ -366,6 +366,9 @@ func (s *Service) find(ctx context.Context, c *Caller, id string, allowAlias boo
 		return nil, "", wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
 	}
 	ck, err := s.loadKey(ctx, store.KeyRef{Region: r.region, KeyID: keyID})
+	if err == nil && ck.meta.DueForMaterialExpiry(s.now()) {
+		ck, err = s.expireFound(ctx, ck) // import.go
+	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && ck.meta.AccountID != r.accountID {
 		return nil, "", errKeyNotFound(KeyARN(r.region, r.accountID, keyID))
 	}
