@@ -201,18 +201,47 @@ type importToken struct {
 	key       []byte // the wrapping private key, PKCS #8 DER
 }
 
-// sealImportToken encodes t and seals it under the root key bound to arn:
-// version (1 byte), then the wrapping algorithm, the wrapping key spec and
-// the private key, each with a 2-byte big-endian length, then ValidTo in
-// Unix milliseconds (8 bytes).
-func (s *Service) sealImportToken(arn string, t importToken) ([]byte, error) {
+// encodeImportToken encodes t: version (1 byte), then the wrapping
+// algorithm, the wrapping key spec and the private key, each with a 2-byte
+// big-endian length, then ValidTo in Unix milliseconds (8 bytes).
+func encodeImportToken(t importToken) []byte {
 	b := make([]byte, 0, 1+6+len(t.alg)+len(t.spec)+len(t.key)+8)
 	b = append(b, importTokenVersion)
 	for _, f := range [][]byte{[]byte(t.alg), []byte(t.spec), t.key} {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
 		b = append(b, f...)
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(t.validTo.UnixMilli()))
+	return binary.BigEndian.AppendUint64(b, uint64(t.validTo.UnixMilli()))
+}
+
+// parseImportToken decodes what encodeImportToken encoded, exactly: a
+// wrong version, a truncated field or trailing bytes are an error (with a
+// zero token). The key is a copy.
+func parseImportToken(b []byte) (importToken, error) {
+	if len(b) < 1 || b[0] != importTokenVersion {
+		return importToken{}, errors.New("kms: import token version")
+	}
+	r := b[1:]
+	var f [3][]byte
+	for i := range f {
+		if len(r) < 2 || len(r) < 2+int(binary.BigEndian.Uint16(r)) {
+			return importToken{}, errors.New("kms: import token truncated")
+		}
+		n := int(binary.BigEndian.Uint16(r))
+		f[i], r = r[2:2+n], r[2+n:]
+	}
+	if len(r) != 8 {
+		return importToken{}, errors.New("kms: import token length")
+	}
+	return importToken{
+		alg: string(f[0]), spec: string(f[1]), key: bytes.Clone(f[2]),
+		validTo: time.UnixMilli(int64(binary.BigEndian.Uint64(r))).UTC(),
+	}, nil
+}
+
+// sealImportToken encodes t and seals it under the root key bound to arn.
+func (s *Service) sealImportToken(arn string, t importToken) ([]byte, error) {
+	b := encodeImportToken(t)
 	defer clear(b)
 	sealed, err := s.root.Seal(b, keystore.BoundAAD(importTokenLabel, arn))
 	if err != nil {
@@ -242,25 +271,11 @@ func (s *Service) openImportToken(arn string, tok []byte) (importToken, error) {
 		return fail(err)
 	}
 	defer clear(b)
-	if len(b) < 1 || b[0] != importTokenVersion {
-		return fail(errors.New("kms: import token version"))
+	t, err := parseImportToken(b)
+	if err != nil {
+		return fail(err)
 	}
-	r := b[1:]
-	var f [3][]byte
-	for i := range f {
-		if len(r) < 2 || len(r) < 2+int(binary.BigEndian.Uint16(r)) {
-			return fail(errors.New("kms: import token truncated"))
-		}
-		n := int(binary.BigEndian.Uint16(r))
-		f[i], r = r[2:2+n], r[2+n:]
-	}
-	if len(r) != 8 {
-		return fail(errors.New("kms: import token length"))
-	}
-	return importToken{
-		alg: string(f[0]), spec: string(f[1]), key: bytes.Clone(f[2]),
-		validTo: time.UnixMilli(int64(binary.BigEndian.Uint64(r))).UTC(),
-	}, nil
+	return t, nil
 }
 
 // unwrapMaterial decrypts EncryptedKeyMaterial with the token's wrapping
@@ -702,14 +717,24 @@ func (s *Service) expireMaterial(ctx context.Context, ref store.KeyRef, now time
 	return true, nil
 }
 
-// expireFound deletes the expired material of a key that a request found
-// and returns the key as it is now. It keeps the key usable from its
-// ValidTo on exactly, between two sweeps.
-func (s *Service) expireFound(ctx context.Context, ck *cachedKey) (*cachedKey, error) {
-	if _, err := s.expireMaterial(ctx, ck.meta.Ref(), s.now().UTC().Truncate(time.Millisecond)); err != nil {
+// loadKey returns the key at ref as loadCachedKey does, after deleting
+// its imported material if that has expired: the key is unusable from its
+// ValidTo on exactly, whether or not the sweep has run since. Every
+// request reaches its keys through it. It returns store.ErrNotFound
+// unchanged.
+func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
+	ck, err := s.loadCachedKey(ctx, ref)
+	if err != nil || ck.meta.MaterialExpiry.IsZero() {
+		return ck, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	if !ck.meta.DueForMaterialExpiry(now) {
+		return ck, nil
+	}
+	if _, err := s.expireMaterial(ctx, ref, now); err != nil {
 		return nil, err
 	}
-	return s.loadKey(ctx, ck.meta.Ref())
+	return s.loadCachedKey(ctx, ref)
 }
 
 // RunMaterialExpiry calls DeleteExpiredMaterial every interval until ctx

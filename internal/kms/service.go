@@ -237,9 +237,10 @@ func (s *Service) fresh(t time.Time) bool {
 	return s.ttl == 0 || s.now().Sub(t) < s.ttl
 }
 
-// loadKey returns the cached key for ref, loading and unsealing it on a
-// miss. It returns store.ErrNotFound unchanged.
-func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
+// loadCachedKey returns the cached key for ref, loading and unsealing it
+// on a miss. It returns store.ErrNotFound unchanged. Use loadKey
+// (import.go), which also deletes imported material that has expired.
+func (s *Service) loadCachedKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
 	s.mu.RLock()
 	ck, _ := s.keys.get(ref)
 	gen := s.gen
@@ -366,9 +367,6 @@ func (s *Service) find(ctx context.Context, c *Caller, id string, allowAlias boo
 		return nil, "", wire.Errorf("NotFoundException", "Invalid arn %s", r.region)
 	}
 	ck, err := s.loadKey(ctx, store.KeyRef{Region: r.region, KeyID: keyID})
-	if err == nil && ck.meta.DueForMaterialExpiry(s.now()) {
-		ck, err = s.expireFound(ctx, ck) // import.go
-	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && ck.meta.AccountID != r.accountID {
 		return nil, "", errKeyNotFound(KeyARN(r.region, r.accountID, keyID))
 	}
