@@ -803,7 +803,9 @@ func (s *Service) rotateImported(ctx context.Context, ck *cachedKey) (*wire.Rota
 // key with imported material ("only present for symmetric encryption KMS
 // keys with EXTERNAL origin", the model's RotationsListEntry).
 func importedEntry(e *wire.RotationsListEntry, m *store.Material) {
-	e.KeyMaterialDescription = wire.Ptr(m.Description)
+	if m.Description != "" {
+		e.KeyMaterialDescription = wire.Ptr(m.Description)
+	}
 	e.ImportState = wire.Ptr("PENDING_IMPORT")
 	if len(m.Sealed) > 0 {
 		e.ImportState = wire.Ptr("IMPORTED")
