@@ -108,9 +108,9 @@ func checkExternalSpec(spec string) error {
 	return nil
 }
 
-// wrappingSpecs maps each WrappingAlgorithm Trent accepts to the
-// WrappingKeySpecs it works with, and the RSA or SM2 algorithm that
-// decrypts with the wrapping key.
+// wrappingAlgorithms maps each WrappingAlgorithm Trent accepts to the
+// encryption algorithm of the wrapping key that opens it (package keyspec's
+// name), and says whether an AES key wrapped with padding follows.
 var wrappingAlgorithms = map[string]struct {
 	asym string // keyspec encryption algorithm of the wrapping key
 	kwp  bool   // RSA_AES_KEY_WRAP: an AES key, then the material under it
@@ -735,23 +735,6 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 		return nil, err
 	}
 	return s.loadCachedKey(ctx, ref)
-}
-
-// RunMaterialExpiry calls DeleteExpiredMaterial every interval until ctx
-// is done.
-func (s *Service) RunMaterialExpiry(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := s.DeleteExpiredMaterial(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("delete expired imported key material", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // rotateImported is RotateKeyOnDemand for a symmetric key with imported
