@@ -67,6 +67,11 @@ var routes = map[string]route{
 	"TrentService.GetKeyLastUsage":                 {"kms:GetKeyLastUsage", smallBody, opTimeout, op((*kms.Service).GetKeyLastUsage)},
 	"TrentService.ReplicateKey":                    {"kms:ReplicateKey", policyBody, opTimeout, op((*kms.Service).ReplicateKey)},
 	"TrentService.UpdatePrimaryRegion":             {"kms:UpdatePrimaryRegion", smallBody, opTimeout, opNoOutput((*kms.Service).UpdatePrimaryRegion)},
+	// Imported key material (docs/import.md). GetParametersForImport draws
+	// an RSA key pair of up to 4096 bits, which can take seconds.
+	"TrentService.GetParametersForImport":    {"kms:GetParametersForImport", smallBody, 30 * time.Second, op((*kms.Service).GetParametersForImport)},
+	"TrentService.ImportKeyMaterial":         {"kms:ImportKeyMaterial", smallBody, opTimeout, op((*kms.Service).ImportKeyMaterial)},
+	"TrentService.DeleteImportedKeyMaterial": {"kms:DeleteImportedKeyMaterial", smallBody, opTimeout, op((*kms.Service).DeleteImportedKeyMaterial)},
 
 	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
 	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},

@@ -145,15 +145,21 @@ var (
 	opListKeyRotations     = keyOp{"kms:ListKeyRotations", false, false}
 	opRotateKeyOnDemand    = keyOp{"kms:RotateKeyOnDemand", false, false}
 	opGetKeyLastUsage      = keyOp{"kms:GetKeyLastUsage", false, false}
-	opTagResource          = keyOp{actTagResource, false, false}
-	opUntagResource        = keyOp{"kms:UntagResource", false, false}
-	opListResourceTags     = keyOp{"kms:ListResourceTags", false, false}
-	opGetKeyPolicy         = keyOp{"kms:GetKeyPolicy", false, false}
-	opPutKeyPolicy         = keyOp{actPutKeyPolicy, false, false}
-	opListKeyPolicies      = keyOp{"kms:ListKeyPolicies", false, false}
-	opCreateAlias          = keyOp{actCreateAlias, false, false}
-	opUpdateAlias          = keyOp{actUpdateAlias, false, false}
-	opDeleteAlias          = keyOp{actDeleteAlias, false, false}
+	// Imported key material: KeyId is a key id or key ARN ("Specify the
+	// key ID or key ARN of the KMS key"), "Cross-account use: No", and no
+	// grant allows them (the model's GrantOperation enum).
+	opGetParametersForImport    = keyOp{"kms:GetParametersForImport", false, false}
+	opImportKeyMaterial         = keyOp{"kms:ImportKeyMaterial", false, false}
+	opDeleteImportedKeyMaterial = keyOp{"kms:DeleteImportedKeyMaterial", false, false}
+	opTagResource               = keyOp{actTagResource, false, false}
+	opUntagResource             = keyOp{"kms:UntagResource", false, false}
+	opListResourceTags          = keyOp{"kms:ListResourceTags", false, false}
+	opGetKeyPolicy              = keyOp{"kms:GetKeyPolicy", false, false}
+	opPutKeyPolicy              = keyOp{actPutKeyPolicy, false, false}
+	opListKeyPolicies           = keyOp{"kms:ListKeyPolicies", false, false}
+	opCreateAlias               = keyOp{actCreateAlias, false, false}
+	opUpdateAlias               = keyOp{actUpdateAlias, false, false}
+	opDeleteAlias               = keyOp{actDeleteAlias, false, false}
 )
 
 // identity returns the caller as policies see it. A Caller built without

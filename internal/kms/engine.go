@@ -88,8 +88,8 @@ func newSoftwareEngine(root keystore.Root, arn string, k *store.Key) (*softwareE
 		return raw, nil
 	}
 	if k.KeySpec != specSymmetric {
-		if len(k.Materials) == 0 {
-			return e, nil
+		if len(k.Materials) == 0 || len(k.Materials[0].Sealed) == 0 {
+			return e, nil // imported material not there (yet)
 		}
 		m := k.Materials[0]
 		raw, err := open(m)
@@ -104,6 +104,11 @@ func newSoftwareEngine(root keystore.Root, arn string, k *store.Key) (*softwareE
 		return e, nil
 	}
 	for _, m := range k.Materials {
+		if len(m.Sealed) == 0 || m.PendingRotation {
+			// Imported material that was deleted or expired, or that
+			// waits for RotateKeyOnDemand: nothing to use.
+			continue
+		}
 		raw, err := open(m)
 		if err != nil {
 			return nil, err
@@ -122,7 +127,7 @@ func newSoftwareEngine(root keystore.Root, arn string, k *store.Key) (*softwareE
 		}
 		e.older[m.ID] = sk.AEAD()
 	}
-	if e.current == nil {
+	if e.current == nil && k.Origin != originExternal {
 		return nil, fmt.Errorf("key %s: current material %s missing", arn, k.CurrentMaterialID)
 	}
 	return e, nil

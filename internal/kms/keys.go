@@ -103,7 +103,11 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if err := checkSpecUsage(c.Region, spec, usage); err != nil {
 		return nil, err
 	}
-	if origin != "AWS_KMS" {
+	if origin == originExternal {
+		if err := checkExternalSpec(spec); err != nil {
+			return nil, err
+		}
+	} else if origin != "AWS_KMS" {
 		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
 	}
 	if in.CustomKeyStoreId != nil {
@@ -131,26 +135,35 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)
-	mat, err := s.generateMaterial(spec, arn, now)
-	if err != nil {
-		return nil, err
+	var mats []store.Material
+	if origin != originExternal { // EXTERNAL: no material until ImportKeyMaterial
+		mat, err := s.generateMaterial(spec, arn, now)
+		if err != nil {
+			return nil, err
+		}
+		mats = []store.Material{mat}
 	}
 	k := store.Key{
-		Region:            c.Region,
-		KeyID:             keyID,
-		AccountID:         c.AccountID,
-		Description:       wire.Value(in.Description),
-		KeyUsage:          usage,
-		KeySpec:           spec,
-		Origin:            origin,
-		KeyManager:        "CUSTOMER",
-		KeyState:          stateEnabled,
-		CreationDate:      now,
-		Policy:            policy,
-		PolicyName:        defaultPolicyName,
-		Tags:              tags,
-		CurrentMaterialID: mat.ID,
-		Materials:         []store.Material{mat},
+		Region:       c.Region,
+		KeyID:        keyID,
+		AccountID:    c.AccountID,
+		Description:  wire.Value(in.Description),
+		KeyUsage:     usage,
+		KeySpec:      spec,
+		Origin:       origin,
+		KeyManager:   "CUSTOMER",
+		KeyState:     stateEnabled,
+		CreationDate: now,
+		Policy:       policy,
+		PolicyName:   defaultPolicyName,
+		Tags:         tags,
+		Materials:    mats,
+	}
+	if len(mats) > 0 {
+		k.CurrentMaterialID = mats[0].ID
+	}
+	if origin == originExternal {
+		k.KeyState = statePendingImport
 	}
 	if wire.Value(in.MultiRegion) {
 		k.MultiRegion, k.MultiRegionPrimary = true, c.Region
@@ -244,6 +257,9 @@ func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 		md.DeletionDate = wire.NewTimestamp(k.DeletionDate)
 	}
 	fillMultiRegion(md, k)
+	if k.Origin == originExternal {
+		importedMetadata(md, k)
+	}
 	return md
 }
 
@@ -346,6 +362,9 @@ func invalidState(arn, state string) error {
 	if pendingDeletion(state) {
 		return errPendingDeletion(arn)
 	}
+	if state == statePendingImport {
+		return errPendingImport(arn)
+	}
 	return wire.Errorf("KMSInvalidStateException", "%s is %s.", arn, state)
 }
 
@@ -422,7 +441,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c *Caller, in *wire.Can
 			// right now, so it cannot be saved any more.
 			return errKeyNotFound(ck.arn)
 		}
-		k.KeyState = stateDisabled
+		k.KeyState = importedState(k)
 		k.DeletionDate = time.Time{}
 		k.PendingWindowInDays = 0
 		return nil

@@ -46,7 +46,6 @@ import (
 const (
 	stateCreating               = "Creating"
 	statePendingReplicaDeletion = "PendingReplicaDeletion"
-	statePendingImport          = "PendingImport"
 
 	mrkPrimary = "PRIMARY"
 	mrkReplica = "REPLICA"

@@ -200,6 +200,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, c *Caller, in *wire.Rot
 	if err != nil {
 		return nil, err
 	}
+	if ck.meta.Origin == originExternal {
+		return s.rotateImported(ctx, ck) // import.go
+	}
 	if err := rotatable(&ck.meta, ck.arn); err != nil {
 		return nil, err // before drawing material for a key that cannot use it
 	}
@@ -400,6 +403,9 @@ func (s *Service) ListKeyRotations(ctx context.Context, c *Caller, in *wire.List
 		if m.RotationType != "" {
 			e.RotationDate = wire.NewTimestamp(m.CreatedAt)
 			e.RotationType = wire.Ptr(m.RotationType)
+		}
+		if ck.meta.Origin == originExternal {
+			importedEntry(&e, &m)
 		}
 		out.Rotations = append(out.Rotations, e)
 	}

@@ -242,9 +242,10 @@ func (s *Service) fresh(t time.Time) bool {
 	return s.ttl == 0 || s.now().Sub(t) < s.ttl
 }
 
-// loadKey returns the cached key for ref, loading and unsealing it on a
-// miss. It returns store.ErrNotFound unchanged.
-func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
+// loadCachedKey returns the cached key for ref, loading and unsealing it
+// on a miss. It returns store.ErrNotFound unchanged. Use loadKey
+// (import.go), which also deletes imported material that has expired.
+func (s *Service) loadCachedKey(ctx context.Context, ref store.KeyRef) (*cachedKey, error) {
 	s.mu.RLock()
 	ck, _ := s.keys.get(ref)
 	gen := s.gen

@@ -14,7 +14,7 @@ const (
 // Defs are the quotas with AWS's defaults, from the table "Request quotas
 // for each AWS KMS API operation" of the Request quotas page (see the
 // package documentation). Quotas of operations Trent does not implement
-// (grants, rotation, import, custom key stores, replication) are left out
+// (grants, rotation, custom key stores, replication) are left out
 // until the operations exist.
 var Defs = [...]Def{
 	Symmetric: {Name: "cryptographic_symmetric", Default: 10_000,
@@ -62,6 +62,11 @@ var Defs = [...]Def{
 	opUntagResource:        {Name: "untag_resource", Default: 5, AppliesTo: "UntagResource"},
 	opUpdateAlias:          {Name: "update_alias", Default: 5, AppliesTo: "UpdateAlias"},
 	opUpdateKeyDescription: {Name: "update_key_description", Default: 5, AppliesTo: "UpdateKeyDescription"},
+	// "DeleteImportedKeyMaterial request rate | 15", "GetParametersForImport
+	// request rate | 1", "ImportKeyMaterial request rate | 15".
+	opDeleteImportedKeyMaterial: {Name: "delete_imported_key_material", Default: 15, AppliesTo: "DeleteImportedKeyMaterial"},
+	opGetParametersForImport:    {Name: "get_parameters_for_import", Default: 1, AppliesTo: "GetParametersForImport"},
+	opImportKeyMaterial:         {Name: "import_key_material", Default: 15, AppliesTo: "ImportKeyMaterial"},
 
 	// "GenerateDataKeyPair (<spec>) request rate", applying to
 	// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext, which
@@ -104,6 +109,9 @@ const (
 	opUntagResource
 	opUpdateAlias
 	opUpdateKeyDescription
+	opDeleteImportedKeyMaterial
+	opGetParametersForImport
+	opImportKeyMaterial
 	pairECCNISTP256
 	pairECCNISTP384
 	pairECCNISTP521
@@ -128,6 +136,8 @@ var operations = map[string]ID{
 	"ListKeyPolicies": opListKeyPolicies, "ListKeys": opListKeys, "ListResourceTags": opListResourceTags,
 	"PutKeyPolicy": opPutKeyPolicy, "ScheduleKeyDeletion": opScheduleKeyDeletion, "TagResource": opTagResource,
 	"UntagResource": opUntagResource, "UpdateAlias": opUpdateAlias, "UpdateKeyDescription": opUpdateKeyDescription,
+	"DeleteImportedKeyMaterial": opDeleteImportedKeyMaterial, "GetParametersForImport": opGetParametersForImport,
+	"ImportKeyMaterial": opImportKeyMaterial,
 	// "Cryptographic operations (symmetric) request rate / Applies to: ...
 	// GenerateRandom": it uses no key, and counts against the symmetric
 	// quota.

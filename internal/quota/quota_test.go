@@ -183,7 +183,8 @@ func TestForKey(t *testing.T) {
 			t.Errorf("ForKey(%s, %s, %s) = %q, want %q", tc.action, tc.spec, tc.pair, got, tc.want)
 		}
 	}
-	for op, want := range map[string]string{"CreateKey": "create_key", "GenerateRandom": "cryptographic_symmetric", "ListResourceTags": "list_resource_tags"} {
+	for op, want := range map[string]string{"CreateKey": "create_key", "GenerateRandom": "cryptographic_symmetric", "ListResourceTags": "list_resource_tags",
+		"GetParametersForImport": "get_parameters_for_import", "ImportKeyMaterial": "import_key_material"} {
 		id, ok := quota.ForOperation(op)
 		if !ok || quota.Defs[id].Name != want {
 			t.Errorf("ForOperation(%s) = %v %v, want %s", op, id, ok, want)

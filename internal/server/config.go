@@ -144,7 +144,8 @@ type Config struct {
 	// are deleted.
 	DeletionInterval time.Duration `yaml:"deletion_interval"`
 	// RotationInterval is how often keys whose automatic rotation is due
-	// are rotated.
+	// are rotated, and imported key material whose ValidTo has passed is
+	// deleted.
 	RotationInterval time.Duration `yaml:"rotation_interval"`
 	// UsageFlushInterval is how often the last use of each key recorded in
 	// memory is written to the store (GetKeyLastUsage); it is also written

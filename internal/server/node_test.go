@@ -79,6 +79,13 @@ func TestNoSecretsOnDisk(t *testing.T) {
 		}
 		keyIDs = append(keyIDs, *ck.KeyMetadata.KeyId)
 	}
+	// Imported key material (docs/import.md): the material itself.
+	ext := externalKey(t, c, "", "")
+	imported := randomBytes(32)
+	mustOK(t, "ImportKeyMaterial", second(importWith(t, c, *ext.KeyId, types.AlgorithmSpecRsaAesKeyWrapSha256, types.WrappingKeySpecRsa2048,
+		wrapGo, imported, kms.ImportKeyMaterialInput{})))
+	secrets = append(secrets, imported)
+	keyIDs = append(keyIDs, *ext.KeyId)
 	pair, err := c.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: &keyIDs[0], KeyPairSpec: types.DataKeyPairSpecEccNistP256})
 	if err != nil {
 		t.Fatal(err)

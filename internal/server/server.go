@@ -650,6 +650,13 @@ func (s *Server) Run(ctx context.Context) error {
 		_, err := s.svc.RotateDueKeys(ctx)
 		return err
 	})
+	// Imported key material whose ValidTo has passed is deleted in a
+	// transaction that checks again that it is due (kms/import.go), at
+	// the rotation interval.
+	s.every("delete-expired-material", s.cfg.RotationInterval, func(ctx context.Context) error {
+		_, err := s.svc.DeleteExpiredMaterial(ctx)
+		return err
+	})
 	// Every node flushes the key usage it saw (merged by latest use); the
 	// flusher writes what it holds once more when the node stops, before
 	// the store is closed.

@@ -22,6 +22,7 @@ func Normalize(k Key) Key {
 	k.CreationDate = UTC(k.CreationDate)
 	k.DeletionDate = UTC(k.DeletionDate)
 	k.NextRotationDate = UTC(k.NextRotationDate)
+	k.MaterialExpiry = UTC(k.MaterialExpiry)
 	if k.LastUsage != nil {
 		u := *k.LastUsage
 		u.Time = UTC(u.Time)
@@ -32,6 +33,7 @@ func Normalize(k Key) Key {
 	k.MultiRegionReplicas = slices.Clone(k.MultiRegionReplicas)
 	for i := range k.Materials {
 		k.Materials[i].CreatedAt = UTC(k.Materials[i].CreatedAt)
+		k.Materials[i].ValidTo = UTC(k.Materials[i].ValidTo)
 	}
 	return k
 }

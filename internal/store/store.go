@@ -117,6 +117,12 @@ type Store interface {
 	// KeysDueForDeletion returns the refs of all keys, in every region and
 	// account, whose DeletionDate is set and not after now.
 	KeysDueForDeletion(ctx context.Context, now time.Time) ([]KeyRef, error)
+	// KeysDueForMaterialExpiry returns the refs of all keys, in every
+	// region and account, whose MaterialExpiry is set and not after now,
+	// ordered by region and key id. It reads an index, not the key
+	// documents; the caller deletes the expired material in an UpdateKey
+	// that checks again that it is due ([Key.DueForMaterialExpiry]).
+	KeysDueForMaterialExpiry(ctx context.Context, now time.Time) ([]KeyRef, error)
 	// KeysDueForRotation returns the refs of all keys, in every region and
 	// account, whose NextRotationDate is set and not after now, ordered by
 	// region and key id. It reads an index, not the key documents; the
@@ -242,6 +248,12 @@ type Key struct {
 	// OnDemandRotations counts the RotateKeyOnDemand calls the key has had.
 	OnDemandRotations int `json:",omitzero"`
 
+	// MaterialExpiry is the earliest ValidTo of the key's imported
+	// materials that still hold material (Origin EXTERNAL), zero if none
+	// expires; backends index it ([Store.KeysDueForMaterialExpiry]).
+	// Whoever changes Materials of an EXTERNAL key sets it again.
+	MaterialExpiry time.Time `json:",omitzero"`
+
 	// LastUsage is the key's last successful cryptographic operation
 	// recorded so far (GetKeyLastUsage); nil if none.
 	LastUsage *KeyUsage `json:",omitzero"`
@@ -266,6 +278,12 @@ type KeyUsage struct {
 // It says nothing about the key's state.
 func (k *Key) DueForRotation(now time.Time) bool {
 	return k.RotationEnabled && !k.NextRotationDate.IsZero() && !k.NextRotationDate.After(now)
+}
+
+// DueForMaterialExpiry reports whether imported material of the key
+// expires at or before now.
+func (k *Key) DueForMaterialExpiry(now time.Time) bool {
+	return !k.MaterialExpiry.IsZero() && !k.MaterialExpiry.After(now)
 }
 
 // DueForDeletion reports whether the key's deletion window has ended at
@@ -300,6 +318,18 @@ type Material struct {
 	// for material made by a rotation (CreatedAt is then the rotation
 	// date), "" for the key's first material.
 	RotationType string `json:",omitzero"`
+
+	// Imported material (keys with Origin EXTERNAL, docs/import.md).
+	// Sealed is nil while the material is deleted or expired (its
+	// ImportState is PENDING_IMPORT): the id stays, so that only the same
+	// material can be imported again. ExpirationModel and ValidTo are
+	// those of the last import; Description is KeyMaterialDescription.
+	// PendingRotation marks material imported for a RotateKeyOnDemand
+	// that has not happened yet (KeyMaterialState PENDING_ROTATION).
+	ExpirationModel string    `json:",omitzero"`
+	ValidTo         time.Time `json:",omitzero"`
+	Description     string    `json:",omitzero"`
+	PendingRotation bool      `json:",omitzero"`
 }
 
 // Alias is a friendly name for a key, e.g. "alias/my-app".

@@ -214,6 +214,10 @@ var migrations = []string{
 	// scheduler (KeysDueForRotation). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN next_rotation_date TEXT;
 	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
+	// 5: the earliest expiry of a key's imported material, for the expiry
+	// sweep (KeysDueForMaterialExpiry). The key document holds it too.
+	`ALTER TABLE keys ADD COLUMN material_expiry TEXT;
+	CREATE INDEX keys_material_expiry ON keys (material_expiry) WHERE material_expiry IS NOT NULL;`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

@@ -35,9 +35,9 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return fmt.Errorf("embedded: encode key %s: %w", k.KeyID, err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Region, k.KeyID, k.AccountID, k.Revision, fmtOptTime(k.DeletionDate),
-		fmtOptTime(k.NextRotationDate), string(doc))
+	_, err = db.w.ExecContext(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, material_expiry, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.Region, k.KeyID, k.AccountID, k.Revision, fmtOptTime(k.DeletionDate),
+		fmtOptTime(k.NextRotationDate), fmtOptTime(k.MaterialExpiry), string(doc))
 	if isConflict(err) {
 		return store.ErrExists
 	}
@@ -159,9 +159,10 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 		if err != nil {
 			return fmt.Errorf("embedded: encode key %s: %w", ref.KeyID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, deletion_date = ?, next_rotation_date = ?, doc = ?
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, deletion_date = ?, next_rotation_date = ?, material_expiry = ?, doc = ?
 			WHERE region = ? AND key_id = ?`,
-			k.Revision, fmtOptTime(k.DeletionDate), fmtOptTime(k.NextRotationDate), string(doc), ref.Region, ref.KeyID); err != nil {
+			k.Revision, fmtOptTime(k.DeletionDate), fmtOptTime(k.NextRotationDate), fmtOptTime(k.MaterialExpiry), string(doc),
+			ref.Region, ref.KeyID); err != nil {
 			return fmt.Errorf("embedded: update key %s: %w", ref.KeyID, err)
 		}
 		saved = k
@@ -234,6 +235,13 @@ func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Tim
 // and key id.
 func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
 	return db.keysDue(ctx, "deletion_date", "deletion", now)
+}
+
+// KeysDueForMaterialExpiry returns the refs of all keys, in every region
+// and account, whose MaterialExpiry is set and not after now, ordered by
+// region and key id. It reads the indexed material_expiry column only.
+func (db *DB) KeysDueForMaterialExpiry(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	return db.keysDue(ctx, "material_expiry", "material expiry", now)
 }
 
 // KeysDueForRotation returns the refs of all keys, in every region and

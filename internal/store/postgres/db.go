@@ -267,6 +267,10 @@ var migrations = []string{
 	// scheduler (KeysDueForRotation). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN next_rotation_date timestamptz;
 	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
+	// 5: the earliest expiry of a key's imported material, for the expiry
+	// sweep (KeysDueForMaterialExpiry). The key document holds it too.
+	`ALTER TABLE keys ADD COLUMN material_expiry timestamptz;
+	CREATE INDEX keys_material_expiry ON keys (material_expiry) WHERE material_expiry IS NOT NULL;`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

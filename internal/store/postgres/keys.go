@@ -36,9 +36,10 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return fmt.Errorf("postgres: encode key %s: %w", k.KeyID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, doc)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::text::json)`,
-		k.Region, k.KeyID, k.AccountID, k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate), string(doc))
+	_, err = db.pool.Exec(ctx, `INSERT INTO keys (region, key_id, account_id, revision, deletion_date, next_rotation_date, material_expiry, doc)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::json)`,
+		k.Region, k.KeyID, k.AccountID, k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate),
+		optTime(k.MaterialExpiry), string(doc))
 	if isConflict(err) {
 		return store.ErrExists
 	}
@@ -164,9 +165,10 @@ func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Ke
 		if err != nil {
 			return fmt.Errorf("postgres: encode key %s: %w", ref.KeyID, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, deletion_date = $2, next_rotation_date = $3, doc = $4::text::json
-			WHERE region = $5 AND key_id = $6`,
-			k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate), string(doc), ref.Region, ref.KeyID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, deletion_date = $2, next_rotation_date = $3, material_expiry = $4,
+			doc = $5::text::json WHERE region = $6 AND key_id = $7`,
+			k.Revision, optTime(k.DeletionDate), optTime(k.NextRotationDate), optTime(k.MaterialExpiry), string(doc),
+			ref.Region, ref.KeyID); err != nil {
 			return fmt.Errorf("postgres: update key %s: %w", ref.KeyID, err)
 		}
 		saved = k
@@ -242,6 +244,13 @@ func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Tim
 // and key id.
 func (db *DB) KeysDueForDeletion(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
 	return db.keysDue(ctx, "deletion_date", "deletion", now)
+}
+
+// KeysDueForMaterialExpiry returns the refs of all keys, in every region
+// and account, whose MaterialExpiry is set and not after now, ordered by
+// region and key id. It reads the indexed material_expiry column only.
+func (db *DB) KeysDueForMaterialExpiry(ctx context.Context, now time.Time) ([]store.KeyRef, error) {
+	return db.keysDue(ctx, "material_expiry", "material expiry", now)
 }
 
 // KeysDueForRotation returns the refs of all keys, in every region and

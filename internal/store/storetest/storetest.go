@@ -1142,6 +1142,44 @@ var keyTests = []test{
 			t.Fatalf("key after usage = %+v, usage %+v", k, k.LastUsage)
 		}
 	}},
+	{"due-for-material-expiry", func(t *testing.T, s store.Store) {
+		now := at(48 * time.Hour)
+		valid := now.Add(-time.Hour).In(time.FixedZone("y", -7200))
+		imported := func(region, id string, expiry time.Time) {
+			k := plainKey(region, account1, id)
+			k.Origin, k.MaterialExpiry = "EXTERNAL", expiry
+			k.Materials[0].ExpirationModel, k.Materials[0].ValidTo = "KEY_MATERIAL_EXPIRES", expiry
+			k.Materials[0].Description, k.Materials[0].PendingRotation = "imported", true
+			mustCreateKey(t, s, k)
+		}
+		imported(region1, "expired", valid)
+		imported(region2, "exactly-now", now)
+		imported(region1, "later", now.Add(time.Millisecond))
+		imported(region1, "never", time.Time{})
+		// Re-imported with a later date by an update: no longer due.
+		imported(region2, "reimported", now.Add(-time.Minute))
+		_, err := s.UpdateKey(t.Context(), store.KeyRef{Region: region2, KeyID: "reimported"}, func(k *store.Key) error {
+			k.MaterialExpiry = now.Add(time.Hour)
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		got, err := s.KeysDueForMaterialExpiry(t.Context(), now)
+		must(t, "KeysDueForMaterialExpiry", err)
+		want := []store.KeyRef{{Region: region1, KeyID: "expired"}, {Region: region2, KeyID: "exactly-now"}}
+		sortRefs(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("KeysDueForMaterialExpiry = %v, want %v (ordered by region and key id)", got, want)
+		}
+		// The imported material's fields round-trip, in UTC.
+		k, err := s.GetKey(t.Context(), store.KeyRef{Region: region1, KeyID: "expired"})
+		must(t, "GetKey", err)
+		m := k.Materials[0]
+		if !k.MaterialExpiry.Equal(valid) || k.MaterialExpiry.Location() != time.UTC || !k.DueForMaterialExpiry(now) ||
+			m.ExpirationModel != "KEY_MATERIAL_EXPIRES" || !m.ValidTo.Equal(valid) || m.ValidTo.Location() != time.UTC ||
+			m.Description != "imported" || !m.PendingRotation {
+			t.Fatalf("imported key = %+v", k)
+		}
+	}},
 }
 
 func sortRefs(r []store.KeyRef) {
