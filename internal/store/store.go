@@ -87,8 +87,9 @@ type Store interface {
 	// only the key's address, never its document: no policy, tags or
 	// sealed material is loaded to list keys.
 	ListKeys(ctx context.Context, region, accountID, after string, limit int) ([]KeyRef, error)
-	// CountKeys returns how many keys the account has in the region, in
-	// any state.
+	// CountKeys returns how many customer keys the account has in the
+	// region, in any state; AWS managed keys (KeyManager AWS) are not
+	// counted. It reads a count the store keeps, not the keys.
 	CountKeys(ctx context.Context, region, accountID string) (int, error)
 	// KeyCounts returns how many keys there are of each key state and key
 	// spec, over every region and account, ordered by state then spec.

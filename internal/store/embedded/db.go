@@ -218,6 +218,30 @@ var migrations = []string{
 	// sweep (KeysDueForMaterialExpiry). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN material_expiry TEXT;
 	CREATE INDEX keys_material_expiry ON keys (material_expiry) WHERE material_expiry IS NOT NULL;`,
+	// 6: the number of customer keys of each account and region, kept by
+	// triggers in the transaction that adds or removes a key, so the key
+	// quota (CountKeys) reads one row instead of counting a million. AWS
+	// managed keys do not count against the quota.
+	`CREATE TABLE key_counts (
+		region     TEXT NOT NULL,
+		account_id TEXT NOT NULL,
+		n          INTEGER NOT NULL,
+		PRIMARY KEY (region, account_id)
+	);
+	INSERT INTO key_counts (region, account_id, n)
+		SELECT region, account_id, count(*) FROM keys
+		WHERE coalesce(json_extract(doc, '$.KeyManager'), '') <> 'AWS' GROUP BY region, account_id;
+	CREATE TRIGGER keys_count_insert AFTER INSERT ON keys
+		WHEN coalesce(json_extract(NEW.doc, '$.KeyManager'), '') <> 'AWS'
+	BEGIN
+		INSERT INTO key_counts (region, account_id, n) VALUES (NEW.region, NEW.account_id, 1)
+			ON CONFLICT (region, account_id) DO UPDATE SET n = n + 1;
+	END;
+	CREATE TRIGGER keys_count_delete AFTER DELETE ON keys
+		WHEN coalesce(json_extract(OLD.doc, '$.KeyManager'), '') <> 'AWS'
+	BEGIN
+		UPDATE key_counts SET n = n - 1 WHERE region = OLD.region AND account_id = OLD.account_id;
+	END;`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

@@ -93,11 +93,15 @@ func (db *DB) ListKeys(ctx context.Context, region, accountID, after string, lim
 	return out, nil
 }
 
-// CountKeys returns how many keys the account has in the region.
+// CountKeys returns how many customer keys (not AWS managed keys) the
+// account has in the region, from the count its triggers keep.
 func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE region = ? AND account_id = ?`,
+	err := db.r.QueryRowContext(ctx, `SELECT n FROM key_counts WHERE region = ? AND account_id = ?`,
 		region, accountID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("embedded: count keys: %w", err)
 	}

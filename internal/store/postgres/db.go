@@ -271,6 +271,34 @@ var migrations = []string{
 	// sweep (KeysDueForMaterialExpiry). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN material_expiry timestamptz;
 	CREATE INDEX keys_material_expiry ON keys (material_expiry) WHERE material_expiry IS NOT NULL;`,
+	// 6: the number of customer keys of each account and region, kept by a
+	// trigger in the transaction that adds or removes a key, so the key
+	// quota (CountKeys) reads one row instead of counting a million. AWS
+	// managed keys do not count against the quota.
+	`CREATE TABLE key_counts (
+		region     text COLLATE "C" NOT NULL,
+		account_id text COLLATE "C" NOT NULL,
+		n          bigint NOT NULL,
+		PRIMARY KEY (region, account_id)
+	);
+	INSERT INTO key_counts (region, account_id, n)
+		SELECT region, account_id, count(*) FROM keys
+		WHERE coalesce(doc->>'KeyManager', '') <> 'AWS' GROUP BY region, account_id;
+	CREATE FUNCTION keys_count() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF TG_OP = 'INSERT' THEN
+			IF coalesce(NEW.doc->>'KeyManager', '') <> 'AWS' THEN
+				INSERT INTO key_counts (region, account_id, n) VALUES (NEW.region, NEW.account_id, 1)
+					ON CONFLICT (region, account_id) DO UPDATE SET n = key_counts.n + 1;
+			END IF;
+			RETURN NEW;
+		END IF;
+		IF coalesce(OLD.doc->>'KeyManager', '') <> 'AWS' THEN
+			UPDATE key_counts SET n = n - 1 WHERE region = OLD.region AND account_id = OLD.account_id;
+		END IF;
+		RETURN OLD;
+	END $$;
+	CREATE TRIGGER keys_count AFTER INSERT OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION keys_count();`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

@@ -735,6 +735,15 @@ var keyTests = []test{
 		count(region1, account1, len(listKeyIDs))
 		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}))
 		count(region1, account1, len(listKeyIDs)-1)
+		// AWS managed keys do not count against the quota (the model's
+		// ListAliases: aliases AWS creates "do not count against your KMS
+		// aliases quota"; the Resource quotas page says the key quota is
+		// of customer managed keys), neither when made nor when deleted.
+		managed := store.Key{Region: region1, KeyID: "managed", AccountID: account1, KeyState: "Enabled", KeyManager: "AWS", CreationDate: at(0)}
+		mustCreateKey(t, s, managed)
+		count(region1, account1, len(listKeyIDs)-1)
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "managed"}))
+		count(region1, account1, len(listKeyIDs)-1)
 	}},
 	{"key-counts", func(t *testing.T, s store.Store) {
 		counts := func() []store.KeyCount {

@@ -1,0 +1,59 @@
+package embedded
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trent-kms/trent/internal/store"
+)
+
+// TestKeyCountsBackfilled opens a database written before migration 6 (its
+// key_counts table and triggers removed, its schema version put back) and
+// checks that the upgrade counts the keys it already holds, customer keys
+// only.
+func TestKeyCountsBackfilled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trent.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := db.CreateAccount(ctx, store.Account{ID: "111122223333", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		k := store.Key{Region: "us-east-1", KeyID: fmt.Sprintf("k%d", i), AccountID: "111122223333", KeyState: "Enabled", CreationDate: time.Now()}
+		if i == 4 {
+			k.KeyManager = "AWS"
+		}
+		if err := db.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`DROP TRIGGER keys_count_insert`, `DROP TRIGGER keys_count_delete`, `DROP TABLE key_counts`,
+		`DELETE FROM schema_migrations WHERE version >= 6`,
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n, err := db.CountKeys(ctx, "us-east-1", "111122223333"); err != nil || n != 4 {
+		t.Fatalf("CountKeys after the upgrade = %d, %v; want the 4 customer keys", n, err)
+	}
+	if err := db.DeleteKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k0"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.CountKeys(ctx, "us-east-1", "111122223333"); err != nil || n != 3 {
+		t.Fatalf("CountKeys after a deletion = %d, %v; want 3", n, err)
+	}
+}
