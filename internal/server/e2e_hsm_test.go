@@ -269,6 +269,7 @@ func TestHSMKeyStore(t *testing.T) {
 	})
 
 	t.Run("pin-never-on-disk", func(t *testing.T) {
+		audited := false
 		err := filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -280,10 +281,16 @@ func TestHSMKeyStore(t *testing.T) {
 			if bytes.Contains(b, []byte(softHSMPIN)) {
 				t.Errorf("%s holds the PIN", path)
 			}
+			if bytes.Contains(b, []byte(`"kms:CreateCustomKeyStore"`)) || bytes.Contains(b, []byte(`"CreateCustomKeyStore"`)) {
+				audited = true
+			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !audited {
+			t.Error("no audit record of CreateCustomKeyStore in the data directory")
 		}
 	})
 }
