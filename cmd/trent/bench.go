@@ -22,6 +22,7 @@ import (
 // benchFlags are the options of `trent bench`.
 type benchFlags struct {
 	endpoint, ops, region, dataDir, dbURL string
+	keyID                                 string
 	pid, conc, size, keys, cacheSize, ws  int
 	rounds                                int
 	dur                                   time.Duration
@@ -48,6 +49,7 @@ func benchCmd(ctx context.Context, args []string) int {
 	fs.IntVar(&f.size, "size", 32, "plaintext bytes for Encrypt")
 	fs.StringVar(&f.region, "region", "", "region to sign requests for (default: AWS_REGION or the profile's region, else us-east-1)")
 	fs.BoolVar(&f.auditOn, "audit", true, "with the server bench starts: write the audit trail (--audit=false starts it with audit_disabled, to measure the audit trail's cost)")
+	fs.StringVar(&f.keyID, "key-id", "", "with --endpoint: measure this existing key (e.g. one in a custom key store, docs/hsm.md) instead of creating one")
 	fs.BoolVar(&f.baseline, "baseline", false, "measure the bare reference server (JSON parse + one AES-GCM seal) with Encrypt")
 	fs.IntVar(&f.keys, "keys", 0, "fill the server's store with this many keys in one account, then measure start-up, memory, ListKeys and Encrypt over random keys at that scale")
 	fs.IntVar(&f.cacheSize, "key-cache-size", 0, "the started server's key_cache_size (default the server's, 100000)")
@@ -78,6 +80,11 @@ func benchCmd(ctx context.Context, args []string) int {
 	o := bench.Options{
 		Endpoint: f.endpoint, ServerPID: f.pid, Region: f.region, Ops: strings.Split(f.ops, ","),
 		Concurrency: f.conc, Duration: f.dur, PlaintextSize: f.size, Log: os.Stderr, DefaultPool: f.defaultPool,
+		KeyID: f.keyID,
+	}
+	if f.keyID != "" && f.endpoint == "" {
+		fmt.Fprintln(os.Stderr, "trent bench: --key-id names a key of the server --endpoint points at")
+		return 2
 	}
 	if f.endpoint != "" {
 		return report(bench.Run(ctx, o))

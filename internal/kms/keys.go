@@ -103,15 +103,17 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if err := checkSpecUsage(c.Region, spec, usage); err != nil {
 		return nil, err
 	}
+	cksConn, err := s.keyStoreForCreate(ctx, c, in, spec, usage, origin)
+	if err != nil {
+		return nil, err
+	}
 	if origin == originExternal {
 		if err := checkExternalSpec(spec); err != nil {
 			return nil, err
 		}
-	} else if origin != "AWS_KMS" {
-		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
 	}
-	if in.CustomKeyStoreId != nil {
-		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
+	if origin != "AWS_KMS" && origin != originExternal && cksConn == nil {
+		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
 	}
 	keyID, err := generateKeyID(s.rand)
 	if wire.Value(in.MultiRegion) {
@@ -136,7 +138,7 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	var mats []store.Material
-	if origin != originExternal { // EXTERNAL: no material until ImportKeyMaterial
+	if origin != originExternal && cksConn == nil { // EXTERNAL: no material until ImportKeyMaterial
 		mat, err := s.generateMaterial(spec, arn, now)
 		if err != nil {
 			return nil, err
@@ -168,7 +170,16 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if wire.Value(in.MultiRegion) {
 		k.MultiRegion, k.MultiRegionPrimary = true, c.Region
 	}
+	if cksConn != nil {
+		k.CustomKeyStoreID = *in.CustomKeyStoreId
+		if err := cksConn.NewKey(ctx, &k, in); err != nil {
+			return nil, storeErr(err, arn, k.CustomKeyStoreID)
+		}
+	}
 	if err := s.createKey(ctx, c, k); err != nil {
+		if cksConn != nil {
+			s.destroyStoreKey(ctx, &k)
+		}
 		return nil, err
 	}
 	k.Revision = 1
@@ -260,6 +271,7 @@ func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 	if k.Origin == originExternal {
 		importedMetadata(md, k)
 	}
+	storeMetadata(k, md)
 	return md
 }
 
@@ -466,11 +478,20 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, ref := range refs {
-		var mrk store.Key // a multi-Region key's set learns of the deletion
-		if isMRKID(ref.KeyID) {
-			if mrk, err = s.store.GetKey(ctx, ref); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
-			}
+		// A multi-Region key's set learns of the deletion; a key in a
+		// custom key store has its material destroyed there once the key
+		// is deleted. Both are read first.
+		var mrk store.Key
+		var inStore *store.Key
+		k, err := s.store.GetKey(ctx, ref)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
+		}
+		if err == nil && isMRKID(ref.KeyID) {
+			mrk = k
+		}
+		if err == nil && k.CustomKeyStoreID != "" {
+			inStore = &k
 		}
 		deleted, err := s.store.DeleteKeyIfDue(ctx, ref, now)
 		s.forgetKey(ref)
@@ -482,6 +503,9 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
 		}
 		s.log.Info("deleted key at the end of its deletion window", "region", ref.Region, "key_id", ref.KeyID)
+		if inStore != nil {
+			s.destroyStoreKey(ctx, inStore)
+		}
 		n++
 		if err := s.replicaDeleted(ctx, mrk); err != nil {
 			return n, fmt.Errorf("update multi-Region key %s after deleting it in %s: %w", ref.KeyID, ref.Region, err)

@@ -54,6 +54,9 @@ type Config struct {
 	// Peers, when set, reaches the deployments that serve other regions,
 	// for multi-Region keys replicated there (mrkchange.go).
 	Peers Peers
+	// KeyStoreBackends are the custom key store types served, by
+	// CustomKeyStoreType (cks.go); a type without a backend is refused.
+	KeyStoreBackends map[string]KeyStoreBackend
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -116,6 +119,8 @@ type Service struct {
 	throttle        ThrottleFunc
 	peers           Peers
 	stats           cacheStats
+	// cks holds this node's custom key store connections (cks.go).
+	cks *keyStores
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
 	quotaMu sync.Mutex
@@ -195,6 +200,7 @@ func New(cfg Config) (*Service, error) {
 		principalExists: cfg.PrincipalExists,
 		throttle:        cfg.Throttle,
 		peers:           cfg.Peers,
+		cks:             newKeyStores(cfg.KeyStoreBackends),
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
@@ -290,6 +296,14 @@ func (s *Service) unseal(ctx context.Context, k store.Key) (*cachedKey, error) {
 		loaded: s.now(),
 	}
 	s.compileKeyPolicy(ctx, ck)
+	if k.CustomKeyStoreID != "" {
+		e, err := s.storeEngine(ctx, ck.arn, &ck.meta)
+		if err != nil {
+			return nil, err
+		}
+		ck.engine, ck.hasMaterial = e, true
+		return ck, nil
+	}
 	e, err := newSoftwareEngine(s.root, ck.arn, &ck.meta)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/trent-kms/trent/internal/hsm"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/quota"
@@ -113,6 +114,9 @@ type Config struct {
 	// AssumeRoleWithWebIdentity accepts (docs/identities.md). Seed files
 	// may declare more, per account.
 	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+	// HSMClusters are the PKCS#11 tokens that custom key stores of type
+	// AWS_CLOUDHSM name by cluster id (docs/hsm.md).
+	HSMClusters []hsm.Cluster `yaml:"hsm_clusters"`
 	// RequestQuotas are request rates in requests per second per caller
 	// account and region, by quota name (package quota, [quota.Defs]:
 	// "cryptographic_symmetric", "create_key", ...). An unset quota has
@@ -198,6 +202,9 @@ type Quotas struct {
 	KeyPolicySize *int `yaml:"key_policy_size"` // characters; default 32768
 	TagsPerKey    *int `yaml:"tags_per_key"`    // default 50
 	GrantsPerKey  *int `yaml:"grants_per_key"`  // default 50000
+	// CustomKeyStoresPerRegion: custom key stores per account and region;
+	// default 10.
+	CustomKeyStoresPerRegion *int `yaml:"custom_key_stores_per_region"`
 }
 
 // KMS returns the quotas for [kms.Config], with AWS's default for each
@@ -213,6 +220,7 @@ func (q Quotas) KMS() *kms.Quotas {
 		{q.KeyPolicySize, &out.KeyPolicySize},
 		{q.TagsPerKey, &out.TagsPerKey},
 		{q.GrantsPerKey, &out.GrantsPerKey},
+		{q.CustomKeyStoresPerRegion, &out.CustomKeyStoresPerRegion},
 	} {
 		if f.from != nil {
 			*f.to = *f.from
@@ -456,6 +464,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Regions {
 		if !regionName.MatchString(r) {
 			bad("regions", "regions: %q is not a region name", r)
+		}
+	}
+	for i := range c.HSMClusters {
+		if err := c.HSMClusters[i].Check(); err != nil {
+			bad("hsm_clusters", "hsm_clusters[%d]: %v", i, err)
 		}
 	}
 	for _, p := range c.providerConfigs() {

@@ -108,6 +108,7 @@ quotas:
   aliases_per_key: 0
   tags_per_key: 7
   grants_per_key: 3
+  custom_key_stores_per_region: 2
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ quotas:
 		t.Errorf("KeyCacheSize = %d, want 5000", cfg.KeyCacheSize)
 	}
 	// Unset quotas keep AWS's default; 0 is kept as unlimited.
-	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7, GrantsPerKey: 3}
+	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7, GrantsPerKey: 3, CustomKeyStoresPerRegion: 2}
 	if got := *cfg.Quotas.KMS(); got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}
@@ -232,6 +233,40 @@ func TestAuditDisabledConfig(t *testing.T) {
 	for _, want := range []string{"line 3: audit_dir", "line 4: audit_stdout", "line 5: audit_fail_open"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
+		}
+	}
+}
+
+// TestValidateHSMClusters: every problem of a declared HSM cluster is
+// reported, with the line of hsm_clusters.
+func TestValidateHSMClusters(t *testing.T) {
+	cfg, err := server.LoadConfig(writeConfig(t, `version: 1
+hsm_clusters:
+  - id: cluster-1a2b3c4d5e6
+    token_label: a
+    slot: 0
+    trust_anchor: not a certificate
+  - id: cluster-2ab3cd4ef5g
+    module: /usr/lib/softhsm/libsofthsm2.so
+    token_label: a
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted bad clusters")
+	}
+	for _, want := range []string{
+		`line 2: hsm_clusters[0]: id "cluster-1a2b3c4d5e6" is not a cluster id`,
+		"module is required",
+		"set exactly one of token_label and slot",
+		"trust anchor: not a PEM certificate",
+		"hsm_clusters[1]: cluster-2ab3cd4ef5g: set exactly one of trust_anchor_file and trust_anchor",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %q lacks %q", err, want)
 		}
 	}
 }

@@ -242,6 +242,18 @@ var migrations = []string{
 	BEGIN
 		UPDATE key_counts SET n = n - 1 WHERE region = OLD.region AND account_id = OLD.account_id;
 	END;`,
+	// 7: custom key stores (CreateCustomKeyStore); the whole record is
+	// in doc, secrets sealed. A key names its store in its document.
+	`CREATE TABLE custom_key_stores (
+		region        TEXT NOT NULL,
+		id            TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		name          TEXT NOT NULL,
+		doc           TEXT NOT NULL,
+		PRIMARY KEY (region, id),
+		UNIQUE (region, account_id, name)
+	);
+	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
 }
 
 // migrate creates the migrations table if needed and applies every missing
