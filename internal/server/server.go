@@ -66,6 +66,7 @@ import (
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/store/postgres"
 	"github.com/trent-kms/trent/internal/wire"
+	"github.com/trent-kms/trent/internal/xks/proxy"
 )
 
 // Files in the data directory.
@@ -110,6 +111,13 @@ type Server struct {
 	metrics *api.Metrics
 	admin   *http.Server // nil without an admin listener
 	adminLn net.Listener
+
+	// The XKS proxy listener (xks.go), nil without an xks section.
+	xksProxy  *proxy.Proxy
+	xksHTTP   *http.Server
+	xksLn     net.Listener
+	xksCerts  *certificate
+	xksServed chan error
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -181,6 +189,20 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		}
 		s.http.Close()
 		<-s.served
+		return nil, err
+	}
+	if err := s.startXKS(); err != nil {
+		s.bg.stop()
+		s.closeControl()
+		if s.admin != nil {
+			s.admin.Close()
+		}
+		s.http.Close()
+		<-s.served
+		if s.audit != nil {
+			s.audit.Close()
+		}
+		s.db.Close()
 		return nil, err
 	}
 	if cfg.Dev {
@@ -660,6 +682,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if shutErr != nil {
 		s.http.Close() // requests still running after the grace period are cut off
 	}
+	shutErr = errors.Join(shutErr, s.stopXKS(shutCtx))
 	if s.admin != nil {
 		s.admin.Close()
 	}
