@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +53,9 @@ type ClientConfig struct {
 	// RootCAs, if set, replaces the system roots for the proxy's
 	// certificate (for a Transport built by the client).
 	RootCAs *x509.CertPool
+	// Certificates are presented to a proxy that asks for a client
+	// certificate (mutual TLS), for a Transport built by the client.
+	Certificates []tls.Certificate
 	// Dial, if set, dials for a Transport built by the client: tests and
 	// operators use it to reach a host name at another address, as
 	// curl --resolve does.
@@ -61,10 +66,13 @@ type ClientConfig struct {
 
 // Client calls an XKS proxy. It is safe for concurrent use.
 type Client struct {
-	cfg    ClientConfig
-	base   string
-	http   *http.Client
-	signer *v4.Signer
+	// certAsked is set once a proxy asked this client for a TLS client
+	// certificate (see transportError).
+	certAsked atomic.Bool
+	cfg       ClientConfig
+	base      string
+	http      *http.Client
+	signer    *v4.Signer
 }
 
 // NewClient checks cfg and returns a client.
@@ -88,10 +96,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	c := &Client{cfg: cfg, base: strings.TrimSuffix(cfg.Endpoint, "/") + cfg.URIPath, signer: v4.NewSigner()}
 	tr := cfg.Transport
 	if tr == nil {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs}
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c.certAsked.Store(true)
+			if len(cfg.Certificates) > 0 {
+				return &cfg.Certificates[0], nil
+			}
+			return &tls.Certificate{}, nil
+		}
 		t := &http.Transport{
-			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
+			TLSClientConfig:     tc,
 			ForceAttemptHTTP2:   true,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     90 * time.Second,
@@ -101,12 +118,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		}
 		tr = t
 	}
-	return &Client{
-		cfg:    cfg,
-		base:   strings.TrimSuffix(cfg.Endpoint, "/") + cfg.URIPath,
-		http:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		signer: v4.NewSigner(),
-	}, nil
+	c.http = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c, nil
 }
 
 // Failure kinds of a [ProxyError].
@@ -295,12 +308,12 @@ func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return transportError(ctx, err)
+		return c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return transportError(ctx, err)
+		return c.transportError(ctx, err)
 	}
 	if len(raw) > maxResponse {
 		return invalidResponse(resp.StatusCode, "answer exceeds %d bytes", maxResponse)
@@ -332,7 +345,19 @@ func printable(s string) string {
 }
 
 // transportError classifies a failure to get an answer.
-func transportError(ctx context.Context, err error) *ProxyError {
+//
+// Under TLS 1.3 a server that refuses the client's certificate (mutual
+// TLS) says so after the client considers the handshake complete: the
+// client then sees the connection closed under its first request (a
+// broken pipe, a reset, or HTTP/2's "client conn could not be
+// established") rather than a TLS alert. When the client presents a
+// certificate, those failures are classed as TLS failures (inferred: the
+// proxy's refusal of the certificate is their likely cause).
+func (c *Client) transportError(ctx context.Context, err error) *ProxyError {
+	if c.certAsked.Load() && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "client conn could not be established")) {
+		return &ProxyError{Kind: KindTLS, Err: err}
+	}
 	var (
 		ne       net.Error
 		certErr  *tls.CertificateVerificationError
