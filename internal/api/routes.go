@@ -66,6 +66,15 @@ var routes = map[string]route{
 	"TrentService.ListKeyRotations":                {"kms:ListKeyRotations", smallBody, opTimeout, op((*kms.Service).ListKeyRotations)},
 	"TrentService.GetKeyLastUsage":                 {"kms:GetKeyLastUsage", smallBody, opTimeout, op((*kms.Service).GetKeyLastUsage)},
 
+	// Custom key stores (docs/hsm.md). Create and Update carry a trust
+	// anchor certificate (up to 5000 characters) and secrets.
+	"TrentService.CreateCustomKeyStore":     {"kms:CreateCustomKeyStore", smallBody, opTimeout, op((*kms.Service).CreateCustomKeyStore)},
+	"TrentService.ConnectCustomKeyStore":    {"kms:ConnectCustomKeyStore", smallBody, opTimeout, op((*kms.Service).ConnectCustomKeyStore)},
+	"TrentService.DisconnectCustomKeyStore": {"kms:DisconnectCustomKeyStore", smallBody, opTimeout, op((*kms.Service).DisconnectCustomKeyStore)},
+	"TrentService.DescribeCustomKeyStores":  {"kms:DescribeCustomKeyStores", smallBody, opTimeout, op((*kms.Service).DescribeCustomKeyStores)},
+	"TrentService.UpdateCustomKeyStore":     {"kms:UpdateCustomKeyStore", smallBody, opTimeout, op((*kms.Service).UpdateCustomKeyStore)},
+	"TrentService.DeleteCustomKeyStore":     {"kms:DeleteCustomKeyStore", smallBody, opTimeout, op((*kms.Service).DeleteCustomKeyStore)},
+
 	"TrentService.Sign":                                {"kms:Sign", smallBody, opTimeout, op((*kms.Service).Sign)},
 	"TrentService.Verify":                              {"kms:Verify", smallBody, opTimeout, op((*kms.Service).Verify)},
 	"TrentService.GetPublicKey":                        {"kms:GetPublicKey", smallBody, opTimeout, op((*kms.Service).GetPublicKey)},

@@ -233,6 +233,9 @@ func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob 
 		}
 	}
 	if err != nil {
+		if e := storeUnavailable(err); e != nil {
+			return nil, e
+		}
 		return nil, errInvalidCiphertext(err)
 	}
 	return &opened{key: ck, plaintext: pt, alg: algSymmetric, materialID: &ct.MaterialID}, nil

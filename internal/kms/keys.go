@@ -103,11 +103,12 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	if err := checkSpecUsage(c.Region, spec, usage); err != nil {
 		return nil, err
 	}
-	if origin != "AWS_KMS" {
-		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
+	cksConn, err := s.keyStoreForCreate(ctx, c, in, spec, usage, origin)
+	if err != nil {
+		return nil, err
 	}
-	if in.CustomKeyStoreId != nil {
-		return nil, wire.Errorf("CustomKeyStoreNotFoundException", "Custom key store %s does not exist.", *in.CustomKeyStoreId)
+	if origin != "AWS_KMS" && cksConn == nil {
+		return nil, wire.Errorf("UnsupportedOperationException", "Origin %s is not supported by this server yet.", origin)
 	}
 	if wire.Value(in.MultiRegion) {
 		return nil, wire.Errorf("UnsupportedOperationException", "Multi-Region keys are not supported by this server yet.")
@@ -129,9 +130,11 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)
-	mat, err := s.generateMaterial(spec, arn, now)
-	if err != nil {
-		return nil, err
+	var mat store.Material
+	if cksConn == nil {
+		if mat, err = s.generateMaterial(spec, arn, now); err != nil {
+			return nil, err
+		}
 	}
 	k := store.Key{
 		Region:            c.Region,
@@ -150,7 +153,16 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 		CurrentMaterialID: mat.ID,
 		Materials:         []store.Material{mat},
 	}
+	if cksConn != nil {
+		k.CustomKeyStoreID = *in.CustomKeyStoreId
+		if err := cksConn.NewKey(ctx, &k, in); err != nil {
+			return nil, storeErr(err, arn, k.CustomKeyStoreID)
+		}
+	}
 	if err := s.createKey(ctx, c, k); err != nil {
+		if cksConn != nil {
+			s.destroyStoreKey(ctx, &k)
+		}
 		return nil, err
 	}
 	k.Revision = 1
@@ -238,6 +250,7 @@ func (s *Service) metadata(k *store.Key) *wire.KeyMetadata {
 	if k.KeyState == statePendingDeletion && !k.DeletionDate.IsZero() {
 		md.DeletionDate = wire.NewTimestamp(k.DeletionDate)
 	}
+	storeMetadata(k, md)
 	return md
 }
 
@@ -437,6 +450,12 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, ref := range refs {
+		// A key in a custom key store is read first: its material is
+		// destroyed there once the key is deleted.
+		var inStore *store.Key
+		if k, err := s.store.GetKey(ctx, ref); err == nil && k.CustomKeyStoreID != "" {
+			inStore = &k
+		}
 		deleted, err := s.store.DeleteKeyIfDue(ctx, ref, now)
 		s.forgetKey(ref)
 		s.forgetAliasesOf(ref.KeyID)
@@ -447,6 +466,9 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("delete key %s/%s: %w", ref.Region, ref.KeyID, err)
 		}
 		s.log.Info("deleted key at the end of its deletion window", "region", ref.Region, "key_id", ref.KeyID)
+		if inStore != nil {
+			s.destroyStoreKey(ctx, inStore)
+		}
 		n++
 	}
 	return n, nil

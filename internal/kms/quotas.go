@@ -35,10 +35,14 @@ type Quotas struct {
 	KeyPolicySize int // characters in a key policy document
 	TagsPerKey    int // tags on one key
 	GrantsPerKey  int // grants on one key ("Grants per KMS key: 50,000", resource-limits.md)
+	// CustomKeyStoresPerRegion is the number of custom key stores per
+	// account and region ("Custom key stores per account and Region: 10").
+	CustomKeyStoresPerRegion int
 }
 
 // DefaultQuotas are AWS's default resource quotas.
-var DefaultQuotas = Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50, GrantsPerKey: DefaultGrantsPerKey}
+var DefaultQuotas = Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50, GrantsPerKey: DefaultGrantsPerKey,
+	CustomKeyStoresPerRegion: DefaultCustomKeyStoresPerRegion}
 
 // limitExceeded is a LimitExceededException.
 func limitExceeded(format string, args ...any) error {

@@ -209,7 +209,8 @@ func TestQuotasZeroMeansUnlimited(t *testing.T) {
 // TestDefaultQuotasAreAWSs checks that a Service without Quotas enforces
 // AWS's defaults.
 func TestDefaultQuotasAreAWSs(t *testing.T) {
-	if kms.DefaultQuotas != (kms.Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50, GrantsPerKey: 50_000}) {
+	if kms.DefaultQuotas != (kms.Quotas{KeysPerRegion: 100_000, AliasesPerKey: 50, KeyPolicySize: 32_768, TagsPerKey: 50, GrantsPerKey: 50_000,
+		CustomKeyStoresPerRegion: 10}) {
 		t.Fatalf("DefaultQuotas = %+v", kms.DefaultQuotas)
 	}
 	ctx := context.Background()

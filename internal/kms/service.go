@@ -51,6 +51,9 @@ type Config struct {
 	// Throttle, when set, applies request quotas that depend on the key
 	// (see [ThrottleFunc]).
 	Throttle ThrottleFunc
+	// KeyStoreBackends are the custom key store types served, by
+	// CustomKeyStoreType (cks.go); a type without a backend is refused.
+	KeyStoreBackends map[string]KeyStoreBackend
 }
 
 // DefaultRegions are the AWS commercial and China region names that a
@@ -112,6 +115,8 @@ type Service struct {
 	principalExists func(ctx context.Context, arn string) (bool, error)
 	throttle        ThrottleFunc
 	stats           cacheStats
+	// cks holds this node's custom key store connections (cks.go).
+	cks *keyStores
 	// quotaMu serializes a counted create (count, then create) so that
 	// this node never exceeds a quota; see Quotas.
 	quotaMu sync.Mutex
@@ -193,6 +198,7 @@ func New(cfg Config) (*Service, error) {
 		policies:        cfg.Policies,
 		principalExists: cfg.PrincipalExists,
 		throttle:        cfg.Throttle,
+		cks:             newKeyStores(cfg.KeyStoreBackends),
 	}
 	size := cfg.KeyCacheSize
 	if size <= 0 {
@@ -278,6 +284,14 @@ func (s *Service) unseal(ctx context.Context, k store.Key) (*cachedKey, error) {
 		loaded: s.now(),
 	}
 	s.compileKeyPolicy(ctx, ck)
+	if k.CustomKeyStoreID != "" {
+		e, err := s.storeEngine(ctx, ck.arn, &ck.meta)
+		if err != nil {
+			return nil, err
+		}
+		ck.engine, ck.hasMaterial = e, true
+		return ck, nil
+	}
 	e, err := newSoftwareEngine(s.root, ck.arn, &ck.meta)
 	if err != nil {
 		return nil, err

@@ -197,6 +197,9 @@ type Quotas struct {
 	KeyPolicySize *int `yaml:"key_policy_size"` // characters; default 32768
 	TagsPerKey    *int `yaml:"tags_per_key"`    // default 50
 	GrantsPerKey  *int `yaml:"grants_per_key"`  // default 50000
+	// CustomKeyStoresPerRegion: custom key stores per account and region;
+	// default 10.
+	CustomKeyStoresPerRegion *int `yaml:"custom_key_stores_per_region"`
 }
 
 // KMS returns the quotas for [kms.Config], with AWS's default for each
@@ -212,6 +215,7 @@ func (q Quotas) KMS() *kms.Quotas {
 		{q.KeyPolicySize, &out.KeyPolicySize},
 		{q.TagsPerKey, &out.TagsPerKey},
 		{q.GrantsPerKey, &out.GrantsPerKey},
+		{q.CustomKeyStoresPerRegion, &out.CustomKeyStoresPerRegion},
 	} {
 		if f.from != nil {
 			*f.to = *f.from

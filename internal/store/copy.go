@@ -15,7 +15,8 @@ import (
 type Inventory interface {
 	// MetaNames returns the names of every meta entry, ordered.
 	MetaNames(ctx context.Context) ([]string, error)
-	// KeyRegions returns every region that holds a key, ordered.
+	// KeyRegions returns every region that holds a key or a custom key
+	// store, ordered.
 	KeyRegions(ctx context.Context) ([]string, error)
 }
 
@@ -24,7 +25,7 @@ var ErrTargetNotEmpty = errors.New("store: the copy target already holds data")
 
 // Copy copies everything in src into dst, which must be empty: meta
 // entries, accounts, IAM users, roles, policies and attachments, access
-// keys, keys with their sealed material, aliases and grants. Sealed values
+// keys, custom key stores, keys with their sealed material, aliases and grants. Sealed values
 // are copied as they are: they stay sealed under the same root key. A
 // key's Revision starts again at 1 in dst. Both stores must implement
 // [Inventory]. Copy is not atomic: if it fails, dst holds part of src and
@@ -59,6 +60,7 @@ func Copy(ctx context.Context, dst, src Store) (map[string]int, error) {
 			return dst.AttachPolicy(ctx, e.AccountID, e.Kind, e.Name, p.Name)
 		},
 		accessKey: func(k AccessKey) error { n["access_keys"]++; return dst.CreateAccessKey(ctx, k) },
+		cks:       func(c CustomKeyStore) error { n["custom_key_stores"]++; return dst.CreateCustomKeyStore(ctx, c, 0) },
 		key:       func(k Key) error { n["keys"]++; return dst.CreateKey(ctx, k) },
 		alias:     func(a Alias) error { n["aliases"]++; return dst.CreateAlias(ctx, a) },
 		grant:     func(g Grant) error { n["grants"]++; return dst.CreateGrant(ctx, g, 0) },
@@ -157,6 +159,10 @@ func dump(ctx context.Context, st Store) (map[string][]record, error) {
 			k.Status = orActive(k.Status)
 			return add("access_keys", k.ID, k)
 		},
+		cks: func(c CustomKeyStore) error {
+			c.CreationDate = ms(c.CreationDate)
+			return add("custom_key_stores", c.Region+"/"+c.ID, c)
+		},
 		key: func(k Key) error {
 			k.Revision = 0
 			k.CreationDate, k.DeletionDate = ms(k.CreationDate), msOrZero(k.DeletionDate)
@@ -200,6 +206,7 @@ type visitor struct {
 	inline    func(InlinePolicy) error
 	attach    func(Entity, ManagedPolicy) error
 	accessKey func(AccessKey) error
+	cks       func(CustomKeyStore) error
 	key       func(Key) error
 	alias     func(Alias) error
 	grant     func(Grant) error
@@ -208,7 +215,7 @@ type visitor struct {
 // walk visits every record of st, parents before the records that need
 // them: meta, accounts, then per account its users and roles, managed
 // policies, inline policies, attachments and access keys; then per
-// region and account its keys, aliases and grants.
+// region and account its custom key stores, keys, aliases and grants.
 func walk(ctx context.Context, st Store, inv Inventory, v visitor) error {
 	names, err := inv.MetaNames(ctx)
 	if err != nil {
@@ -292,6 +299,15 @@ func walk(ctx context.Context, st Store, inv Inventory, v visitor) error {
 	}
 	for _, region := range regions {
 		for _, a := range accts {
+			stores, err := st.ListCustomKeyStores(ctx, region, a.ID, "", 0)
+			if err != nil {
+				return err
+			}
+			for _, c := range stores {
+				if err := v.cks(c); err != nil {
+					return fmt.Errorf("custom key store %s: %w", c.ID, err)
+				}
+			}
 			refs, err := st.ListKeys(ctx, region, a.ID, "", 0)
 			if err != nil {
 				return err

@@ -44,6 +44,10 @@ func TestCopyAndCompare(t *testing.T) {
 		must(src.CreateKey(ctx, store.Key{Region: region, KeyID: "k-" + region, AccountID: "111122223333", KeyState: "Enabled", CreationDate: now,
 			CurrentMaterialID: "m", Materials: []store.Material{{ID: "m", Sealed: []byte("sealed"), CreatedAt: now}}}))
 	}
+	// A custom key store in a region without keys is copied too.
+	must(src.CreateCustomKeyStore(ctx, store.CustomKeyStore{Region: "ap-south-1", ID: "cks-1234567890abcdef0", AccountID: "111122223333",
+		Name: "hsm", Type: store.TypeCloudHSM, CreationDate: now, ConnectionState: store.Connected,
+		CloudHsmClusterID: "cluster-1a2b3c4d5e6", TrustAnchorCertificate: "pem", SealedPassword: []byte("sealed")}, 0))
 	_, err := src.UpdateKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k-us-east-1"}, func(k *store.Key) error { k.Description = "changed"; return nil })
 	must(err)
 	must(src.CreateAlias(ctx, store.Alias{Region: "eu-west-1", AccountID: "111122223333", Name: "alias/a", TargetKeyID: "k-eu-west-1", CreationDate: now, LastUpdatedDate: now}))
@@ -53,7 +57,7 @@ func TestCopyAndCompare(t *testing.T) {
 	n, err := store.Copy(ctx, dst, src)
 	must(err)
 	want := map[string]int{"meta": 1, "accounts": 1, "iam_entities": 1, "iam_policies": 1, "iam_inline_policies": 1, "iam_attachments": 1,
-		"access_keys": 1, "keys": 2, "aliases": 1, "grants": 1}
+		"access_keys": 1, "keys": 2, "aliases": 1, "grants": 1, "custom_key_stores": 1}
 	for k, v := range want {
 		if n[k] != v {
 			t.Errorf("copied %d %s, want %d", n[k], k, v)
@@ -64,6 +68,13 @@ func TestCopyAndCompare(t *testing.T) {
 	if _, err := store.Copy(ctx, dst, src); !errors.Is(err, store.ErrTargetNotEmpty) {
 		t.Fatalf("second Copy = %v, want ErrTargetNotEmpty", err)
 	}
+	_, err = dst.UpdateCustomKeyStore(ctx, "ap-south-1", "cks-1234567890abcdef0", func(c *store.CustomKeyStore) error { c.ConnectionState = store.Disconnected; return nil })
+	must(err)
+	if err := store.Compare(ctx, src, dst); err == nil || !strings.Contains(err.Error(), "custom_key_stores ap-south-1/cks-1234567890abcdef0 differs") {
+		t.Fatalf("Compare after a custom key store change = %v", err)
+	}
+	_, err = dst.UpdateCustomKeyStore(ctx, "ap-south-1", "cks-1234567890abcdef0", func(c *store.CustomKeyStore) error { c.ConnectionState = store.Connected; return nil })
+	must(err)
 	_, err = dst.UpdateKey(ctx, store.KeyRef{Region: "eu-west-1", KeyID: "k-eu-west-1"}, func(k *store.Key) error { k.Materials[0].Sealed = []byte("other"); return nil })
 	must(err)
 	if err := store.Compare(ctx, src, dst); err == nil || !strings.Contains(err.Error(), "keys eu-west-1/k-eu-west-1 differs") || strings.Contains(err.Error(), "other") {

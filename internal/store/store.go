@@ -166,6 +166,9 @@ type Store interface {
 	// IAM users, roles and policies.
 	IAMStore
 
+	// Custom key stores (cks.go).
+	CustomKeyStores
+
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -241,6 +244,14 @@ type Key struct {
 	// LastUsage is the key's last successful cryptographic operation
 	// recorded so far (GetKeyLastUsage); nil if none.
 	LastUsage *KeyUsage `json:",omitzero"`
+
+	// CustomKeyStoreID names the custom key store whose backend holds the
+	// key's material (Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE); its
+	// materials then carry no sealed bytes. CloudHsmClusterID and XksKeyID
+	// are what the backend recorded for KeyMetadata.
+	CustomKeyStoreID  string `json:",omitzero"`
+	CloudHsmClusterID string `json:",omitzero"`
+	XksKeyID          string `json:",omitzero"`
 }
 
 // KeyUsage is one use of a key: when, in which operation (an AWS

@@ -214,6 +214,18 @@ var migrations = []string{
 	// scheduler (KeysDueForRotation). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN next_rotation_date TEXT;
 	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
+	// 5: custom key stores (CreateCustomKeyStore); the whole record is
+	// in doc, secrets sealed. A key names its store in its document.
+	`CREATE TABLE custom_key_stores (
+		region        TEXT NOT NULL,
+		id            TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		name          TEXT NOT NULL,
+		doc           TEXT NOT NULL,
+		PRIMARY KEY (region, id),
+		UNIQUE (region, account_id, name)
+	);
+	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

@@ -15,9 +15,10 @@ func (db *DB) MetaNames(ctx context.Context) ([]string, error) {
 	return strings(ctx, db.r, `SELECT name FROM meta ORDER BY name`)
 }
 
-// KeyRegions returns every region that holds a key, ordered.
+// KeyRegions returns every region that holds a key or a custom key
+// store, ordered.
 func (db *DB) KeyRegions(ctx context.Context) ([]string, error) {
-	return strings(ctx, db.r, `SELECT DISTINCT region FROM keys ORDER BY region`)
+	return strings(ctx, db.r, `SELECT region FROM keys UNION SELECT region FROM custom_key_stores ORDER BY region`)
 }
 
 func strings(ctx context.Context, q *sql.DB, query string) ([]string, error) {

@@ -267,6 +267,18 @@ var migrations = []string{
 	// scheduler (KeysDueForRotation). The key document holds it too.
 	`ALTER TABLE keys ADD COLUMN next_rotation_date timestamptz;
 	CREATE INDEX keys_rotation ON keys (next_rotation_date) WHERE next_rotation_date IS NOT NULL;`,
+	// 5: custom key stores (CreateCustomKeyStore); the whole record is
+	// in doc, secrets sealed. A key names its store in its document.
+	`CREATE TABLE custom_key_stores (
+		region     text COLLATE "C" NOT NULL,
+		id         text COLLATE "C" NOT NULL,
+		account_id text COLLATE "C" NOT NULL,
+		name       text COLLATE "C" NOT NULL,
+		doc        json NOT NULL,
+		PRIMARY KEY (region, id),
+		UNIQUE (region, account_id, name)
+	);
+	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

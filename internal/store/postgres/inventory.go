@@ -16,9 +16,10 @@ func (db *DB) MetaNames(ctx context.Context) ([]string, error) {
 	return db.strings(ctx, `SELECT name FROM meta ORDER BY name`)
 }
 
-// KeyRegions returns every region that holds a key, ordered.
+// KeyRegions returns every region that holds a key or a custom key
+// store, ordered.
 func (db *DB) KeyRegions(ctx context.Context) ([]string, error) {
-	return db.strings(ctx, `SELECT DISTINCT region FROM keys ORDER BY region`)
+	return db.strings(ctx, `SELECT region FROM keys UNION SELECT region FROM custom_key_stores ORDER BY region`)
 }
 
 func (db *DB) strings(ctx context.Context, query string) ([]string, error) {

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"aliases", aliasTests},
 		{"iam", iamTests},
 		{"grants", grantTests},
+		{"custom-key-stores", cksTests},
 		{"concurrency", concurrencyTests},
 	} {
 		t.Run(g.name, func(t *testing.T) {
