@@ -150,6 +150,9 @@ type Config struct {
 	// XKS serves Trent keys to AWS KMS as an XKS proxy, on a listener
 	// of its own (docs/xks.md); nil serves none.
 	XKS *XKSConfig `yaml:"xks"`
+	// XKSClient configures how this node reaches the XKS proxies of
+	// its external key stores (docs/xks.md).
+	XKSClient XKSClientConfig `yaml:"xks_client"`
 
 	// Now is the clock the KMS service uses for key lifecycle times such
 	// as creation and deletion dates and the end of deletion windows. It

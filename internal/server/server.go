@@ -252,9 +252,13 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	xksBackends, err := s.xksBackends(root)
+	if err != nil {
+		return fail(err)
+	}
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
 		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists,
-		Throttle: api.KeyThrottle(limiter)})
+		Throttle: api.KeyThrottle(limiter), KeyStoreBackends: xksBackends})
 	if err != nil {
 		return fail(err)
 	}

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
+	"github.com/trent-kms/trent/internal/store"
 	"github.com/trent-kms/trent/internal/xks"
 	"github.com/trent-kms/trent/internal/xks/proxy"
 )
@@ -125,6 +127,11 @@ func (c *Config) xksKeyStores() ([]proxy.KeyStore, error) {
 
 // validateXKS reports the xks section's problems.
 func (c *Config) validateXKS(bad func(field, format string, args ...any), acks int) {
+	if xc := c.XKSClient; xc.Timeout < 0 {
+		bad("xks_client", "xks_client.timeout: must not be negative")
+	} else if (xc.TLSCert == "") != (xc.TLSKey == "") {
+		bad("xks_client", "xks_client.tls_cert and xks_client.tls_key must be given together")
+	}
 	x := c.XKS
 	if x == nil {
 		return
@@ -315,3 +322,45 @@ func (s *Server) stopXKS(ctx context.Context) error {
 }
 
 var _ proxy.KeySource = (*kms.Service)(nil)
+
+// XKSClientConfig is the xks_client section: how this node calls the XKS
+// proxies of its external key stores.
+type XKSClientConfig struct {
+	// Timeout bounds each proxy call (default 250ms, AWS KMS's).
+	Timeout time.Duration `yaml:"timeout"`
+	// CAFile, if set, holds the PEM certificates that verify proxies'
+	// certificates instead of the system roots.
+	CAFile string `yaml:"ca_file"`
+	// TLSCert and TLSKey are a client certificate for proxies that
+	// require mutual TLS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Resolve sends a proxy host name to another host:port, as curl
+	// --resolve does: XksProxyUriEndpoint is https://<host>, always on
+	// port 443.
+	Resolve map[string]string `yaml:"resolve"`
+}
+
+// xksBackends returns the EXTERNAL_KEY_STORE backend for kms.Config.
+func (s *Server) xksBackends(root keystore.Root) (map[string]kms.KeyStoreBackend, error) {
+	c := s.cfg.XKSClient
+	bc := kms.XKSBackendConfig{Root: root, Rand: rand.Reader, Logger: s.log.With("component", "xks-client"), Timeout: c.Timeout, Resolve: c.Resolve}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("xks_client.ca_file: %w", err)
+		}
+		bc.RootCAs = x509.NewCertPool()
+		if !bc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xks_client.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+	}
+	if c.TLSCert != "" || c.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("xks_client: %w", err)
+		}
+		bc.Certificates = []tls.Certificate{cert}
+	}
+	return map[string]kms.KeyStoreBackend{store.TypeExternal: kms.NewXKSBackend(bc)}, nil
+}
