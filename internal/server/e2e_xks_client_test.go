@@ -283,11 +283,21 @@ func TestXKSClientFailures(t *testing.T) {
 		}
 	})
 	for name, h := range map[string]http.HandlerFunc{
-		"not JSON":         func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hello</html>")) },
-		"HTML error":       func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502); w.Write([]byte("<html>bad gateway</html>")) },
-		"unknown error":    func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400); w.Write([]byte(`{"errorName":"Bogus"}`)) },
-		"no fleet details": func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"xksProxyFleetSize":1,"ekmFleetDetails":[]}`)) },
-		"bad health":       func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"xksProxyFleetSize":1,"ekmFleetDetails":[{"healthStatus":"FINE"}]}`)) },
+		"not JSON": func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hello</html>")) },
+		"HTML error": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(502)
+			w.Write([]byte("<html>bad gateway</html>"))
+		},
+		"unknown error": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(400)
+			w.Write([]byte(`{"errorName":"Bogus"}`))
+		},
+		"no fleet details": func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"xksProxyFleetSize":1,"ekmFleetDetails":[]}`))
+		},
+		"bad health": func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"xksProxyFleetSize":1,"ekmFleetDetails":[{"healthStatus":"FINE"}]}`))
+		},
 	} {
 		t.Run("garbage/"+name, func(t *testing.T) {
 			err := broken(t, h, nil)
