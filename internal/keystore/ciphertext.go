@@ -80,7 +80,7 @@ const VersionExternalV2 byte = 0x02
 // fails for a malformed id or an envelope that would make the blob longer
 // than [MaxCiphertextSize].
 func ExternalHeader(keyID, materialID string, n int) ([]byte, error) {
-	if n < tagLen || headerLen+n > MaxCiphertextSize {
+	if headerLen+n < SymmetricOverhead || headerLen+n > MaxCiphertextSize {
 		return nil, fmt.Errorf("keystore: external envelope of %d bytes does not fit in a ciphertext", n)
 	}
 	h := make([]byte, headerLen)
