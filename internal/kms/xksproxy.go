@@ -57,6 +57,10 @@ type XKSKey struct {
 	KeySpec   string // SYMMETRIC_DEFAULT, RSA_2048, ...
 	KeyUsage  string // ENCRYPT_DECRYPT, SIGN_VERIFY, ...
 	KeyState  string // Enabled, Disabled, PendingDeletion, ...
+	// InCustomKeyStore is set for a key of a custom key store (an HSM or
+	// an external key store of this Trent): its protection is outside
+	// Trent's material, so the proxy does not serve it.
+	InCustomKeyStore bool
 
 	svc  *Service
 	meta *store.Key
@@ -70,13 +74,13 @@ func (s *Service) XKSKey(ctx context.Context, ref store.KeyRef) (*XKSKey, error)
 		return nil, fmt.Errorf("load key %s: %w", ref.KeyID, err)
 	}
 	return &XKSKey{ARN: ck.arn, AccountID: ck.meta.AccountID, KeySpec: ck.meta.KeySpec, KeyUsage: ck.meta.KeyUsage,
-		KeyState: ck.meta.KeyState, svc: s, meta: &ck.meta}, nil
+		KeyState: ck.meta.KeyState, InCustomKeyStore: ck.meta.CustomKeyStoreID != "", svc: s, meta: &ck.meta}, nil
 }
 
 // Symmetric reports whether the key is a SYMMETRIC_DEFAULT key with
 // material, the only kind the proxy encrypts with.
 func (k *XKSKey) Symmetric() bool {
-	return k.meta.KeySpec == specSymmetric && k.meta.KeyUsage == usageEncrypt && k.meta.CurrentMaterialID != ""
+	return k.meta.KeySpec == specSymmetric && k.meta.KeyUsage == usageEncrypt && k.meta.CurrentMaterialID != "" && k.meta.CustomKeyStoreID == ""
 }
 
 // CurrentRef returns the reference of the key's current material, which

@@ -454,6 +454,11 @@ func (p *Proxy) key(x *exchange) (*Key, *kms.XKSKey, error) {
 // the PKCS#11-style usages the specification mentions ("PKCS11-based
 // HSMs additionally support DERIVE, SIGN, VERIFY, WRAP, UNWRAP").
 func usage(c *Key, k *kms.XKSKey) []string {
+	if k.InCustomKeyStore {
+		// A key of a custom key store of this Trent: its material is
+		// not Trent's to use (docs/xks.md).
+		return []string{}
+	}
 	var u []string
 	switch k.KeyUsage {
 	case "ENCRYPT_DECRYPT":
