@@ -29,6 +29,7 @@ func benchCmd(ctx context.Context, args []string) int {
 	size := fs.Int("size", 32, "plaintext bytes for Encrypt")
 	region := fs.String("region", "", "region to sign requests for (default: AWS_REGION or the profile's region, else us-east-1)")
 	auditOn := fs.Bool("audit", true, "with the server bench starts: write the audit trail (--audit=false starts it with audit_disabled, to measure the audit trail's cost)")
+	keyID := fs.String("key-id", "", "with --endpoint: measure this existing key (e.g. one in a custom key store, docs/hsm.md) instead of creating one")
 	baseline := fs.Bool("baseline", false, "measure the bare reference server (JSON parse + one AES-GCM seal) with Encrypt")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -45,7 +46,11 @@ func benchCmd(ctx context.Context, args []string) int {
 	// (environment, shared files, AWS_PROFILE): see bench.Options.
 	o := bench.Options{
 		Endpoint: *endpoint, ServerPID: *pid, Region: *region, Ops: strings.Split(*ops, ","),
-		Concurrency: *conc, Duration: *dur, PlaintextSize: *size, Log: os.Stderr,
+		Concurrency: *conc, Duration: *dur, PlaintextSize: *size, Log: os.Stderr, KeyID: *keyID,
+	}
+	if *keyID != "" && *endpoint == "" {
+		fmt.Fprintln(os.Stderr, "trent bench: --key-id names a key of the server --endpoint points at")
+		return 2
 	}
 	if *endpoint == "" {
 		addr, err := bench.FreePort()

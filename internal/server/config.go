@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/trent-kms/trent/internal/hsm"
 	"github.com/trent-kms/trent/internal/iam"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/quota"
@@ -113,6 +114,9 @@ type Config struct {
 	// AssumeRoleWithWebIdentity accepts (docs/identities.md). Seed files
 	// may declare more, per account.
 	OIDCProviders []OIDCProvider `yaml:"oidc_providers"`
+	// HSMClusters are the PKCS#11 tokens that custom key stores of type
+	// AWS_CLOUDHSM name by cluster id (docs/hsm.md).
+	HSMClusters []hsm.Cluster `yaml:"hsm_clusters"`
 	// RequestQuotas are request rates in requests per second per caller
 	// account and region, by quota name (package quota, [quota.Defs]:
 	// "cryptographic_symmetric", "create_key", ...). An unset quota has
@@ -462,6 +466,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Regions {
 		if !regionName.MatchString(r) {
 			bad("regions", "regions: %q is not a region name", r)
+		}
+	}
+	for i := range c.HSMClusters {
+		if err := c.HSMClusters[i].Check(); err != nil {
+			bad("hsm_clusters", "hsm_clusters[%d]: %v", i, err)
 		}
 	}
 	c.validateXKS(bad, acks)

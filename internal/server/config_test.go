@@ -120,7 +120,8 @@ quotas:
 		t.Errorf("KeyCacheSize = %d, want 5000", cfg.KeyCacheSize)
 	}
 	// Unset quotas keep AWS's default; 0 is kept as unlimited.
-	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7, GrantsPerKey: 3}
+	want := kms.Quotas{KeysPerRegion: 10, AliasesPerKey: 0, KeyPolicySize: 32768, TagsPerKey: 7, GrantsPerKey: 3,
+		CustomKeyStoresPerRegion: kms.DefaultCustomKeyStoresPerRegion}
 	if got := *cfg.Quotas.KMS(); got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}

@@ -252,13 +252,18 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	backends, err := keyStoreBackends(cfg)
+	if err != nil {
+		return fail(err)
+	}
 	xksBackends, err := s.xksBackends(root)
 	if err != nil {
 		return fail(err)
 	}
+	backends[store.TypeExternal] = xksBackends[store.TypeExternal]
 	s.svc, err = kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: now, Logger: log, Regions: cfg.Regions, CacheTTL: cfg.CacheTTL,
 		KeyCacheSize: cfg.KeyCacheSize, Quotas: cfg.Quotas.KMS(), Policies: iamPolicies{ids}, PrincipalExists: ids.PrincipalExists,
-		Throttle: api.KeyThrottle(limiter), KeyStoreBackends: xksBackends})
+		Throttle: api.KeyThrottle(limiter), KeyStoreBackends: backends})
 	if err != nil {
 		return fail(err)
 	}
@@ -314,6 +319,11 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 		s.reg.MustRegister(newAuditCollector(s.audit))
 	}
 	s.metrics = api.NewMetrics(s.reg)
+	// Custom key stores that were CONNECTED stay connected across a
+	// restart; one that cannot be reached now is retried on first use.
+	if err := s.svc.ReconnectKeyStores(ctx); err != nil {
+		return fail(err)
+	}
 	s.kmsAPI.Store(api.NewHandler(api.Config{Service: s.svc, IAM: ids, Logger: log, Audit: s.audit, Quotas: limiter, EventClock: cfg.Now}))
 	return nil
 }
@@ -691,6 +701,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.admin.Close()
 	}
 	s.bg.stop()
+	s.svc.CloseKeyStores() // logs out of HSMs; the stores stay CONNECTED
 	s.closeControl()
 	var auditErr error
 	if s.audit != nil { // nil with audit_disabled

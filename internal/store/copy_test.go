@@ -47,7 +47,7 @@ func TestCopyAndCompare(t *testing.T) {
 	// A custom key store in a region without keys is copied too.
 	must(src.CreateCustomKeyStore(ctx, store.CustomKeyStore{Region: "ap-south-1", ID: "cks-1234567890abcdef0", AccountID: "111122223333",
 		Name: "hsm", Type: store.TypeCloudHSM, CreationDate: now, ConnectionState: store.Connected,
-		CloudHsmClusterID: "cluster-1a2b3c4d5e6", TrustAnchorCertificate: "pem", SealedPassword: []byte("sealed")}, 0))
+		CloudHsmClusterID: "cluster-2ab3cd4ef5g", TrustAnchorCertificate: "pem", SealedPassword: []byte("sealed")}, 0))
 	_, err := src.UpdateKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k-us-east-1"}, func(k *store.Key) error { k.Description = "changed"; return nil })
 	must(err)
 	must(src.CreateAlias(ctx, store.Alias{Region: "eu-west-1", AccountID: "111122223333", Name: "alias/a", TargetKeyID: "k-eu-west-1", CreationDate: now, LastUpdatedDate: now}))

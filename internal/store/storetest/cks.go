@@ -15,7 +15,7 @@ func newCKS(region, account, id, name string) store.CustomKeyStore {
 	return store.CustomKeyStore{
 		Region: region, ID: id, AccountID: account, Name: name, Type: store.TypeCloudHSM,
 		CreationDate: at(0), ConnectionState: store.Disconnected,
-		CloudHsmClusterID: "cluster-1a2b3c4d5e6", TrustAnchorCertificate: "-----BEGIN CERTIFICATE-----\n...",
+		CloudHsmClusterID: "cluster-2ab3cd4ef5g", TrustAnchorCertificate: "-----BEGIN CERTIFICATE-----\n...",
 		SealedPassword: []byte("sealed-pin"),
 	}
 }
@@ -151,12 +151,12 @@ var cksTests = []test{
 		ctx := t.Context()
 		must(t, "create", s.CreateCustomKeyStore(ctx, newCKS("us-east-1", "111122223333", cksID(1), "a"), 0))
 		k := plainKey("us-east-1", "111122223333", "1234abcd-12ab-34cd-56ef-1234567890ab")
-		k.CustomKeyStoreID, k.CloudHsmClusterID, k.Origin = cksID(1), "cluster-1a2b3c4d5e6", "AWS_CLOUDHSM"
+		k.CustomKeyStoreID, k.CloudHsmClusterID, k.Origin = cksID(1), "cluster-2ab3cd4ef5g", "AWS_CLOUDHSM"
 		must(t, "create key", s.CreateKey(ctx, k))
 		wantErr(t, "delete with a key", s.DeleteCustomKeyStore(ctx, "us-east-1", cksID(1)), store.ErrInUse)
 		got, err := s.GetKey(ctx, k.Ref())
 		must(t, "get key", err)
-		if got.CustomKeyStoreID != cksID(1) || got.CloudHsmClusterID != "cluster-1a2b3c4d5e6" {
+		if got.CustomKeyStoreID != cksID(1) || got.CloudHsmClusterID != "cluster-2ab3cd4ef5g" {
 			t.Fatalf("key lost its custom key store: %+v", got)
 		}
 		must(t, "delete key", s.DeleteKey(ctx, k.Ref()))
