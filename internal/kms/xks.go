@@ -387,7 +387,7 @@ func aad(header []byte, encCtx map[string]string) []byte {
 func (e *xksEngine) SealBlobFor(r *EngineRequest, rand io.Reader, keyID string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
 	// The header's length is not known before the proxy answers, and it
 	// is not in the AAD; a provisional header gives the first 50 bytes.
-	h0, err := keystore.ExternalHeader(keyID, e.materialID, envelopeTag)
+	h0, err := keystore.ExternalHeader(keyID, e.materialID, 64) // any valid size: only bytes 0-49 are used
 	if err != nil {
 		return nil, "", err
 	}
