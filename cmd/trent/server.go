@@ -112,8 +112,18 @@ func serverCmd(ctx context.Context, args []string) int {
 		return 1
 	}
 	stopReload := reloadOnHangup(func() {
-		if errors.Is(srv.ReloadTLS(), server.ErrNoTLS) {
+		if errors.Is(srv.ReloadTLS(), server.ErrNoTLS) && cfg.XKS == nil {
 			log.Info("SIGHUP ignored: TLS is not configured")
+		}
+		// The XKS proxy's key stores (credentials, keys) and certificate
+		// come from the config file, read again (docs/xks.md).
+		if cfg.XKS != nil && *configFile != "" {
+			if fresh, err := server.LoadConfig(*configFile); err != nil {
+				log.Error("XKS key stores not reloaded: cannot read the config file", "err", err)
+			} else {
+				fresh.Defaults()
+				srv.ReloadXKS(fresh) // logs its own outcome
+			}
 		}
 	})
 	defer stopReload()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -67,6 +68,44 @@ const (
 	MaxSymmetricPlaintext = MaxCiphertextSize - SymmetricOverhead
 )
 
+// VersionExternalV2 is the first byte of a blob of a key in an external
+// key store (double encryption, docs/ciphertext.md): the version 1 header
+// with this version byte, whose length field L counts the envelope that
+// follows it, from offset 52. Package kms writes and reads the envelope;
+// [OpenBlob] refuses it.
+const VersionExternalV2 byte = 0x02
+
+// ExternalHeader returns the 52-byte header of a version 2 blob for the
+// key keyID, its material materialID and an envelope of n bytes. It
+// fails for a malformed id or an envelope that would make the blob longer
+// than [MaxCiphertextSize].
+func ExternalHeader(keyID, materialID string, n int) ([]byte, error) {
+	if headerLen+n < SymmetricOverhead || headerLen+n > MaxCiphertextSize {
+		return nil, fmt.Errorf("keystore: external envelope of %d bytes does not fit in a ciphertext", n)
+	}
+	h := make([]byte, headerLen)
+	h[0] = VersionExternalV2
+	form, ok := encodeKeyID(h[offKeyID:offMaterial], keyID)
+	if !ok {
+		return nil, fmt.Errorf("keystore: malformed key id %q", keyID)
+	}
+	h[offForm] = form
+	if !putMaterialID(h[offMaterial:offLength], materialID) {
+		return nil, fmt.Errorf("keystore: malformed material id %q", materialID)
+	}
+	binary.BigEndian.PutUint16(h[offLength:], uint16(n))
+	return h, nil
+}
+
+// Header returns a copy of the 52-byte header of a parsed blob.
+func (c *Ciphertext) Header() []byte { return slices.Clone(c.header()) }
+
+// ContextAAD returns header followed by the canonical encoding of encCtx,
+// the additional data of a blob (docs/ciphertext.md).
+func ContextAAD(header []byte, encCtx map[string]string) []byte {
+	return contextAAD(slices.Clip(header), encCtx)
+}
+
 // Ciphertext is a parsed version 1 blob. Its fields describe the blob; it is
 // obtained from [ParseCiphertext] only, and changing its fields does not
 // change what [Ciphertext.Bytes] returns or what [SymmetricKey.Open]
@@ -89,7 +128,7 @@ func ParseCiphertext(b []byte) (*Ciphertext, error) {
 	if len(b) == 0 {
 		return nil, invalid("empty")
 	}
-	if b[0] != VersionSymmetricV1 {
+	if b[0] != VersionSymmetricV1 && b[0] != VersionExternalV2 {
 		return nil, invalid("unknown version")
 	}
 	if len(b) > MaxCiphertextSize {
@@ -102,16 +141,26 @@ func ParseCiphertext(b []byte) (*Ciphertext, error) {
 	if n < tagLen {
 		return nil, invalid("payload length shorter than the tag")
 	}
+	start := offPayload
+	if b[0] == VersionExternalV2 {
+		start = headerLen // L counts the whole envelope
+	}
 	switch {
-	case len(b) < offPayload+n:
+	case len(b) < start+n:
 		return nil, invalid("truncated")
-	case len(b) > offPayload+n:
+	case len(b) > start+n:
 		return nil, invalid("trailing data")
 	}
 	raw := slices.Clone(b)
 	keyID, ok := formatKeyID(raw[offForm], raw[offKeyID:offMaterial])
 	if !ok {
 		return nil, invalid("unknown key id form")
+	}
+	if raw[0] == VersionExternalV2 {
+		// No nonce of its own: the payload, from offset 52, is the
+		// external key store's envelope (docs/ciphertext.md).
+		return &Ciphertext{Version: raw[0], KeyID: keyID, MaterialID: formatMaterialID(raw[offMaterial:offLength]),
+			Sealed: raw[headerLen:], raw: raw}, nil
 	}
 	return &Ciphertext{
 		Version:    raw[0],

@@ -467,6 +467,9 @@ func FuzzParseCiphertext(f *testing.F) {
 	for _, v := range file.Vectors {
 		f.Add([]byte(v.Blob))
 	}
+	if h, err := keystore.ExternalHeader(testUUID, testMat, 60); err == nil {
+		f.Add(append(h, make([]byte, 60)...))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := keystore.ParseCiphertext(b)
 		if err != nil {
@@ -480,6 +483,16 @@ func FuzzParseCiphertext(f *testing.F) {
 		}
 		if !bytes.Equal(c.Bytes(), b) {
 			t.Fatalf("Bytes() = %x, parsed %x", c.Bytes(), b)
+		}
+		if c.Version == keystore.VersionExternalV2 {
+			// The envelope is package kms's; the header must be the one
+			// ExternalHeader writes for the parsed ids.
+			h, err := keystore.ExternalHeader(c.KeyID, c.MaterialID, len(c.Sealed))
+			if err != nil || !bytes.Equal(h, b[:52]) || !bytes.Equal(c.Sealed, b[52:]) || c.Nonce != nil {
+				t.Fatalf("version 2: header %x (%v), parsed %x", h, err, b[:52])
+			}
+			checkTruncationsAndExtensions(t, b)
+			return
 		}
 		if !bytes.Equal(c.Bytes()[52:64], c.Nonce) || !bytes.Equal(c.Bytes()[64:], c.Sealed) {
 			t.Fatal("Nonce or Sealed disagree with the blob")
@@ -550,5 +563,36 @@ func benchmarkSymmetric(b *testing.B, run func(*testing.B, *keystore.SymmetricKe
 				run(b, k, make([]byte, size), c.ctx)
 			})
 		}
+	}
+}
+
+// TestExternalBlob: a version 2 blob (external key stores) parses with its
+// envelope in Sealed, is refused by OpenBlob, and ExternalHeader refuses
+// sizes outside the format.
+func TestExternalBlob(t *testing.T) {
+	h, err := keystore.ExternalHeader(testUUID, testMat, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := bytes.Repeat([]byte{7}, 70)
+	c, err := keystore.ParseCiphertext(append(h, env...))
+	if err != nil || c.Version != keystore.VersionExternalV2 || c.KeyID != testUUID || c.MaterialID != testMat || !bytes.Equal(c.Sealed, env) {
+		t.Fatalf("parse: %+v, %v", c, err)
+	}
+	if !bytes.Equal(c.Header(), h) {
+		t.Fatalf("Header() = %x, want %x", c.Header(), h)
+	}
+	checkTruncationsAndExtensions(t, append(h, env...))
+	k, _ := newKey(t)
+	if _, err := k.Open(c, nil); !errors.Is(err, keystore.ErrInvalidCiphertext) {
+		t.Fatalf("OpenBlob of a version 2 blob: %v", err)
+	}
+	for _, n := range []int{0, 27, keystore.MaxCiphertextSize - 51} {
+		if _, err := keystore.ExternalHeader(testUUID, testMat, n); err == nil {
+			t.Errorf("ExternalHeader accepted an envelope of %d bytes", n)
+		}
+	}
+	if _, err := keystore.ExternalHeader("not-a-key-id", testMat, 70); err == nil {
+		t.Error("ExternalHeader accepted a malformed key id")
 	}
 }

@@ -245,7 +245,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, c *Caller, o keyOp, o
 	if err != nil {
 		return nil, nil, nil, nil, cryptoErr(err)
 	}
-	blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, priv, encCtx)
+	blob, _, err := s.sealBlob(ctx, c, op, ck, priv, encCtx)
 	if err != nil {
 		clear(priv)
 		return nil, nil, nil, nil, err

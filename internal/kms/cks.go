@@ -835,6 +835,24 @@ func (e storeEngine) OpenBlob(c *keystore.Ciphertext, encCtx map[string]string) 
 	return pt, e.fix(err)
 }
 
+// SealBlobFor and OpenBlobFor pass the request on to a backend engine
+// that takes it (an external key store's, engine_request.go).
+func (e storeEngine) SealBlobFor(r *EngineRequest, rand io.Reader, keyID string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
+	if re, ok := e.Engine.(RequestEngine); ok {
+		b, m, err := re.SealBlobFor(r, rand, keyID, pt, encCtx)
+		return b, m, e.fix(err)
+	}
+	return e.SealBlob(rand, keyID, pt, encCtx)
+}
+
+func (e storeEngine) OpenBlobFor(r *EngineRequest, c *keystore.Ciphertext, encCtx map[string]string) ([]byte, error) {
+	if re, ok := e.Engine.(RequestEngine); ok {
+		pt, err := re.OpenBlobFor(r, c, encCtx)
+		return pt, e.fix(err)
+	}
+	return e.OpenBlob(c, encCtx)
+}
+
 // unavailableEngine is the engine of a key whose store is not connected.
 type unavailableEngine struct{ err error }
 

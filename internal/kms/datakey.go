@@ -46,7 +46,7 @@ func (s *Service) generateDataKey(ctx context.Context, c *Caller, o keyOp, op st
 	if _, err := io.ReadFull(s.rand, pt); err != nil {
 		return nil, nil, nil, err
 	}
-	blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, pt, encCtx)
+	blob, _, err := s.sealBlob(ctx, c, op, ck, pt, encCtx)
 	if err != nil {
 		return nil, nil, nil, err
 	}

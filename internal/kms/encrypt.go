@@ -91,9 +91,9 @@ func (s *Service) encryptKey(ctx context.Context, c *Caller, o keyOp, op, id str
 
 // seal encrypts pt under ck: a self-describing blob bound to encCtx for a
 // symmetric key, the raw RSAES-OAEP or SM2PKE output for an asymmetric one.
-func (s *Service) seal(ck *cachedKey, alg *string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
+func (s *Service) seal(ctx context.Context, c *Caller, op string, ck *cachedKey, alg *string, pt []byte, encCtx map[string]string) ([]byte, string, error) {
 	if ck.meta.KeySpec == specSymmetric {
-		blob, _, err := ck.engine.SealBlob(s.rand, ck.meta.KeyID, pt, encCtx)
+		blob, _, err := s.sealBlob(ctx, c, op, ck, pt, encCtx)
 		return blob, algSymmetric, err
 	}
 	blob, err := ck.engine.Encrypt(s.rand, *alg, pt)
@@ -119,7 +119,7 @@ func (s *Service) Encrypt(ctx context.Context, c *Caller, in *wire.EncryptReques
 	if wire.Value(in.DryRun) {
 		return nil, errDryRun()
 	}
-	blob, alg, err := s.seal(ck, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
+	blob, alg, err := s.seal(ctx, c, "Encrypt", ck, in.EncryptionAlgorithm, in.Plaintext, in.EncryptionContext)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob 
 	if err := gate(); err != nil {
 		return nil, err
 	}
-	pt, err := ck.engine.OpenBlob(ct, encCtx)
+	pt, err := s.openBlob(ctx, c, op, ck, ct, encCtx)
 	if errors.Is(err, ErrUnknownMaterial) {
 		// Another node may have rotated the key since this snapshot
 		// was cached: look once more, in the store.
@@ -229,7 +229,7 @@ func (s *Service) open(ctx context.Context, c *Caller, o keyOp, op string, blob 
 				return nil, err
 			}
 			ck = fresh
-			pt, err = ck.engine.OpenBlob(ct, encCtx)
+			pt, err = s.openBlob(ctx, c, op, ck, ct, encCtx)
 		}
 	}
 	if err != nil {
@@ -337,7 +337,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c *Caller, in *wire.ReEncryptRe
 		return nil, err
 	}
 	defer clear(o.plaintext)
-	blob, dstAlg, err := s.seal(dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
+	blob, dstAlg, err := s.seal(ctx, c, "ReEncrypt", dst, in.DestinationEncryptionAlgorithm, o.plaintext, in.DestinationEncryptionContext)
 	if err != nil {
 		return nil, err
 	}

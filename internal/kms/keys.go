@@ -172,7 +172,7 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 	}
 	if cksConn != nil {
 		k.CustomKeyStoreID = *in.CustomKeyStoreId
-		if err := cksConn.NewKey(ctx, &k, in); err != nil {
+		if err := cksConn.NewKey(WithEngineRequest(ctx, &EngineRequest{Principal: c.Principal, Operation: "CreateKey", RequestID: c.RequestID, KeyARN: arn}), &k, in); err != nil {
 			return nil, storeErr(err, arn, k.CustomKeyStoreID)
 		}
 	}

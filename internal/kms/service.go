@@ -141,6 +141,9 @@ type Service struct {
 	// read that raced with a write and a forget never puts the old state
 	// back.
 	gen uint64
+
+	// xks caches the XKS proxy's derived subkeys (xksproxy.go).
+	xks xksBlocks
 }
 
 type aliasRef struct{ region, accountID, name string }

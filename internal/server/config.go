@@ -156,6 +156,13 @@ type Config struct {
 	// at shutdown.
 	UsageFlushInterval time.Duration `yaml:"usage_flush_interval"`
 
+	// XKS serves Trent keys to AWS KMS as an XKS proxy, on a listener
+	// of its own (docs/xks.md); nil serves none.
+	XKS *XKSConfig `yaml:"xks"`
+	// XKSClient configures how this node reaches the XKS proxies of
+	// its external key stores (docs/xks.md).
+	XKSClient XKSClientConfig `yaml:"xks_client"`
+
 	// Now is the clock the KMS service uses for key lifecycle times such
 	// as creation and deletion dates and the end of deletion windows. It
 	// cannot be set from the config file; nil means time.Now. Tests set it
@@ -471,6 +478,7 @@ func (c *Config) Validate() error {
 			bad("hsm_clusters", "hsm_clusters[%d]: %v", i, err)
 		}
 	}
+	c.validateXKS(bad, acks)
 	for _, p := range c.providerConfigs() {
 		if err := p.Check(); err != nil {
 			bad("oidc_providers", "oidc_providers: %v", err)

@@ -65,6 +65,7 @@ import (
 	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/store/postgres"
 	"github.com/trent-kms/trent/internal/wire"
+	"github.com/trent-kms/trent/internal/xks/proxy"
 )
 
 // Files in the data directory.
@@ -111,6 +112,12 @@ type Server struct {
 	adminLn net.Listener
 
 	peering *peering // links to peer deployments (peering.go), nil without
+	// The XKS proxy listener (xks.go), nil without an xks section.
+	xksProxy  *proxy.Proxy
+	xksHTTP   *http.Server
+	xksLn     net.Listener
+	xksCerts  *certificate
+	xksServed chan error
 }
 
 // New binds the listener and starts answering at once: health checks, and
@@ -185,6 +192,20 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) (*Se
 		<-s.served
 		return nil, err
 	}
+	if err := s.startXKS(); err != nil {
+		s.bg.stop()
+		s.closeControl()
+		if s.admin != nil {
+			s.admin.Close()
+		}
+		s.http.Close()
+		<-s.served
+		if s.audit != nil {
+			s.audit.Close()
+		}
+		s.db.Close()
+		return nil, err
+	}
 	if cfg.Dev {
 		s.devBanner(out, time.Since(start))
 	}
@@ -237,6 +258,11 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	xksBackends, err := s.xksBackends(root)
+	if err != nil {
+		return fail(err)
+	}
+	backends[store.TypeExternal] = xksBackends[store.TypeExternal]
 	if s.peering, err = newPeerLink(cfg, log); err != nil {
 		return fail(err)
 	}
@@ -689,6 +715,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if shutErr != nil {
 		s.http.Close() // requests still running after the grace period are cut off
 	}
+	shutErr = errors.Join(shutErr, s.stopXKS(shutCtx))
 	if s.admin != nil {
 		s.admin.Close()
 	}
