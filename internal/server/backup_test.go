@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/trent-kms/trent/internal/server"
 	"github.com/trent-kms/trent/internal/store/embedded"
@@ -185,6 +186,30 @@ func TestBackupRestorePostgres(t *testing.T) {
 			return postgres.Restore(context.Background(), dst, bytes.NewReader(buf.Bytes()))
 		},
 		func(dir string) *node { return startNodeIn(t, dir, func(c *server.Config) { c.DatabaseURL = dst }) })
+
+	t.Run("key-counts-rebuilt", func(t *testing.T) {
+		// The customer key count the quota reads is derived: the restored
+		// schema counts exactly the keys it holds.
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var want int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM keys WHERE region = 'us-east-1' AND account_id = '111122223333'
+			AND coalesce(doc->>'KeyManager', '') <> 'AWS'`).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		db, err := postgres.Open(ctx, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got, err := db.CountKeys(ctx, "us-east-1", "111122223333"); err != nil || got != want || want == 0 {
+			t.Fatalf("restored CountKeys = %d, %v; the restored schema holds %d customer keys", got, err, want)
+		}
+	})
 
 	t.Run("refuses-non-empty-target", func(t *testing.T) {
 		err := postgres.Restore(context.Background(), dst, bytes.NewReader(buf.Bytes()))
