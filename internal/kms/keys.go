@@ -175,6 +175,11 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, in *wire.CreateKeyRe
 		if err := cksConn.NewKey(WithEngineRequest(ctx, &EngineRequest{Principal: c.Principal, Operation: "CreateKey", RequestID: c.RequestID, KeyARN: arn}), &k, in); err != nil {
 			return nil, storeErr(err, arn, k.CustomKeyStoreID)
 		}
+		if k.XksKeyID != "" {
+			if err := s.claimXksKey(ctx, &k); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := s.createKey(ctx, c, k); err != nil {
 		if cksConn != nil {

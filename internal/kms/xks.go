@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -487,4 +488,39 @@ func (e *xksEngine) OpenBlobFor(r *EngineRequest, c *keystore.Ciphertext, encCtx
 		pt = []byte{}
 	}
 	return pt, nil
+}
+
+// xksKeyMeta names the store meta entry that records which KMS key uses an
+// external key of an external key store.
+func xksKeyMeta(region, storeID, xksKeyID string) string {
+	return "xks-key/" + region + "/" + storeID + "/" + xksKeyID
+}
+
+// claimXksKey records k as the one KMS key of its external key store that
+// uses its external key (XksKeyID), or returns XksKeyAlreadyInUseException
+// when another key that still exists does (the model's CreateKey: "Each
+// KMS key in an external key store must use a different external key").
+// An entry left by a key that was deleted, or whose creation failed after
+// the claim, is taken over.
+func (s *Service) claimXksKey(ctx context.Context, k *store.Key) error {
+	name := xksKeyMeta(k.Region, k.CustomKeyStoreID, k.XksKeyID)
+	err := s.store.CreateMeta(ctx, name, []byte(k.KeyID))
+	if !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	held, err := s.store.GetMeta(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.GetKey(ctx, store.KeyRef{Region: k.Region, KeyID: string(held)})
+	switch {
+	case err == nil:
+		// The model's XksKeyAlreadyInUseException documentation; the
+		// exact wording AWS sends is not on record (inferred).
+		return wire.Errorf("XksKeyAlreadyInUseException",
+			"The XksKeyId %s is already associated with another KMS key in this external key store. Each KMS key in an external key store must be associated with a different external key.", k.XksKeyID)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	return s.store.PutMeta(ctx, name, []byte(k.KeyID))
 }

@@ -115,6 +115,9 @@ func TestExternalKeyStoreEndToEnd(t *testing.T) {
 		}
 		_, err := c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: storeID})
 		wantAPIError(t, err, "ValidationException", "*")
+		// Each KMS key of an external key store uses its own external key.
+		_, err = c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: storeID, XksKeyId: aws.String("foo")})
+		wantAPIError(t, err, "XksKeyAlreadyInUseException", "The XksKeyId foo is already associated with another KMS key in this external key store. Each KMS key in an external key store must be associated with a different external key.")
 	})
 	encCtx := map[string]string{"purpose": "e2e"}
 	t.Run("double encryption round trips", func(t *testing.T) {
