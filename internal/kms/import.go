@@ -461,6 +461,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c *Caller, in *wire.Imp
 	if wantID != "" && wantID != id {
 		return nil, errIncorrectMaterial("The key material does not match key material %s.", wantID)
 	}
+	if err := s.checkReplicaMaterial(ctx, &ck.meta, ck.arn, id); err != nil {
+		return nil, err
+	}
 	sealed, err := s.root.Seal(raw, keystore.MaterialAAD(ck.arn, id))
 	if err != nil {
 		return nil, fmt.Errorf("seal material for %s: %w", ck.arn, err)
@@ -828,4 +831,34 @@ func importedMetadata(md *wire.KeyMetadata, k *store.Key) {
 	if !validTo.IsZero() {
 		md.ValidTo = wire.NewTimestamp(validTo)
 	}
+}
+
+// checkReplicaMaterial refuses material for a multi-Region replica key that
+// its primary key does not have: "AWS KMS does not copy or synchronize the
+// key material from a primary key with imported key material to its
+// replica keys. You must import the same key material into related primary
+// and replica keys", and "You cannot directly import new key material into
+// the replica Region keys" (AWS KMS Developer Guide, "Importing key
+// material into multi-Region keys", and the ImportKeyMaterial API
+// reference). A material's id is derived from the key id, which the set
+// shares, and the material, so the same material has the same id in every
+// region. A primary served by a peer deployment is not in this store and
+// is not checked.
+func (s *Service) checkReplicaMaterial(ctx context.Context, k *store.Key, arn, id string) error {
+	if !isReplica(k) {
+		return nil
+	}
+	p, err := s.store.GetKey(ctx, store.KeyRef{Region: k.MultiRegionPrimary, KeyID: k.KeyID})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(p.Materials, func(m store.Material) bool { return m.ID == id }) {
+		return nil
+	}
+	// The message is inferred.
+	return errIncorrectMaterial("The key material is not key material of the primary key %s. Import key material into the primary key first, then the same key material into %s.",
+		KeyARN(p.Region, p.AccountID, p.KeyID), arn)
 }

@@ -781,3 +781,40 @@ func TestImportAuthorizationAndAudit(t *testing.T) {
 		t.Fatalf("audit records = %v, want %v", names, want)
 	}
 }
+
+// TestImportMultiRegion imports material into a multi-Region key with
+// imported material: AWS copies nothing to replicas ("You must import the
+// same key material into related primary and replica keys", AWS KMS
+// Developer Guide, "Importing key material into multi-Region keys"), so the
+// replica stays PendingImport until it gets the primary's material, refuses
+// other material, and then decrypts what the primary encrypted.
+func TestImportMultiRegion(t *testing.T) {
+	n := startNode(t)
+	east, west := n.client("us-east-1"), n.client("eu-west-1")
+	ctx := context.Background()
+	k, err := east.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, MultiRegion: aws.Bool(true)})
+	mustOK(t, "CreateKey", err)
+	id := *k.KeyMetadata.KeyId
+	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
+	mustOK(t, "ReplicateKey", err)
+
+	material := randomBytes(32)
+	_, err = importWith(t, east, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, material, kms.ImportKeyMaterialInput{})
+	mustOK(t, "ImportKeyMaterial into the primary", err)
+	if md := describe(t, west, id); md.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("replica after importing into the primary only: %s, want PendingImport (nothing is copied)", md.KeyState)
+	}
+	_, err = importWith(t, west, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, randomBytes(32), kms.ImportKeyMaterialInput{})
+	wantAPIError(t, err, "IncorrectKeyMaterialException", "*")
+	if md := describe(t, west, id); md.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("replica after refused material: %s, want PendingImport", md.KeyState)
+	}
+	_, err = importWith(t, west, id, types.AlgorithmSpecRsaAesKeyWrapSha256, types.WrappingKeySpecRsa3072, wrapGo, material, kms.ImportKeyMaterialInput{})
+	mustOK(t, "ImportKeyMaterial of the primary's material into the replica", err)
+	ct := encryptAs(t, east, id, "made in us-east-1")
+	dec, err := west.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct, KeyId: &id, EncryptionContext: map[string]string{"purpose": "rotation"}})
+	mustOK(t, "Decrypt in eu-west-1", err)
+	if string(dec.Plaintext) != "made in us-east-1" {
+		t.Fatalf("Decrypt in the replica's region = %q", dec.Plaintext)
+	}
+}
