@@ -26,6 +26,8 @@ type exchange struct {
 	start  time.Time
 	caller *kms.Caller        // nil until authenticated
 	in     wire.AuditAppender // the decoded request, nil if it did not decode
+
+	reqIDHeader [1]string // the x-amzn-RequestId header's value
 }
 
 // finish writes the audit record of a request, waits until it is durable

@@ -102,10 +102,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every line logged while serving the request carries its id (kms and
 	// iam log with the request's context).
 	r = r.WithContext(kms.WithRequestID(r.Context(), reqID))
-	w.Header().Set("x-amzn-RequestId", reqID)
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")
 	x := &exchange{r: r, reqID: reqID, target: target, start: start}
+	// The header's value lives in the exchange, saving Set's allocations;
+	// the key is already canonical, as Set would have made it.
+	x.reqIDHeader[0] = reqID
+	w.Header()[hdrRequestID] = x.reqIDHeader[:1:1]
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic serving request", "request_id", reqID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -311,6 +314,17 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 }
 
+// appendJSON appends e as json.Marshal writes it.
+func (e errorBody) appendJSON(b []byte) []byte {
+	b = append(b, `{"__type":`...)
+	b = wire.AppendJSONString(b, e.Type)
+	if e.Message != "" {
+		b = append(b, `,"message":`...)
+		b = wire.AppendJSONString(b, e.Message)
+	}
+	return append(b, '}')
+}
+
 // writeError writes err as an AWS error. Anything but a *wire.Error is an
 // internal failure: the cause is logged, the caller sees a generic message.
 //
@@ -375,25 +389,85 @@ func errUnavailable(target string, cause error) *wire.Error {
 }
 
 // writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.
+// The generated shapes and errorBody are appended, without reflection,
+// into a pooled buffer that is wiped after the write (a response may hold
+// plaintext); anything else goes through json.Marshal. Both give the same
+// bytes (wire's TestAppendJSONMatchesMarshal, TestErrorBodyMatchesMarshal).
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	if eb, ok := v.(errorBody); ok {
 		noteOutcome(w, eb.Type)
 	}
-	var b []byte
-	if v == nil {
-		b = []byte("{}")
-	} else {
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			h.log.Error("encode response", "request_id", w.Header().Get("x-amzn-RequestId"), "err", err)
-			status, b = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
+	bp := respPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	switch v := v.(type) {
+	case nil:
+		b = append(b, "{}"...)
+	case errorBody:
+		b = v.appendJSON(b)
+	case wire.JSONAppender:
+		b = v.AppendJSON(b)
+	default:
+		m, err := json.Marshal(v)
+		if err != nil {
+			h.log.Error("encode response", "request_id", w.Header().Get(hdrRequestID), "err", err)
+			status, m = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
 		}
+		b = append(b, m...)
 	}
 	hd := w.Header()
-	hd.Set("Content-Type", "application/x-amz-json-1.1")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd[hdrContentType] = awsJSONContentType
+	hd[hdrContentLength] = contentLength(len(b))
 	w.WriteHeader(status)
 	w.Write(b)
+	clear(b)
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		respPool.Put(bp)
+	}
+}
+
+// respPool holds response buffers for writeJSON.
+var respPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+// Canonical header keys (textproto.CanonicalMIMEHeaderKey), so that
+// writing them is a map assignment; Go writes them to the wire as they are
+// here, as it did when Set canonicalized "x-amzn-RequestId".
+const (
+	hdrRequestID     = "X-Amzn-Requestid"
+	hdrContentType   = "Content-Type"
+	hdrContentLength = "Content-Length"
+)
+
+// awsJSONContentType is the Content-Type of every response. Header values
+// are shared read-only: net/http and httptest only read or replace them,
+// and a slice with no spare capacity cannot be appended to in place.
+var awsJSONContentType = []string{"application/x-amz-json-1.1"}
+
+// contentLengths holds the Content-Length values of the bodies shorter
+// than len(contentLengths), built once: every response of the crypto
+// operations is one of them.
+var contentLengths = func() [][]string {
+	const n = 4096
+	vals := make([]string, n)
+	for i := range vals {
+		vals[i] = strconv.Itoa(i)
+	}
+	l := make([][]string, n)
+	for i := range l {
+		l[i] = vals[i : i+1 : i+1]
+	}
+	return l
+}()
+
+// contentLength returns the header value of a body of n bytes.
+func contentLength(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
 }
 
 // idRand holds ChaCha8 generators, each seeded from crypto/rand, for

@@ -91,6 +91,10 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// AppendJSONString appends s as a JSON string as json.Marshal writes it,
+// for the documents that are not generated shapes (the error document).
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
 func appendJSONStrings(b []byte, l []string) []byte {
 	b = append(b, '[')
 	for i, s := range l {
