@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 // ServeHTTP: who sent what, and when.
 type exchange struct {
 	r      *http.Request
+	ctx    context.Context // r's context with the request id (kms.WithRequestID)
 	reqID  string
 	target string
 	start  time.Time
@@ -37,7 +39,7 @@ type exchange struct {
 func (h *Handler) finish(w http.ResponseWriter, x *exchange, out any, err error) {
 	if h.audit != nil {
 		rec := h.kmsRecord(x, out, err)
-		aerr := h.audit.Write(x.r.Context(), rec)
+		aerr := h.audit.Write(x.ctx, rec)
 		putRecord(rec)
 		if aerr != nil {
 			h.writeError(w, x.reqID, x.target, aerr) // not a *wire.Error: KMSInternalException, cause logged
@@ -397,7 +399,7 @@ func (h *Handler) finishUnparsed(w http.ResponseWriter, x *exchange) {
 	if h.audit != nil {
 		rec := h.kmsRecord(x, nil, &wire.Error{Code: "UnknownOperationException"})
 		rec.Trent.Status = http.StatusNotFound
-		err := h.audit.Write(x.r.Context(), rec)
+		err := h.audit.Write(x.ctx, rec)
 		putRecord(rec)
 		if err != nil {
 			h.writeError(w, x.reqID, x.target, err)

@@ -101,10 +101,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	// Every line logged while serving the request carries its id (kms and
 	// iam log with the request's context).
-	r = r.WithContext(kms.WithRequestID(r.Context(), reqID))
+	// The KMS path passes the context on as x.ctx rather than copying the
+	// request (r.WithContext) for it.
+	base := kms.WithRequestID(r.Context(), reqID)
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")
-	x := &exchange{r: r, reqID: reqID, target: target, start: start}
+	x := &exchange{r: r, ctx: base, reqID: reqID, target: target, start: start}
 	// The header's value lives in the exchange, saving Set's allocations;
 	// the key is already canonical, as Set would have made it.
 	x.reqIDHeader[0] = reqID
@@ -117,11 +119,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if target == "" && isForm(r.Header.Get("Content-Type")) {
-		h.serveQuery(w, r, reqID, start)
+		h.serveQuery(w, r.WithContext(base), reqID, start)
 		return
 	}
 	if strings.HasPrefix(target, adminPrefix) {
-		h.serveAdmin(w, r, reqID, target)
+		h.serveAdmin(w, r.WithContext(base), reqID, target)
 		return
 	}
 	rt, ok := routes[target]
@@ -161,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
+	ctx, cancel := context.WithTimeout(base, rt.Timeout)
 	defer cancel()
 	// The caller of a long-term key lives in pooled storage, returned
 	// below once the request is answered (not on a panic: the recovery
