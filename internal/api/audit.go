@@ -29,7 +29,8 @@ type exchange struct {
 	caller *kms.Caller        // nil until authenticated
 	in     wire.AuditAppender // the decoded request, nil if it did not decode
 
-	reqIDHeader [1]string // the x-amzn-RequestId header's value
+	reqIDHeader [1]string    // the x-amzn-RequestId header's value
+	deadline    lazyDeadline // the operation's context: ctx and the route's timeout
 }
 
 // finish writes the audit record of a request, waits until it is durable

@@ -163,8 +163,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(base, rt.Timeout)
-	defer cancel()
+	x.deadline.init(base, rt.Timeout)
+	defer x.deadline.release()
+	ctx := context.Context(&x.deadline)
 	// The caller of a long-term key lives in pooled storage, returned
 	// below once the request is answered (not on a panic: the recovery
 	// above still reads x.caller).
