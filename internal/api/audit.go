@@ -31,6 +31,8 @@ type exchange struct {
 
 	reqIDHeader [1]string    // the x-amzn-RequestId header's value
 	deadline    lazyDeadline // the operation's context: ctx and the route's timeout
+	reqCtx      requestCtx   // r's context with the request id; ctx points to it
+	auth        authState    // the session lookup's storage (authenticateInto)
 }
 
 // finish writes the audit record of a request, waits until it is durable

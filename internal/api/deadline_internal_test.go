@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/trent-kms/trent/internal/kms"
 )
 
 type testKey struct{}
@@ -100,4 +102,24 @@ func TestLazyDeadlineAfterFunc(t *testing.T) {
 	context.AfterFunc(&c, func() { close(ran) })
 	c.release()
 	wait(t, ran, "AfterFunc")
+}
+
+// TestRequestCtx checks that the exchange's contexts answer kms's request
+// id and the session lookup's key, pass other keys to the parent, and let
+// a context derived below them be canceled with the parent.
+func TestRequestCtx(t *testing.T) {
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), testKey{}, "v"))
+	rc := &requestCtx{Context: parent, id: "req-1"}
+	sc := &sessionCtx{token: "t"}
+	sv := &sessionValueCtx{Context: rc, sc: sc}
+	if kms.RequestID(sv) != "req-1" || sv.Value(sessionCtxKey{}) != sc || sv.Value(testKey{}) != "v" {
+		t.Fatalf("values: %q %v %v", kms.RequestID(sv), sv.Value(sessionCtxKey{}), sv.Value(testKey{}))
+	}
+	if kms.RequestID(parent) != "" || parent.Value(sessionCtxKey{}) != nil {
+		t.Fatal("the parent answers the exchange's keys")
+	}
+	child, stop := context.WithCancel(sv)
+	defer stop()
+	cancel()
+	wait(t, child.Done(), "child")
 }

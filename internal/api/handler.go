@@ -102,11 +102,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every line logged while serving the request carries its id (kms and
 	// iam log with the request's context).
 	// The KMS path passes the context on as x.ctx rather than copying the
-	// request (r.WithContext) for it.
-	base := kms.WithRequestID(r.Context(), reqID)
+	// request (r.WithContext) for it; the context carrying the id lives in
+	// the exchange (kms.WithRequestID without its allocations).
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")
-	x := &exchange{r: r, ctx: base, reqID: reqID, target: target, start: start}
+	x := &exchange{r: r, reqID: reqID, target: target, start: start}
+	x.reqCtx = requestCtx{Context: r.Context(), id: reqID}
+	base := context.Context(&x.reqCtx)
+	x.ctx = base
 	// The header's value lives in the exchange, saving Set's allocations;
 	// the key is already canonical, as Set would have made it.
 	x.reqIDHeader[0] = reqID
@@ -170,7 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// below once the request is answered (not on a panic: the recovery
 	// above still reads x.caller).
 	ca := callerPool.Get().(*callerAuthz)
-	caller, _, err := h.authenticateInto(ctx, h.verifier, r, body, ca)
+	caller, _, err := h.authenticateInto(ctx, h.verifier, r, body, ca, &x.auth)
 	if err == nil {
 		err = h.throttle(caller, target)
 	}
@@ -231,17 +234,21 @@ func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *ht
 // authenticateSession is authenticateWith that also returns the role
 // session of a session access key (nil for a long-term key).
 func (h *Handler) authenticateSession(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte) (*kms.Caller, *iam.Session, error) {
-	return h.authenticateInto(ctx, v, r, body, nil)
+	return h.authenticateInto(ctx, v, r, body, nil, nil)
 }
 
 // authenticateInto is authenticateSession that builds the caller of a
-// long-term key in ca (nil: a new one).
-func (h *Handler) authenticateInto(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte, ca *callerAuthz) (*kms.Caller, *iam.Session, error) {
-	sc := &sessionCtx{}
+// long-term key in ca and looks the session up with st (nil: new ones).
+func (h *Handler) authenticateInto(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte, ca *callerAuthz, st *authState) (*kms.Caller, *iam.Session, error) {
+	if st == nil {
+		st = new(authState)
+	}
+	sc := &st.sc
 	if tokens := r.Header.Values("X-Amz-Security-Token"); len(tokens) == 1 {
 		sc.token = tokens[0]
 	}
-	res, err := v.Verify(context.WithValue(ctx, sessionCtxKey{}, sc), r, body)
+	st.ctx = sessionValueCtx{Context: ctx, sc: sc}
+	res, err := v.Verify(&st.ctx, r, body)
 	if err != nil {
 		return nil, nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
 	}
