@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -43,5 +44,21 @@ func TestParseAmzDate(t *testing.T) {
 			}
 		}
 		checkAmzDate(t, string(b))
+	}
+}
+
+// TestKnownHeaderKey checks knownHeaderKey's table against
+// http.CanonicalHeaderKey, and that other names are left to the loop.
+func TestKnownHeaderKey(t *testing.T) {
+	for _, n := range []string{"host", "content-type", "content-length", "x-amz-date", "x-amz-target",
+		"x-amz-content-sha256", "x-amz-security-token", "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request"} {
+		if got, want := knownHeaderKey(n), http.CanonicalHeaderKey(n); got != want {
+			t.Errorf("knownHeaderKey(%q) = %q, want %q", n, got, want)
+		}
+	}
+	for _, n := range []string{"Host", "x-amz-meta-a", "", "HOST"} {
+		if got := knownHeaderKey(n); got != "" {
+			t.Errorf("knownHeaderKey(%q) = %q, want none", n, got)
+		}
 	}
 }
