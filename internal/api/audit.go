@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -21,11 +22,17 @@ import (
 // ServeHTTP: who sent what, and when.
 type exchange struct {
 	r      *http.Request
+	ctx    context.Context // r's context with the request id (kms.WithRequestID)
 	reqID  string
 	target string
 	start  time.Time
 	caller *kms.Caller        // nil until authenticated
 	in     wire.AuditAppender // the decoded request, nil if it did not decode
+
+	reqIDHeader [1]string    // the x-amzn-RequestId header's value
+	deadline    lazyDeadline // the operation's context: ctx and the route's timeout
+	reqCtx      requestCtx   // r's context with the request id; ctx points to it
+	auth        authState    // the session lookup's storage (authenticateInto)
 }
 
 // finish writes the audit record of a request, waits until it is durable
@@ -35,7 +42,7 @@ type exchange struct {
 func (h *Handler) finish(w http.ResponseWriter, x *exchange, out any, err error) {
 	if h.audit != nil {
 		rec := h.kmsRecord(x, out, err)
-		aerr := h.audit.Write(x.r.Context(), rec)
+		aerr := h.audit.Write(x.ctx, rec)
 		putRecord(rec)
 		if aerr != nil {
 			h.writeError(w, x.reqID, x.target, aerr) // not a *wire.Error: KMSInternalException, cause logged
@@ -398,7 +405,7 @@ func (h *Handler) finishUnparsed(w http.ResponseWriter, x *exchange) {
 	if h.audit != nil {
 		rec := h.kmsRecord(x, nil, &wire.Error{Code: "UnknownOperationException"})
 		rec.Trent.Status = http.StatusNotFound
-		err := h.audit.Write(x.r.Context(), rec)
+		err := h.audit.Write(x.ctx, rec)
 		putRecord(rec)
 		if err != nil {
 			h.writeError(w, x.reqID, x.target, err)

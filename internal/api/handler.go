@@ -101,11 +101,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	// Every line logged while serving the request carries its id (kms and
 	// iam log with the request's context).
-	r = r.WithContext(kms.WithRequestID(r.Context(), reqID))
-	w.Header().Set("x-amzn-RequestId", reqID)
+	// The KMS path passes the context on as x.ctx rather than copying the
+	// request (r.WithContext) for it; the context carrying the id lives in
+	// the exchange (kms.WithRequestID without its allocations).
 	start := time.Now()
 	target := r.Header.Get("X-Amz-Target")
 	x := &exchange{r: r, reqID: reqID, target: target, start: start}
+	x.reqCtx = requestCtx{Context: r.Context(), id: reqID}
+	base := context.Context(&x.reqCtx)
+	x.ctx = base
+	// The header's value lives in the exchange, saving Set's allocations;
+	// the key is already canonical, as Set would have made it.
+	x.reqIDHeader[0] = reqID
+	w.Header()[hdrRequestID] = x.reqIDHeader[:1:1]
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic serving request", "request_id", reqID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -114,11 +122,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if target == "" && isForm(r.Header.Get("Content-Type")) {
-		h.serveQuery(w, r, reqID, start)
+		h.serveQuery(w, r.WithContext(base), reqID, start)
 		return
 	}
 	if strings.HasPrefix(target, adminPrefix) {
-		h.serveAdmin(w, r, reqID, target)
+		h.serveAdmin(w, r.WithContext(base), reqID, target)
 		return
 	}
 	rt, ok := routes[target]
@@ -158,14 +166,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), rt.Timeout)
-	defer cancel()
-	caller, err := h.authenticate(ctx, r, body)
+	x.deadline.init(base, rt.Timeout)
+	defer x.deadline.release()
+	ctx := context.Context(&x.deadline)
+	// The caller of a long-term key lives in pooled storage, returned
+	// below once the request is answered (not on a panic: the recovery
+	// above still reads x.caller).
+	ca := callerPool.Get().(*callerAuthz)
+	caller, _, err := h.authenticateInto(ctx, h.verifier, r, body, ca, &x.auth)
 	if err == nil {
 		err = h.throttle(caller, target)
 	}
 	if err != nil {
 		h.finish(w, x, nil, err)
+		ca.release()
 		return
 	}
 	x.caller = caller
@@ -174,6 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.in, out, err = rt.Handle(ctx, h.svc, caller, body)
 	if err != nil {
 		h.finish(w, x, nil, &sourcedError{err: err, accessKeyID: caller.AccessKeyID, remoteAddr: r.RemoteAddr})
+		ca.release()
 		return
 	}
 	h.finish(w, x, out, nil)
@@ -181,6 +196,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Debug("request", "request_id", reqID, "operation", target, "access_key_id", caller.AccessKeyID,
 			"region", caller.Region, "status", http.StatusOK, "duration", time.Since(start))
 	}
+	ca.release()
+}
+
+// callerAuthz is a caller and its request's Authorization in one
+// allocation (1.2 KB, mostly the Authorization's checks), pooled by
+// ServeHTTP. kms keeps neither past the call (it copies the request id
+// for the key's last use), and the audit record is encoded before finish
+// returns.
+type callerAuthz struct {
+	c kms.Caller
+	a kms.Authorization
+}
+
+var callerPool = sync.Pool{New: func() any { return new(callerAuthz) }}
+
+// release clears ca, dropping what it refers to, and returns it to the pool.
+func (ca *callerAuthz) release() {
+	*ca = callerAuthz{}
+	callerPool.Put(ca)
 }
 
 // authenticate verifies the request's SigV4 signature and returns the caller.
@@ -200,11 +234,21 @@ func (h *Handler) authenticateWith(ctx context.Context, v *sigv4.Verifier, r *ht
 // authenticateSession is authenticateWith that also returns the role
 // session of a session access key (nil for a long-term key).
 func (h *Handler) authenticateSession(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte) (*kms.Caller, *iam.Session, error) {
-	sc := &sessionCtx{}
+	return h.authenticateInto(ctx, v, r, body, nil, nil)
+}
+
+// authenticateInto is authenticateSession that builds the caller of a
+// long-term key in ca and looks the session up with st (nil: new ones).
+func (h *Handler) authenticateInto(ctx context.Context, v *sigv4.Verifier, r *http.Request, body []byte, ca *callerAuthz, st *authState) (*kms.Caller, *iam.Session, error) {
+	if st == nil {
+		st = new(authState)
+	}
+	sc := &st.sc
 	if tokens := r.Header.Values("X-Amz-Security-Token"); len(tokens) == 1 {
 		sc.token = tokens[0]
 	}
-	res, err := v.Verify(context.WithValue(ctx, sessionCtxKey{}, sc), r, body)
+	st.ctx = sessionValueCtx{Context: ctx, sc: sc}
+	res, err := v.Verify(&st.ctx, r, body)
 	if err != nil {
 		return nil, nil, &sourcedError{err: err, accessKeyID: sigv4.AccessKeyID(r.Header.Get("Authorization")), remoteAddr: r.RemoteAddr}
 	}
@@ -219,12 +263,11 @@ func (h *Handler) authenticateSession(ctx context.Context, v *sigv4.Verifier, r 
 	if err != nil {
 		return nil, nil, &sourcedError{err: err, accessKeyID: res.AccessKeyID, remoteAddr: r.RemoteAddr}
 	}
-	// The caller and its request's Authorization in one allocation.
-	ca := &struct {
-		c kms.Caller
-		a kms.Authorization
-	}{c: kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
-		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}}
+	if ca == nil {
+		ca = new(callerAuthz)
+	}
+	ca.c = kms.Caller{AccountID: id.AccountID, Principal: id.Principal, AccessKeyID: id.AccessKeyID, Region: res.Region,
+		Identity: id.PolicyPrincipal(), SecureTransport: r.TLS != nil}
 	c := &ca.c
 	c.Authz = &ca.a
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -311,6 +354,17 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 }
 
+// appendJSON appends e as json.Marshal writes it.
+func (e errorBody) appendJSON(b []byte) []byte {
+	b = append(b, `{"__type":`...)
+	b = wire.AppendJSONString(b, e.Type)
+	if e.Message != "" {
+		b = append(b, `,"message":`...)
+		b = wire.AppendJSONString(b, e.Message)
+	}
+	return append(b, '}')
+}
+
 // writeError writes err as an AWS error. Anything but a *wire.Error is an
 // internal failure: the cause is logged, the caller sees a generic message.
 //
@@ -375,25 +429,85 @@ func errUnavailable(target string, cause error) *wire.Error {
 }
 
 // writeJSON writes v (nil for an empty object) with the awsJson1.1 content type.
+// The generated shapes and errorBody are appended, without reflection,
+// into a pooled buffer that is wiped after the write (a response may hold
+// plaintext); anything else goes through json.Marshal. Both give the same
+// bytes (wire's TestAppendJSONMatchesMarshal, TestErrorBodyMatchesMarshal).
 func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	if eb, ok := v.(errorBody); ok {
 		noteOutcome(w, eb.Type)
 	}
-	var b []byte
-	if v == nil {
-		b = []byte("{}")
-	} else {
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			h.log.Error("encode response", "request_id", w.Header().Get("x-amzn-RequestId"), "err", err)
-			status, b = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
+	bp := respPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	switch v := v.(type) {
+	case nil:
+		b = append(b, "{}"...)
+	case errorBody:
+		b = v.appendJSON(b)
+	case wire.JSONAppender:
+		b = v.AppendJSON(b)
+	default:
+		m, err := json.Marshal(v)
+		if err != nil {
+			h.log.Error("encode response", "request_id", w.Header().Get(hdrRequestID), "err", err)
+			status, m = http.StatusInternalServerError, []byte(`{"__type":"KMSInternalException"}`)
 		}
+		b = append(b, m...)
 	}
 	hd := w.Header()
-	hd.Set("Content-Type", "application/x-amz-json-1.1")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd[hdrContentType] = awsJSONContentType
+	hd[hdrContentLength] = contentLength(len(b))
 	w.WriteHeader(status)
 	w.Write(b)
+	clear(b)
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		respPool.Put(bp)
+	}
+}
+
+// respPool holds response buffers for writeJSON.
+var respPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+// Canonical header keys (textproto.CanonicalMIMEHeaderKey), so that
+// writing them is a map assignment; Go writes them to the wire as they are
+// here, as it did when Set canonicalized "x-amzn-RequestId".
+const (
+	hdrRequestID     = "X-Amzn-Requestid"
+	hdrContentType   = "Content-Type"
+	hdrContentLength = "Content-Length"
+)
+
+// awsJSONContentType is the Content-Type of every response. Header values
+// are shared read-only: net/http and httptest only read or replace them,
+// and a slice with no spare capacity cannot be appended to in place.
+var awsJSONContentType = []string{"application/x-amz-json-1.1"}
+
+// contentLengths holds the Content-Length values of the bodies shorter
+// than len(contentLengths), built once: every response of the crypto
+// operations is one of them.
+var contentLengths = func() [][]string {
+	const n = 4096
+	vals := make([]string, n)
+	for i := range vals {
+		vals[i] = strconv.Itoa(i)
+	}
+	l := make([][]string, n)
+	for i := range l {
+		l[i] = vals[i : i+1 : i+1]
+	}
+	return l
+}()
+
+// contentLength returns the header value of a body of n bytes.
+func contentLength(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
 }
 
 // idRand holds ChaCha8 generators, each seeded from crypto/rand, for

@@ -16,6 +16,14 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// IsRequestIDKey reports whether key is the context key of WithRequestID,
+// for a context type of the API handler's own that carries the id (a
+// string) without WithRequestID's allocations.
+func IsRequestIDKey(key any) bool {
+	_, ok := key.(requestIDKey)
+	return ok
+}
+
 // RequestID returns the request id ctx carries, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

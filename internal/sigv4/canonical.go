@@ -272,6 +272,10 @@ func headerValues(r *http.Request, name string) ([]string, bool) {
 	if name == "" || r.Header == nil {
 		return nil, false
 	}
+	if key := knownHeaderKey(name); key != "" {
+		v, ok := r.Header[key]
+		return v, ok
+	}
 	var buf [128]byte
 	key := buf[:0]
 	if len(name) > len(buf) {
@@ -295,6 +299,36 @@ func headerValues(r *http.Request, name string) ([]string, bool) {
 	}
 	v, ok := r.Header[string(key)]
 	return v, ok
+}
+
+// knownHeaderKey returns the canonical form of the header names that the
+// AWS SDKs sign or that the verifier looks up on every request, or "" for
+// another name (TestKnownHeaderKey checks them against
+// http.CanonicalHeaderKey). It saves headerValues' loop over the name.
+func knownHeaderKey(name string) string {
+	switch name {
+	case "host":
+		return "Host"
+	case "content-type":
+		return "Content-Type"
+	case "content-length":
+		return "Content-Length"
+	case "x-amz-date":
+		return "X-Amz-Date"
+	case "x-amz-target":
+		return "X-Amz-Target"
+	case "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "x-amz-security-token":
+		return "X-Amz-Security-Token"
+	case "x-amz-user-agent":
+		return "X-Amz-User-Agent"
+	case "amz-sdk-invocation-id":
+		return "Amz-Sdk-Invocation-Id"
+	case "amz-sdk-request":
+		return "Amz-Sdk-Request"
+	}
+	return ""
 }
 
 // tokenByte reports whether c may appear in an HTTP header name (RFC 9110

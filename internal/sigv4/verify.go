@@ -344,10 +344,8 @@ func (v *Verifier) scopeErrors(cs credentialScope, amzDate string) string {
 // basic format; a Date header may also be an HTTP date. It returns the time
 // and its basic-format form, which is what the string to sign carries.
 func parseRequestTime(name, val string) (time.Time, string, bool) {
-	if len(val) == len(amzDateFmt) {
-		if t, err := time.Parse(amzDateFmt, val); err == nil {
-			return t, val, true
-		}
+	if t, ok := parseAmzDate(val); ok {
+		return t, val, true
 	}
 	if name == "date" {
 		if t, err := http.ParseTime(val); err == nil {
@@ -356,6 +354,37 @@ func parseRequestTime(name, val string) (time.Time, string, bool) {
 		}
 	}
 	return time.Time{}, "", false
+}
+
+// parseAmzDate parses an X-Amz-Date value (amzDateFmt) as time.Parse
+// does, digit by digit on the common path (time.Parse costs about half a
+// microsecond on every request); anything unusual goes to time.Parse.
+// TestParseAmzDate compares the two.
+func parseAmzDate(val string) (time.Time, bool) {
+	if len(val) != len(amzDateFmt) {
+		return time.Time{}, false
+	}
+	if val[8] == 'T' && val[15] == 'Z' {
+		num := func(i, j int) int {
+			n := 0
+			for ; i < j; i++ {
+				c := val[i]
+				if c < '0' || c > '9' {
+					return -1
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+		y, mo, d := num(0, 4), num(4, 6), num(6, 8)
+		h, mi, sec := num(9, 11), num(11, 13), num(13, 15)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 &&
+			d <= time.Date(y, time.Month(mo)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
+		}
+	}
+	t, err := time.Parse(amzDateFmt, val)
+	return t, err == nil
 }
 
 func skewString(d time.Duration) string {

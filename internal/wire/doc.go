@@ -4,7 +4,7 @@
 //
 // # Generated code
 //
-// shapes.go and decoders.go are generated from model/kms-api-model.json (botocore 1.43.12)
+// shapes.go, decoders.go, auditjson.go and encoders.go are generated from model/kms-api-model.json (botocore 1.43.12)
 // merged with model/supplement.json (what aws-sdk-go-v2 service/kms v1.62.6
 // adds) by go generate; TestShapesUpToDate fails when they drift. Each
 // structure shape becomes a struct whose fields carry the model member names
@@ -23,6 +23,15 @@
 // message; a value of the wrong JSON type is "Unexpected value at
 // 'Tags.TagKey'". FuzzDecodeJSON checks it against encoding/json wherever
 // encoding/json is not misled by case.
+//
+// # Encoding responses
+//
+// Every structure shape has an AppendJSON method ([JSONAppender]), generated
+// into encoders.go, that appends the value exactly as encoding/json's
+// Marshal writes the struct (HTML characters, U+2028 and U+2029 escaped,
+// invalid UTF-8 as U+FFFD, map keys sorted, nil and empty members left out
+// as the field tags say) without reflection. TestAppendJSONMatchesMarshal
+// and FuzzAppendJSON compare the two over every shape.
 //
 // # Validation messages
 //

@@ -8,7 +8,7 @@ import (
 	"github.com/trent-kms/trent/internal/wire/internal/codegen"
 )
 
-// TestShapesUpToDate fails when shapes.go, decoders.go or auditjson.go differs from what
+// TestShapesUpToDate fails when shapes.go, decoders.go, auditjson.go or encoders.go differs from what
 // the generator produces from model/ now. Fix it with: go generate ./internal/wire
 func TestShapesUpToDate(t *testing.T) {
 	model, err := os.ReadFile("model/kms-api-model.json")
@@ -51,5 +51,16 @@ func TestShapesUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("auditjson.go is stale; run go generate ./internal/wire")
+	}
+	want, err = codegen.GenerateEncoders(model, sup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = os.ReadFile("encoders.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("encoders.go is stale; run go generate ./internal/wire")
 	}
 }

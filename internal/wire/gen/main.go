@@ -1,4 +1,4 @@
-// Command gen writes shapes.go, decoders.go and auditjson.go for package wire from the AWS KMS model in
+// Command gen writes shapes.go, decoders.go, auditjson.go and encoders.go for package wire from the AWS KMS model in
 // model/kms-api-model.json and the hand-written model/supplement.json. Run it
 // with go generate from internal/wire.
 package main
@@ -17,6 +17,7 @@ func main() {
 	out := flag.String("o", "shapes.go", "output file for the shapes")
 	decOut := flag.String("decoders", "decoders.go", "output file for the request decoders")
 	auditOut := flag.String("audit", "auditjson.go", "output file for the audit trail encoders")
+	encOut := flag.String("encoders", "encoders.go", "output file for the response encoders")
 	flag.Parse()
 
 	m, err := os.ReadFile(*model)
@@ -46,6 +47,13 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(*auditOut, aud, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	enc, err := codegen.GenerateEncoders(m, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*encOut, enc, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
