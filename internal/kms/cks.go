@@ -119,6 +119,11 @@ type cksRef struct{ region, id string }
 // that finishes after a disconnect is dropped.
 type cksConn struct {
 	conn KeyStoreConn
+	// checked is when the store's record last said CONNECTED; with a
+	// cache TTL (several nodes), the record is read again once it is
+	// older, so a store disconnected or deleted on another node stops
+	// being used here too.
+	checked time.Time
 }
 
 // keyStores is the connection registry of a Service.
@@ -491,7 +496,7 @@ func (s *Service) putConn(ref cksRef, conn KeyStoreConn) {
 	if old := s.cks.conns[ref]; old != nil {
 		old.conn.Close()
 	}
-	s.cks.conns[ref] = &cksConn{conn: conn}
+	s.cks.conns[ref] = &cksConn{conn: conn, checked: s.now()}
 	s.forgetStoreKeys(ref.id)
 }
 
@@ -661,7 +666,23 @@ func (s *Service) storeConn(ctx context.Context, region, id string) (KeyStoreCon
 	s.cks.mu.Lock()
 	defer s.cks.mu.Unlock()
 	if c := s.cks.conns[ref]; c != nil {
-		return c.conn, nil
+		if s.fresh(c.checked) {
+			return c.conn, nil
+		}
+		rec, err := s.store.GetCustomKeyStore(ctx, region, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if err == nil && rec.ConnectionState == store.Connected {
+			c.checked = s.now()
+			return c.conn, nil
+		}
+		// Disconnected or deleted by another node: log out here too.
+		// Close waits for operations under way, so it runs outside the
+		// registry lock.
+		delete(s.cks.conns, ref)
+		go c.conn.Close()
+		return nil, nil
 	}
 	rec, err := s.store.GetCustomKeyStore(ctx, region, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -683,7 +704,7 @@ func (s *Service) storeConn(ctx context.Context, region, id string) (KeyStoreCon
 	if conn == nil {
 		return nil, nil
 	}
-	s.cks.conns[ref] = &cksConn{conn: conn}
+	s.cks.conns[ref] = &cksConn{conn: conn, checked: s.now()}
 	return conn, nil
 }
 

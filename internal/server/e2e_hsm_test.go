@@ -24,6 +24,8 @@ import (
 	"github.com/trent-kms/trent/internal/hsm"
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/server"
+	"github.com/trent-kms/trent/internal/store"
+	"github.com/trent-kms/trent/internal/store/embedded"
 )
 
 // hsmEnv is a node with HSM clusters declared over SoftHSM tokens.
@@ -362,6 +364,45 @@ func TestHSMDisconnect(t *testing.T) {
 	mustOK(t, "Decrypt after reconnecting", err)
 	if string(dec.Plaintext) != "before" {
 		t.Fatalf("plaintext %q", dec.Plaintext)
+	}
+}
+
+// TestHSMDisconnectedByAnotherNode: a node with a cache TTL (several nodes
+// over one database) stops using its connection to a custom key store once
+// another node has disconnected the store, as it does for a key disabled
+// elsewhere. The other node's DisconnectCustomKeyStore is what this test
+// writes into the store: the record's state, DISCONNECTED.
+func TestHSMDisconnectedByAnotherNode(t *testing.T) {
+	ctx := context.Background()
+	e := startHSM(t, func(c *server.Config) { c.CacheTTL = 100 * time.Millisecond })
+	id := e.createStore(t, "hsm", mainCluster, e.anchor, softHSMPIN)
+	e.connect(t, id)
+	md := e.hsmKey(t, id)
+	_, err := e.c.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("connected")})
+	mustOK(t, "Encrypt", err)
+
+	other, err := embedded.Open(filepath.Join(e.dir, server.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.UpdateCustomKeyStore(ctx, "us-east-1", id, func(r *store.CustomKeyStore) error {
+		r.ConnectionState = store.Disconnected
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := e.c.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "KMSInvalidStateException" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node still encrypts through a store another node disconnected: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
