@@ -375,7 +375,15 @@ func (h *Handler) requestCounts(ctx context.Context, kc *kms.Caller, in *request
 	if !until.After(since) {
 		return nil, wire.Errorf("ValidationException", "EndTime must be later than StartTime.")
 	}
-	if n := (until.Sub(since) + p - 1) / p; n > maxCountBuckets {
+	// The number of periods, rounded up without adding to the range: a
+	// range of more than 292 years saturates time.Duration, and adding to
+	// it overflowed to a negative count that passed the bound.
+	d := until.Sub(since)
+	n := d / p
+	if d%p != 0 {
+		n++
+	}
+	if n > maxCountBuckets {
 		return nil, wire.Errorf("ValidationException", "The time range holds %d periods of %d seconds; the most is %d. Choose a longer Period or a shorter range.", n, period, maxCountBuckets)
 	}
 	account, err := h.authorizeQuery(ctx, kc, "trent:GetRequestCounts", in.AccountId)

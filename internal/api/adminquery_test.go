@@ -121,3 +121,23 @@ func TestAdminQueriesWithoutAuditFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestCountsRangeBound: a range of thousands of years is refused
+// like any range of more than 1440 periods. The number of periods was
+// computed as (range + period - 1) / period, and a range that saturates
+// time.Duration (more than 292 years) made the sum overflow to a negative
+// count that passed the bound.
+func TestRequestCountsRangeBound(t *testing.T) {
+	h := newAdminHandler(t, true)
+	for _, body := range []string{
+		`{"StartTime":0,"EndTime":253402300799,"Period":60}`,
+		`{"StartTime":0,"EndTime":253402300799,"Period":86400}`,
+		`{"StartTime":0,"Period":60}`,
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, adminRequest(t, "GetRequestCounts", body))
+		if code, msg := adminError(t, w); w.Code != 400 || code != "ValidationException" || !strings.Contains(msg, "the most is 1440") {
+			t.Fatalf("%s: %d %s %s", body, w.Code, code, msg)
+		}
+	}
+}

@@ -240,6 +240,23 @@ func (s *Service) ApplyPeerChange(ctx context.Context, ch *MemberChange, senderS
 	return s.apply(ctx, ch, senderServes)
 }
 
+// checkReplicaCreate refuses a replica that ReplicateKey could not have
+// made: a multi-Region key is customer managed, of Origin AWS_KMS or
+// EXTERNAL (custom key stores hold no multi-Region keys), with a key spec
+// and usage that go together. A peer deployment's Create is checked as
+// strictly as a local one, so that a peer cannot plant an AWS managed key
+// or a key that cannot load in an account here. The messages are
+// Trent's.
+func checkReplicaCreate(region string, c *MemberCreate) error {
+	if c.KeyManager != "CUSTOMER" {
+		return validationError(fmt.Sprintf("A replica key must be customer managed, not KeyManager %q.", c.KeyManager))
+	}
+	if c.Origin != "AWS_KMS" && c.Origin != originExternal {
+		return validationError(fmt.Sprintf("A multi-Region key cannot have Origin %q.", c.Origin))
+	}
+	return checkSpecUsage(region, c.KeySpec, c.KeyUsage)
+}
+
 func errPeerForbidden(arn string) error {
 	return wire.Errorf("AccessDeniedException", "The peer deployment takes no part in the multi-Region key %s.", arn)
 }
@@ -266,6 +283,9 @@ func (s *Service) apply(ctx context.Context, ch *MemberChange, sender func(strin
 		}
 		if sender != nil && !sender(ch.Config.Primary) {
 			return errPeerForbidden(arn)
+		}
+		if err := checkReplicaCreate(ch.Region, c); err != nil {
+			return err
 		}
 		k := store.Key{
 			Region: ch.Region, KeyID: ch.KeyID, AccountID: ch.AccountID,
