@@ -289,6 +289,9 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, c *Caller, in *wire.
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkClusterAccount(ctx, c, rec.CloudHsmClusterID); err != nil {
+		return nil, err
+	}
 	if err := s.setSecret(&rec, secret); err != nil {
 		return nil, err
 	}
@@ -595,6 +598,9 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, c *Caller, in *wire.
 			return errCKSInvalidState(id, r.ConnectionState)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.checkClusterAccount(ctx, c, r.CloudHsmClusterID); err != nil {
 			return err
 		}
 		if err := s.setSecret(r, secret); err != nil {
@@ -956,4 +962,37 @@ func storeErr(err error, arn, id string) error {
 		return &wire.Error{Code: "CustomKeyStoreInvalidStateException", Message: fmt.Sprintf("Custom key store %s is not connected.", id), Err: err}
 	}
 	return fmt.Errorf("create key %s in custom key store %s: %w", arn, id, err)
+}
+
+// checkClusterAccount refuses an HSM cluster that a custom key store of
+// another account uses in the caller's region: a cluster serves one
+// account, as an AWS CloudHSM cluster belongs to one account, and a token
+// allows one login per process, so a second account's store could lock the
+// first out. The caller is told the cluster was not found, as AWS answers
+// for a cluster outside the account (inferred), so it learns nothing of the
+// other account. Nodes that create stores at the same moment are not
+// serialized with each other; each node's own creates are (s.cks.mu).
+func (s *Service) checkClusterAccount(ctx context.Context, c *Caller, cluster string) error {
+	if cluster == "" {
+		return nil
+	}
+	accounts, err := s.store.ListAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if a.ID == c.AccountID {
+			continue
+		}
+		stores, err := s.store.ListCustomKeyStores(ctx, c.Region, a.ID, "", 0)
+		if err != nil {
+			return err
+		}
+		for _, o := range stores {
+			if o.Type == store.TypeCloudHSM && o.CloudHsmClusterID == cluster {
+				return wire.Errorf("CloudHsmClusterNotFoundException", "Cluster %s was not found.", cluster)
+			}
+		}
+	}
+	return nil
 }

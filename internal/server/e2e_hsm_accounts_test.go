@@ -53,6 +53,15 @@ func TestHSMKeyStoreAccountIsolation(t *testing.T) {
 	wantAPIError(t, err, "CustomKeyStoreNotFoundException", "*")
 	_, err = b.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(id)})
 	wantAPIError(t, err, "CustomKeyStoreNotFoundException", "*")
+	// The cluster serves the first account only: a store of the other
+	// account on it, with the right trust anchor and PIN, could log in
+	// first and lock the first account out.
+	_, err = b.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("b-store"),
+		CloudHsmClusterId: aws.String(e.cluster), TrustAnchorCertificate: aws.String(e.anchor), KeyStorePassword: aws.String(softHSMPIN)})
+	wantAPIError(t, err, "CloudHsmClusterNotFoundException", "Cluster "+e.cluster+" was not found.")
+	other := e.createStoreWith(t, b, "b-store", relatedCluster, e.anchor, softHSMPIN)
+	_, err = b.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(other), CloudHsmClusterId: aws.String(e.cluster)})
+	wantAPIError(t, err, "CloudHsmClusterNotFoundException", "Cluster "+e.cluster+" was not found.")
 
 	// The store is as it was: connected, named a-store, and its key works.
 	if ent := e.storeEntry(t, id); ent.ConnectionState != types.ConnectionStateTypeConnected || aws.ToString(ent.CustomKeyStoreName) != "a-store" {
@@ -60,4 +69,17 @@ func TestHSMKeyStoreAccountIsolation(t *testing.T) {
 	}
 	_, err = e.c.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("still mine")})
 	mustOK(t, "Encrypt with the store's key", err)
+}
+
+// createStoreWith creates a CloudHSM key store as the client c.
+func (e *hsmEnv) createStoreWith(t *testing.T, c *kms.Client, name, cluster, anchor, pin string) string {
+	t.Helper()
+	out, err := c.CreateCustomKeyStore(context.Background(), &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String(name), CloudHsmClusterId: aws.String(cluster),
+		TrustAnchorCertificate: aws.String(anchor), KeyStorePassword: aws.String(pin),
+	})
+	if err != nil {
+		t.Fatalf("CreateCustomKeyStore %s: %v", name, err)
+	}
+	return *out.CustomKeyStoreId
 }
