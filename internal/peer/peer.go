@@ -119,7 +119,9 @@ func New(cfg Config) (*Link, error) {
 	ct := cfg.TLS.Clone()
 	ct.MinVersion = tls.VersionTLS13
 	ct.ClientCAs, ct.ClientAuth = nil, tls.NoClientCert
-	l.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: ct, ForceAttemptHTTP2: true}}
+	l.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: ct, ForceAttemptHTTP2: true},
+		// A peer answers; it never sends this deployment elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return l, nil
 }
 
