@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -74,36 +73,12 @@ func appendAuditString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func appendAuditStrings(b []byte, l []string) []byte {
-	b = append(b, '[')
-	for i, s := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendAuditString(b, s)
-	}
-	return append(b, ']')
-}
+func appendAuditStrings(b []byte, l []string) []byte { return appendStrings(b, l, appendAuditString) }
 
 // appendAuditStringMap appends m as a JSON object with its keys sorted, so
 // that the same request always gives the same record.
 func appendAuditStringMap(b []byte, m map[string]string) []byte {
-	var buf [8]string
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendAuditString(b, k)
-		b = append(b, ':')
-		b = appendAuditString(b, m[k])
-	}
-	return append(b, '}')
+	return appendStringMap(b, m, appendAuditString)
 }
 
 // AuditTimeLayout is how CloudTrail writes the dates inside KMS

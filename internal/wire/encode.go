@@ -95,20 +95,30 @@ func appendJSONString(b []byte, s string) []byte {
 // for the documents that are not generated shapes (the error document).
 func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
 
-func appendJSONStrings(b []byte, l []string) []byte {
+func appendJSONStrings(b []byte, l []string) []byte { return appendStrings(b, l, appendJSONString) }
+
+// appendJSONStringMap appends m as a JSON object with its keys sorted, as
+// encoding/json writes a map.
+func appendJSONStringMap(b []byte, m map[string]string) []byte {
+	return appendStringMap(b, m, appendJSONString)
+}
+
+// appendStrings appends l as a JSON array of strings, each written by str
+// (appendJSONString or appendAuditString: they escape differently).
+func appendStrings(b []byte, l []string, str func([]byte, string) []byte) []byte {
 	b = append(b, '[')
 	for i, s := range l {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = str(b, s)
 	}
 	return append(b, ']')
 }
 
-// appendJSONStringMap appends m as a JSON object with its keys sorted, as
-// encoding/json writes a map.
-func appendJSONStringMap(b []byte, m map[string]string) []byte {
+// appendStringMap appends m as a JSON object with its keys sorted, each key
+// and value written by str.
+func appendStringMap(b []byte, m map[string]string, str func([]byte, string) []byte) []byte {
 	var buf [8]string
 	keys := buf[:0]
 	for k := range m {
@@ -120,9 +130,9 @@ func appendJSONStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = str(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = str(b, m[k])
 	}
 	return append(b, '}')
 }

@@ -90,33 +90,15 @@ func (g *gen) audit() error {
 	return nil
 }
 
-func (g *gen) auditMember(k, ms string) (string, error) {
-	s := g.m.Shapes[ms]
-	field := "x." + k
-	name := "b = auditName(b, &first, " + strconv.Quote(auditPath(k)) + ")\n"
-	switch s.Type {
-	case "string":
-		return "if " + field + " != nil {\n" + name + "b = appendAuditString(b, *" + field + ")\n}\n", nil
-	case "integer", "long":
-		return "if " + field + " != nil {\n" + name + "b = strconv.AppendInt(b, int64(*" + field + "), 10)\n}\n", nil
-	case "boolean":
-		return "if " + field + " != nil {\n" + name + "b = strconv.AppendBool(b, *" + field + ")\n}\n", nil
-	case "timestamp":
-		return "if " + field + " != nil {\n" + name + "b = appendAuditTime(b, *" + field + ")\n}\n", nil
-	case "structure":
-		return "if " + field + " != nil {\n" + name + "b = " + field + ".AppendAuditJSON(b)\n}\n", nil
-	case "map":
-		return "if " + field + " != nil {\n" + name + "b = appendAuditStringMap(b, " + field + ")\n}\n", nil
-	case "list":
-		switch g.m.Shapes[s.Member.Shape].Type {
-		case "string":
-			return "if " + field + " != nil {\n" + name + "b = appendAuditStrings(b, " + field + ")\n}\n", nil
-		case "structure":
-			return "if " + field + " != nil {\n" + name + "b = append(b, '[')\nfor i := range " + field + " {\nif i > 0 {\nb = append(b, ',')\n}\nb = " + field + "[i].AppendAuditJSON(b)\n}\nb = append(b, ']')\n}\n", nil
-		}
-	}
-	return "", fmt.Errorf("shape %s of type %s has no audit encoding", ms, s.Type)
+// auditEncoding is what AppendAuditJSON calls for each kind of member.
+// Blobs have no audit encoding: audit() leaves them out.
+var auditEncoding = encoding{
+	what: "audit", method: "AppendAuditJSON",
+	name: func(k string) string { return "b = auditName(b, &first, " + strconv.Quote(auditPath(k)) + ")\n" },
+	str:  "appendAuditString", time: "appendAuditTime", strMap: "appendAuditStringMap", strList: "appendAuditStrings",
 }
+
+func (g *gen) auditMember(k, ms string) (string, error) { return g.member(&auditEncoding, k, ms) }
 
 // auditPath is the name CloudTrail gives a member: its first letter in
 // lower case ("KeyId" → "keyId"), except that a leading "AWS" stays

@@ -49,34 +49,56 @@ func (g *gen) encoders() error {
 	return nil
 }
 
-func (g *gen) encodeMember(k, ms string) (string, error) {
+// jsonEncoding is what AppendJSON calls for each kind of member.
+var jsonEncoding = encoding{
+	what: "JSON", method: "AppendJSON",
+	name: func(k string) string { return "b = jsonName(b, &first, " + strconv.Quote(strconv.Quote(k)+":") + ")\n" },
+	str:  "appendJSONString", time: "appendJSONTimestamp", blob: "appendJSONBlob", strMap: "appendJSONStringMap", strList: "appendJSONStrings",
+}
+
+func (g *gen) encodeMember(k, ms string) (string, error) { return g.member(&jsonEncoding, k, ms) }
+
+// encoding names, for one generated encoder (AppendJSON or
+// AppendAuditJSON), the method it generates and the helpers it calls for
+// each kind of member; blob is "" when blobs have no encoding.
+type encoding struct {
+	what, method                     string
+	name                             func(member string) string
+	str, time, blob, strMap, strList string
+}
+
+// member returns the code that appends member k, of shape ms, to b with
+// the encoding e, leaving it out when unset.
+func (g *gen) member(e *encoding, k, ms string) (string, error) {
 	s := g.m.Shapes[ms]
 	field := "x." + k
-	name := "b = jsonName(b, &first, " + strconv.Quote(strconv.Quote(k)+":") + ")\n"
+	set := "if " + field + " != nil {\n" + e.name(k)
 	switch s.Type {
 	case "string":
-		return "if " + field + " != nil {\n" + name + "b = appendJSONString(b, *" + field + ")\n}\n", nil
+		return set + "b = " + e.str + "(b, *" + field + ")\n}\n", nil
 	case "integer", "long":
-		return "if " + field + " != nil {\n" + name + "b = strconv.AppendInt(b, int64(*" + field + "), 10)\n}\n", nil
+		return set + "b = strconv.AppendInt(b, int64(*" + field + "), 10)\n}\n", nil
 	case "boolean":
-		return "if " + field + " != nil {\n" + name + "b = strconv.AppendBool(b, *" + field + ")\n}\n", nil
+		return set + "b = strconv.AppendBool(b, *" + field + ")\n}\n", nil
 	case "timestamp":
-		return "if " + field + " != nil {\n" + name + "b = appendJSONTimestamp(b, *" + field + ")\n}\n", nil
+		return set + "b = " + e.time + "(b, *" + field + ")\n}\n", nil
 	case "blob":
-		return "if len(" + field + ") != 0 {\n" + name + "b = appendJSONBlob(b, " + field + ")\n}\n", nil
+		if e.blob != "" {
+			return "if len(" + field + ") != 0 {\n" + e.name(k) + "b = " + e.blob + "(b, " + field + ")\n}\n", nil
+		}
 	case "structure":
-		return "if " + field + " != nil {\n" + name + "b = " + field + ".AppendJSON(b)\n}\n", nil
+		return set + "b = " + field + "." + e.method + "(b)\n}\n", nil
 	case "map":
-		return "if " + field + " != nil {\n" + name + "b = appendJSONStringMap(b, " + field + ")\n}\n", nil
+		return set + "b = " + e.strMap + "(b, " + field + ")\n}\n", nil
 	case "list":
 		switch g.m.Shapes[s.Member.Shape].Type {
 		case "string":
-			return "if " + field + " != nil {\n" + name + "b = appendJSONStrings(b, " + field + ")\n}\n", nil
+			return set + "b = " + e.strList + "(b, " + field + ")\n}\n", nil
 		case "structure":
-			return "if " + field + " != nil {\n" + name + "b = append(b, '[')\nfor i := range " + field + " {\nif i > 0 {\nb = append(b, ',')\n}\nb = " + field + "[i].AppendJSON(b)\n}\nb = append(b, ']')\n}\n", nil
+			return set + "b = append(b, '[')\nfor i := range " + field + " {\nif i > 0 {\nb = append(b, ',')\n}\nb = " + field + "[i]." + e.method + "(b)\n}\nb = append(b, ']')\n}\n", nil
 		}
 	}
-	return "", fmt.Errorf("shape %s of type %s has no JSON encoding", ms, s.Type)
+	return "", fmt.Errorf("shape %s of type %s has no %s encoding", ms, s.Type, e.what)
 }
 
 // GenerateEncoders merges supplement over model and returns gofmt'ed Go
