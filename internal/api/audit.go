@@ -279,7 +279,7 @@ func fillIdentity(rec *audit.Record, x *exchange) {
 	if c == nil {
 		authz := x.r.Header.Get("Authorization")
 		rec.UserIdentity = audit.UserIdentity{Type: "Unknown", AccessKeyID: sigv4.AccessKeyID(authz)}
-		rec.AWSRegion = credentialRegion(authz)
+		rec.AWSRegion = sigv4.Region(authz)
 		rec.SourceIPAddress = remoteIP(x.r.RemoteAddr)
 		return
 	}
@@ -321,22 +321,6 @@ func remoteIP(addr string) string {
 		return ap.Addr().Unmap().String()
 	}
 	return ""
-}
-
-// credentialRegion returns the region of the SigV4 credential scope in an
-// Authorization header ("Credential=AKID/20250101/us-east-1/kms/aws4_request"),
-// or "".
-func credentialRegion(authz string) string {
-	_, scope, ok := strings.Cut(authz, "Credential=")
-	if !ok {
-		return ""
-	}
-	scope, _, _ = strings.Cut(scope, ",")
-	f := strings.Split(strings.TrimSpace(scope), "/")
-	if len(f) != 5 {
-		return ""
-	}
-	return f[2]
 }
 
 // fillDecision sets the trent object's authorization decision from the

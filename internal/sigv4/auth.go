@@ -107,6 +107,29 @@ func AccessKeyID(authorizationHeader string) string {
 	return strings.Clone(id)
 }
 
+// Region returns the region of the credential scope of an Authorization
+// header ("Credential=AKID/20150830/us-east-1/kms/aws4_request"), without
+// verifying anything, for recording a request that did not authenticate.
+// It returns "" when the header does not parse, the scope does not have its
+// five parts, or the region is not a plausible region name (lower-case
+// letters, digits and dashes, at most 32 characters).
+func Region(authorizationHeader string) string {
+	a, err := parseAuthorization(authorizationHeader)
+	if err != nil {
+		return ""
+	}
+	f := strings.Split(a.credential, "/")
+	if len(f) != 5 || len(f[2]) == 0 || len(f[2]) > 32 {
+		return ""
+	}
+	for _, c := range f[2] {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return ""
+		}
+	}
+	return strings.Clone(f[2])
+}
+
 // maxAccessKeyIDLen is the longest access key id AWS allows (IAM
 // AccessKeyIdType: 16 to 128 characters).
 const maxAccessKeyIDLen = 128

@@ -614,6 +614,21 @@ func TestAccessKeyID(t *testing.T) {
 	}
 }
 
+func TestRegion(t *testing.T) {
+	for h, want := range map[string]string{
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00": "us-east-1",
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam":                                                "",
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/US<script>/iam/aws4_request":                                  "",
+		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/" + strings.Repeat("a", 33) + "/iam/aws4_request":             "",
+		"AWS4-HMAC-SHA256 Credential=A/d/us-east-1/kms/aws4_request, Credential=B/d/eu-west-1/kms/aws4_request":         "",
+		"": "",
+	} {
+		if got := sigv4.Region(h); got != want {
+			t.Errorf("Region(%.60q) = %q, want %q", h, got, want)
+		}
+	}
+}
+
 // TestLookupWireErrorPassedOn: a Lookup that answers with a *wire.Error
 // (an expired session token) gets that error back from Verify, and any
 // other Lookup error is an internal failure.
