@@ -79,8 +79,9 @@ func rotatable(k *store.Key, arn string) error {
 		return errRotationUnsupported()
 	}
 	if k.Origin != "AWS_KMS" {
-		// Imported key material and custom key stores do not rotate
-		// automatically (the model); Trent has neither yet.
+		// Keys with imported material (import.go: they rotate on demand
+		// between imported materials) and keys in custom key stores
+		// (cks.go) do not rotate automatically (the model).
 		return errRotationUnsupported()
 	}
 	if isReplica(k) {

@@ -105,7 +105,7 @@ func (s *Service) checkSeed(d SeedKey) (*seedKey, error) {
 	}
 	switch {
 	case strings.HasPrefix(d.KeyID, "mrk-"):
-		return nil, bad("id", "multi-Region keys (mrk- ids) are not supported yet")
+		return nil, bad("id", "multi-Region keys (mrk- ids) cannot be declared in a seed file yet; create them with CreateKey and ReplicateKey")
 	case !keyUUID.MatchString(d.KeyID):
 		return nil, bad("id", "%q is not a key id: want a lowercase UUID such as 1234abcd-12ab-34cd-56ef-1234567890ab", d.KeyID)
 	}

@@ -171,7 +171,7 @@ func TestImportSeedKeyInvalid(t *testing.T) {
 		field  string
 		reason string
 	}{
-		{"mrk", func(d *kms.SeedKey) { d.KeyID = "mrk-1234abcd12ab34cd56ef1234567890ab" }, "id", "multi-Region keys (mrk- ids) are not supported yet"},
+		{"mrk", func(d *kms.SeedKey) { d.KeyID = "mrk-1234abcd12ab34cd56ef1234567890ab" }, "id", "multi-Region keys (mrk- ids) cannot be declared in a seed file yet; create them with CreateKey and ReplicateKey"},
 		{"upper-case-id", func(d *kms.SeedKey) { d.KeyID = strings.ToUpper(seedKeyID) }, "id", "*"},
 		{"region-not-served", func(d *kms.SeedKey) { d.Region = "eu-west-1" }, "region", `region "eu-west-1" is not served by this server`},
 		{"unknown-spec", func(d *kms.SeedKey) { d.KeySpec = "AES_128" }, "spec", "*"},

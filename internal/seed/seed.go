@@ -311,7 +311,7 @@ func (f *File) parseKey(p *problems, account string, i, j int, kd keyDoc) (kms.S
 	case kd.ID == "":
 		p.add(at(), "key: id is required")
 	case strings.HasPrefix(kd.ID, "mrk-"):
-		p.add(at("id"), "key %s: multi-Region keys (mrk- ids) are not supported yet", kd.ID)
+		p.add(at("id"), "key %s: multi-Region keys (mrk- ids) cannot be declared in a seed file yet; create them with CreateKey and ReplicateKey", kd.ID)
 	}
 	if !regionName.MatchString(kd.Region) {
 		p.add(at("region"), "key %s: region %q is not a region name", kd.ID, kd.Region)

@@ -126,7 +126,7 @@ accounts:
 		`line 3: account id "1234" is not 12 digits`,
 		"line 6: root_access_key.access_key_id must be 16 to 128 characters",
 		"line 7: root_access_key.secret_access_key must be at least 16 characters",
-		"line 9: key mrk-1234abcd12ab34cd56ef1234567890ab: multi-Region keys (mrk- ids) are not supported yet",
+		"line 9: key mrk-1234abcd12ab34cd56ef1234567890ab: multi-Region keys (mrk- ids) cannot be declared in a seed file yet; create them with CreateKey and ReplicateKey",
 		`line 14: key 11111111-2222-4333-8444-555555555555: region "Virginia" is not a region name`,
 		"line 18: key 11111111-2222-4333-8444-555555555555: material 1: hex: not valid hexadecimal",
 		"line 20: key 11111111-2222-4333-8444-555555555555: material 2: base64: not valid standard base64",
