@@ -64,35 +64,53 @@ type Options struct {
 var ErrClosed = errors.New("audit: log closed")
 
 // Log is the audit trail writer. Records are appended, chained by hash, to
-// JSON-lines files by a single goroutine that commits them in batches: one
-// write and one fsync for all records waiting, and every caller of
-// [Log.Write] returns once its batch is durable. It is safe for concurrent
-// use.
+// JSON-lines files and committed in batches: one write and one fsync for
+// all records waiting, and every caller of [Log.Write] returns once its
+// batch is durable. It is safe for concurrent use.
+//
+// There is no writer goroutine. The caller of Write that finds no commit
+// under way commits itself (it leads); callers that arrive meanwhile queue
+// their records and wait. When a commit ends, its leader hands the lead to
+// the first record that queued during it, whose caller then commits every
+// record queued, and so on. A lone request thus writes its own record
+// without waking another goroutine, and under load every waiting caller is
+// woken once, either with its batch's outcome or to lead the next batch.
 //
 // The current file is preallocated: zeros are written and synced ahead of
-// the records, [preallocChunk] at a time, so that a batch overwrites
-// blocks the file already has and its fsync (fdatasync) flushes the data
-// alone, without a journal commit for a new size or new blocks; on this
-// project's disk that is 2-5 times quicker. The zero tail is cut off when
-// the file is closed, so that a closed file holds exactly its records; a
-// file left open by a crash is cut back to its last complete record at the
-// next start.
+// the records, so that a batch overwrites blocks the file already has and
+// its fsync (fdatasync) flushes the data alone, without a journal commit
+// for a new size or new blocks; on this project's disk that is 2-5 times
+// quicker. Once the current file is half full, a background goroutine
+// writes the next file whole ([SpareFile], MaxFileSize of synced zeros),
+// and rotation renames it into place, so that no batch waits for zeros;
+// when there is no spare (the first file, a rotation by age, a failure),
+// the leader zeros [preallocChunk] at a time after answering a batch. The
+// zero tail is cut off when the file is closed, so that a closed file
+// holds exactly its records; a file left open by a crash is cut back to
+// its last complete record at the next start, and a spare it left is
+// removed.
 type Log struct {
-	opt   Options
-	log   *slog.Logger
-	queue chan *request
+	opt Options
+	log *slog.Logger
 
-	mu     sync.RWMutex // guards closed against sends on queue
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	pending []*request // records queued for the next commit; [0] leads it
+	pendBuf []*request // pending's other buffer
+	leading bool       // a goroutine holds the lead (commits, or ticks)
+	closed  bool
+	idle    *sync.Cond // signalled when the lead is released with nothing queued
+	stop    chan struct{}
+	done    chan struct{}
 
-	// Writer goroutine state.
+	// The leader's state: read and written only by the goroutine holding
+	// the lead.
 	f        File
 	path     string
 	opened   time.Time
 	size     int64     // durable bytes in f
 	alloc    int64     // f's bytes [size, alloc) are zeros, written and synced
 	noAlloc  bool      // preallocation failed for f: do not retry it
+	spare    *spare    // the next file, being zeroed in the background
 	sum      hash.Hash // SHA-256 of the durable bytes of f
 	first    uint64    // first sequence number in f
 	firstPrv string    // previousHash of f's first record
@@ -106,9 +124,13 @@ type Log struct {
 	batches  atomic.Uint64
 	failures atomic.Uint64
 	syncNs   atomic.Uint64 // time spent in fsync of batches
+	queued   atomic.Int64  // len(pending), for Stats
 	failing  atomic.Bool
 	lastErr  atomic.Pointer[error]
 }
+
+// errLead is sent to a queued record's caller to hand it the lead.
+var errLead = errors.New("audit: lead")
 
 type request struct {
 	line []byte
@@ -143,7 +165,8 @@ func Open(opt Options) (*Log, error) {
 	if opt.OpenFile == nil {
 		opt.OpenFile = openDataFile
 	}
-	l := &Log{opt: opt, log: opt.Logger, queue: make(chan *request, 4096), done: make(chan struct{}), prev: zeroHash}
+	l := &Log{opt: opt, log: opt.Logger, stop: make(chan struct{}), done: make(chan struct{}), prev: zeroHash}
+	l.idle = sync.NewCond(&l.mu)
 	if opt.Dir != "" {
 		if opt.Signer == nil {
 			return nil, errors.New("audit: a log directory needs a signer")
@@ -152,7 +175,7 @@ func Open(opt Options) (*Log, error) {
 			return nil, err
 		}
 	}
-	go l.run()
+	go l.ticker()
 	return l, nil
 }
 
@@ -173,6 +196,9 @@ func (l *Log) resume() error {
 		if err := writeFileSync(pemPath, want, 0o644); err != nil {
 			return fmt.Errorf("audit: write %s: %w", pemPath, err)
 		}
+	}
+	if err := os.Remove(filepath.Join(dir, SpareFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("audit: remove the spare file a previous run left: %w", err)
 	}
 	logs, err := listLogs(dir)
 	if err != nil {
@@ -315,16 +341,26 @@ func (l *Log) Write(ctx context.Context, r *Record) error {
 		requestPool.Put(req)
 		return nil // nowhere to write: a --dev server without audit_stdout
 	}
-	l.mu.RLock()
+	l.mu.Lock()
 	if l.closed {
-		l.mu.RUnlock()
+		l.mu.Unlock()
 		requestPool.Put(req)
 		return ErrClosed
 	}
-	l.queue <- req
-	l.mu.RUnlock()
-	err = <-req.done
-	// The writer is done with req.line: keep its buffer for the next
+	l.pending = append(l.pending, req)
+	l.queued.Store(int64(len(l.pending)))
+	if l.leading {
+		l.mu.Unlock()
+		err = <-req.done
+	} else {
+		l.leading = true
+		l.mu.Unlock()
+		err = errLead
+	}
+	if err == errLead {
+		err = l.lead(req)
+	}
+	// The batch is done with req.line: keep its buffer for the next
 	// record, unless it grew unusually large.
 	if cap(req.line) > maxPooledLine {
 		req.line = nil
@@ -337,8 +373,71 @@ func (l *Log) Write(ctx context.Context, r *Record) error {
 	return err
 }
 
+// lead commits the records queued, self first (the caller holds the lead,
+// and self is the first record queued), then passes the lead on. It
+// returns self's outcome.
+func (l *Log) lead(self *request) error {
+	l.mu.Lock()
+	batch := l.pending
+	if len(batch) > maxBatch {
+		l.pending = append(l.pendBuf[:0], batch[maxBatch:]...)
+		batch = batch[:maxBatch]
+	} else {
+		l.pending = l.pendBuf[:0]
+	}
+	l.pendBuf = nil
+	l.queued.Store(int64(len(l.pending)))
+	l.mu.Unlock()
+	if batch[0] != self {
+		panic("audit: the leader's record is not the first of its batch")
+	}
+	err := l.commit(batch)
+	for _, r := range batch[1:] {
+		r.done <- err
+	}
+	if err == nil {
+		// After answering the others: the records that queue meanwhile
+		// wait for it, the batch just written does not.
+		l.preallocate()
+	}
+	clear(batch)
+	l.mu.Lock()
+	if l.pendBuf == nil {
+		l.pendBuf = batch[:0]
+	}
+	l.release()
+	l.mu.Unlock()
+	return err
+}
+
+// release passes the lead to the first queued record's caller, or frees
+// it when nothing is queued. l.mu is held.
+func (l *Log) release() {
+	if len(l.pending) > 0 {
+		l.pending[0].done <- errLead
+		return
+	}
+	l.leading = false
+	l.idle.Broadcast()
+}
+
+// acquire takes the lead when it is free, for the ticker and Close; wait
+// says whether to wait for it. It reports whether the lead was taken.
+func (l *Log) acquire(wait bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.leading {
+		if !wait {
+			return false
+		}
+		l.idle.Wait()
+	}
+	l.leading = true
+	return true
+}
+
 // Close writes the records still queued, signs the digest of the current
-// file and stops the writer. Records written after Close fail with
+// file and stops the log. Records written after Close fail with
 // [ErrClosed].
 func (l *Log) Close() error {
 	l.mu.Lock()
@@ -348,9 +447,12 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	close(l.queue)
 	l.mu.Unlock()
-	<-l.done
+	close(l.stop)
+	// Once the lead is free, nothing is queued, and nothing can be.
+	l.acquire(true)
+	l.shutdown()
+	close(l.done)
 	if p := l.lastErr.Load(); p != nil && l.failing.Load() {
 		return *p
 	}
@@ -360,42 +462,23 @@ func (l *Log) Close() error {
 // maxBatch bounds the records committed by one fsync.
 const maxBatch = 1024
 
-func (l *Log) run() {
-	defer close(l.done)
+// ticker retries a failing log and closes old files while no request
+// does, taking the lead when it is free.
+func (l *Log) ticker() {
 	tick := time.NewTicker(l.opt.RetryInterval)
 	defer tick.Stop()
-	batch := make([]*request, 0, maxBatch)
 	for {
 		select {
-		case req, ok := <-l.queue:
-			if !ok {
-				l.shutdown()
-				return
-			}
-			batch = append(batch[:0], req)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case r, ok := <-l.queue:
-					if !ok {
-						break drain
-					}
-					batch = append(batch, r)
-				default:
-					break drain
-				}
-			}
-			err := l.commit(batch)
-			for _, r := range batch {
-				r.done <- err
-			}
-			if err == nil {
-				// After answering: the requests that queue meanwhile
-				// wait for it, the batch just written does not.
-				l.preallocate()
-			}
 		case <-tick.C:
+			if !l.acquire(false) {
+				continue // a commit is under way: prepare rotates, and its outcome tells readiness
+			}
 			l.tick()
+			l.mu.Lock()
+			l.release()
+			l.mu.Unlock()
+		case <-l.stop:
+			return
 		}
 	}
 }
@@ -428,6 +511,7 @@ func (l *Log) tick() {
 }
 
 func (l *Log) shutdown() {
+	defer l.dropSpare()
 	if l.f == nil {
 		return
 	}
@@ -525,6 +609,7 @@ func (l *Log) prepare() error {
 	if l.f == nil {
 		now := l.opt.Now()
 		path := filepath.Join(l.opt.Dir, logName(l.seq+1, now))
+		alloc := l.takeSpare(path)
 		f, err := l.opt.OpenFile(path)
 		if err != nil {
 			return fmt.Errorf("audit: open %s: %w", path, err)
@@ -535,9 +620,109 @@ func (l *Log) prepare() error {
 			return fmt.Errorf("audit: fsync %s: %w", l.opt.Dir, err)
 		}
 		l.f, l.path, l.opened, l.size, l.sum, l.broken = f, path, now, 0, sha256.New(), false
-		l.alloc, l.noAlloc = 0, false
+		l.alloc, l.noAlloc = alloc, false
 	}
 	return nil
+}
+
+// SpareFile is the name, in the audit directory, of the next log file
+// while a background goroutine fills it with zeros.
+const SpareFile = ".audit-spare"
+
+// spare is the next log file being zeroed by a background goroutine.
+type spare struct {
+	path string
+	size int64
+	stop chan struct{} // closed to abandon it
+	done chan error    // the outcome, once
+	err  error         // the outcome, after done was read
+	over bool          // done was read
+}
+
+// startSpare zeros the next log file in the background once the current
+// one is half full, so that the rotation to come finds it ready.
+func (l *Log) startSpare() {
+	if l.spare != nil || l.f == nil || l.noAlloc || l.size < l.opt.MaxFileSize/2 || l.opt.MaxFileSize <= preallocChunk {
+		return
+	}
+	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile), size: l.opt.MaxFileSize, stop: make(chan struct{}), done: make(chan error, 1)}
+	l.spare = sp
+	go func() { sp.done <- sp.fill() }()
+}
+
+// fill writes the spare file's zeros and syncs them.
+func (sp *spare) fill() error {
+	f, err := os.OpenFile(sp.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	for off := int64(0); off < sp.size && err == nil; off += int64(len(zeros)) {
+		select {
+		case <-sp.stop:
+			err = errors.New("abandoned")
+		default:
+			_, err = f.WriteAt(zeros[:min(int64(len(zeros)), sp.size-off)], off)
+		}
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// finished reports whether the spare's goroutine is done, and its error.
+func (sp *spare) finished(wait bool) bool {
+	if !sp.over {
+		if wait {
+			sp.err = <-sp.done
+		} else {
+			select {
+			case sp.err = <-sp.done:
+			default:
+				return false
+			}
+		}
+		sp.over = true
+	}
+	return true
+}
+
+// takeSpare renames a ready spare file to path and returns its size, the
+// zeros the new file starts with; it returns 0 when no spare is ready (a
+// spare still being written is abandoned).
+func (l *Log) takeSpare(path string) int64 {
+	sp := l.spare
+	if sp == nil {
+		return 0
+	}
+	l.spare = nil
+	if !sp.finished(false) {
+		close(sp.stop)
+		go func() { sp.finished(true); os.Remove(sp.path) }()
+		return 0
+	}
+	if sp.err == nil {
+		sp.err = os.Rename(sp.path, path)
+	}
+	if sp.err != nil {
+		l.log.Warn("audit: cannot use the spare log file; preallocating as records come", "err", sp.err)
+		os.Remove(sp.path)
+		return 0
+	}
+	return sp.size
+}
+
+// dropSpare abandons the spare file and removes it, at shutdown.
+func (l *Log) dropSpare() {
+	if sp := l.spare; sp != nil {
+		l.spare = nil
+		close(sp.stop)
+		sp.finished(true)
+		os.Remove(sp.path)
+	}
 }
 
 // preallocChunk is how much of the current file is preallocated at a
@@ -553,6 +738,7 @@ var zeros [64 << 10]byte
 // written past the end of the file, as without it, and fail if they
 // cannot be.
 func (l *Log) preallocate() {
+	l.startSpare()
 	if l.f == nil || l.noAlloc || l.broken || l.alloc-l.size >= preallocChunk/2 || l.alloc >= l.opt.MaxFileSize {
 		return
 	}
@@ -677,12 +863,12 @@ type Stats struct {
 	Batches  uint64        // batches committed (fsyncs)
 	Failures uint64        // failed batch writes and retries
 	Failing  bool          // the last attempt failed
-	Queued   int           // records waiting for the writer now
+	Queued   int           // records waiting for a commit now
 	SyncTime time.Duration // total time spent in fsync of batches
 }
 
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
 	return Stats{Records: l.records.Load(), Batches: l.batches.Load(), Failures: l.failures.Load(), Failing: l.failing.Load(),
-		Queued: len(l.queue), SyncTime: time.Duration(l.syncNs.Load())}
+		Queued: int(l.queued.Load()), SyncTime: time.Duration(l.syncNs.Load())}
 }

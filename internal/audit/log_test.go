@@ -405,3 +405,60 @@ func TestRotateByAge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseWhileWriting: writers racing Close each either get their
+// record durably into the trail or ErrClosed, never a lost record or a
+// hang; more writers than one batch holds (1,024) queue behind a slow
+// fsync, so the lead also passes over a queue longer than a batch.
+func TestCloseWhileWriting(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	var syncs atomic.Int64
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+		return countingFile{f, &syncs}, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			switch err := l.Write(context.Background(), record(i)); {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, audit.ErrClosed):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	for l.Stats().Records < n/3 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	st := l.Stats()
+	if ok.Load()+refused.Load() != n || st.Records != uint64(ok.Load()) || st.Queued != 0 {
+		t.Fatalf("%d written, %d refused of %d; the log counts %d records, %d queued", ok.Load(), refused.Load(), n, st.Records, st.Queued)
+	}
+	res, err := audit.Verify(dir, s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != uint64(ok.Load()) {
+		t.Fatalf("the trail holds %d records; %d writes succeeded", res.Records, ok.Load())
+	}
+	if err := l.Write(context.Background(), record(0)); !errors.Is(err, audit.ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+}

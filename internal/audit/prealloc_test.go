@@ -3,9 +3,12 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trent-kms/trent/internal/audit"
 )
@@ -224,5 +227,85 @@ func TestPreallocationFails(t *testing.T) {
 	b, _ := os.ReadFile(files(t, dir, ".jsonl")[0])
 	if bytes.IndexByte(b, 0) >= 0 {
 		t.Fatal("the signed file keeps zeros of the failed preallocation")
+	}
+}
+
+// TestSpareFile: once the current file is half full, the next one is
+// zeroed whole in the background, and rotation renames it into place (the
+// new file starts as MaxFileSize of zeros, not one chunk); Close removes a
+// spare not used, and a spare left by a crash is removed at the next
+// start.
+func TestSpareFile(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	spare := filepath.Join(dir, audit.SpareFile)
+	if err := os.WriteFile(spare, []byte("left by a crash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const max = 4 << 20
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, MaxFileSize: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spare); !os.IsNotExist(err) {
+		t.Fatalf("the spare left by a crash is still there: %v", err)
+	}
+	big := func(i int) *audit.Record {
+		r := record(i)
+		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
+		return r
+	}
+	i := 0
+	write := func() {
+		t.Helper()
+		if err := l.Write(context.Background(), big(i)); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	for range (max / 2) / (16 << 10) {
+		write()
+	}
+	if got := len(files(t, dir, ".jsonl")); got != 1 {
+		t.Fatalf("%d files before rotation", got)
+	}
+	// The spare is written in the background; a write lets the leader
+	// (this goroutine) look at it.
+	for deadline := time.Now().Add(20 * time.Second); !audit.SpareReady(l); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spare file was not written")
+		}
+		write()
+	}
+	for len(files(t, dir, ".jsonl")) == 1 {
+		write()
+	}
+	logs := files(t, dir, ".jsonl")
+	st, err := os.Stat(logs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != max {
+		t.Fatalf("the new file holds %d bytes; the spare of %d was not used", st.Size(), max)
+	}
+	if _, err := os.Stat(spare); !os.IsNotExist(err) {
+		t.Fatalf("the spare is still there after rotation: %v", err)
+	}
+	b, _ := os.ReadFile(logs[1])
+	end := recordsEnd(t, b)
+	if end == 0 || b[end-1] != '\n' {
+		t.Fatal("the new file does not start with whole records")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spare); !os.IsNotExist(err) {
+		t.Fatalf("a spare is left after Close: %v", err)
+	}
+	rep, err := audit.Verify(dir, s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != uint64(i) || rep.OpenFile != "" {
+		t.Fatalf("verified %d records (open file %q); wrote %d", rep.Records, rep.OpenFile, i)
 	}
 }

@@ -1,0 +1,7 @@
+package audit
+
+// SpareReady reports whether l's spare file is written and synced. Call
+// it only from the goroutine whose Write calls lead (a lone writer).
+func SpareReady(l *Log) bool {
+	return l.spare != nil && (l.spare.over || len(l.spare.done) == 1)
+}
