@@ -82,9 +82,12 @@ var ErrClosed = errors.New("audit: log closed")
 // for a new size or new blocks; on this project's disk that is 2-5 times
 // quicker. Once the current file is half full, a background goroutine
 // writes the next file whole ([SpareFile], MaxFileSize of synced zeros),
-// and rotation renames it into place, so that no batch waits for zeros;
-// when there is no spare (the first file, a rotation by age, a failure),
-// the leader zeros [preallocChunk] at a time after answering a batch. The
+// and rotation renames it into place, so that no batch waits for zeros.
+// A file that did not come from a spare (the first after a start, or
+// after a rotation by age or a failure that found none) is zeroed by the
+// leader [preallocChunk] at a time after answering a batch; once it holds
+// a chunk of records, a spare is written for it too, and it is closed
+// early for the spare as soon as that is ready. The
 // zero tail is cut off when the file is closed, so that a closed file
 // holds exactly its records; a file left open by a crash is cut back to
 // its last complete record at the next start, and a spare it left is
@@ -111,6 +114,7 @@ type Log struct {
 	alloc    int64     // f's bytes [size, alloc) are zeros, written and synced
 	noAlloc  bool      // preallocation failed for f: do not retry it
 	spare    *spare    // the next file, being zeroed in the background
+	zeroed   bool      // f was a spare: it came whole with its zeros
 	sum      hash.Hash // SHA-256 of the durable bytes of f
 	first    uint64    // first sequence number in f
 	firstPrv string    // previousHash of f's first record
@@ -601,7 +605,7 @@ func (l *Log) prepare() error {
 		}
 		l.broken, l.alloc = false, l.size
 	}
-	if l.f != nil && (l.size >= l.opt.MaxFileSize || l.opt.Now().Sub(l.opened) >= l.opt.MaxFileAge) {
+	if l.f != nil && (l.size >= l.opt.MaxFileSize || l.opt.Now().Sub(l.opened) >= l.opt.MaxFileAge || l.spareFirst()) {
 		if err := l.closeFile(); err != nil {
 			return err
 		}
@@ -620,9 +624,15 @@ func (l *Log) prepare() error {
 			return fmt.Errorf("audit: fsync %s: %w", l.opt.Dir, err)
 		}
 		l.f, l.path, l.opened, l.size, l.sum, l.broken = f, path, now, 0, sha256.New(), false
-		l.alloc, l.noAlloc = alloc, false
+		l.alloc, l.noAlloc, l.zeroed = alloc, false, alloc > 0
 	}
 	return nil
+}
+
+// spareFirst reports whether the current file, preallocated a chunk at a
+// time, should give way to a spare that is ready.
+func (l *Log) spareFirst() bool {
+	return !l.zeroed && l.spare != nil && l.spare.finished(false) && l.spare.err == nil
 }
 
 // SpareFile is the name, in the audit directory, of the next log file
@@ -640,9 +650,15 @@ type spare struct {
 }
 
 // startSpare zeros the next log file in the background once the current
-// one is half full, so that the rotation to come finds it ready.
+// one is half full, so that the rotation to come finds it ready; and once
+// a file preallocated a chunk at a time (the first after a start, or
+// after a rotation that found no spare) holds a chunk of records, so that
+// it gives way early to a spare (see spareFirst).
 func (l *Log) startSpare() {
-	if l.spare != nil || l.f == nil || l.noAlloc || l.size < l.opt.MaxFileSize/2 || l.opt.MaxFileSize <= preallocChunk {
+	if l.spare != nil || l.f == nil || l.noAlloc || l.opt.MaxFileSize <= preallocChunk {
+		return
+	}
+	if l.size < l.opt.MaxFileSize/2 && (l.zeroed || l.size < preallocChunk) {
 		return
 	}
 	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile), size: l.opt.MaxFileSize, stop: make(chan struct{}), done: make(chan error, 1)}

@@ -262,39 +262,53 @@ func TestSpareFile(t *testing.T) {
 		}
 		i++
 	}
-	for range (max / 2) / (16 << 10) {
-		write()
-	}
-	if got := len(files(t, dir, ".jsonl")); got != 1 {
-		t.Fatalf("%d files before rotation", got)
-	}
-	// The spare is written in the background; a write lets the leader
-	// (this goroutine) look at it.
-	for deadline := time.Now().Add(20 * time.Second); !audit.SpareReady(l); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the spare file was not written")
+	// rotated writes until the log has n files and checks that the
+	// newest came from the spare.
+	rotated := func(n int) {
+		t.Helper()
+		// The spare is written in the background.
+		for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the spare file was not written")
+			}
 		}
+		if got := len(files(t, dir, ".jsonl")); got != n-1 {
+			t.Fatalf("%d files before the rotation to the spare; want %d", got, n-1)
+		}
+		for len(files(t, dir, ".jsonl")) < n {
+			write()
+		}
+		logs := files(t, dir, ".jsonl")
+		st, err := os.Stat(logs[n-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != max {
+			t.Fatalf("the new file holds %d bytes; the spare of %d was not used", st.Size(), max)
+		}
+		if _, err := os.Stat(spare); !os.IsNotExist(err) {
+			t.Fatalf("the spare is still there after rotation: %v", err)
+		}
+		b, _ := os.ReadFile(logs[n-1])
+		end := recordsEnd(t, b)
+		if end == 0 || b[end-1] != '\n' {
+			t.Fatal("the new file does not start with whole records")
+		}
+	}
+	// The first file is zeroed a chunk at a time; once it holds a chunk of
+	// records, a spare is written and the file gives way to it early.
+	for range (1 << 20) / (16 << 10) {
 		write()
 	}
-	for len(files(t, dir, ".jsonl")) == 1 {
+	rotated(2)
+	if st, _ := os.Stat(files(t, dir, ".jsonl")[0]); st.Size() >= max/2 {
+		t.Fatalf("the first file holds %d bytes: it did not give way early", st.Size())
+	}
+	// A file that came from a spare gets the next one once half full.
+	for range (max/2)/(16<<10) + 1 {
 		write()
 	}
-	logs := files(t, dir, ".jsonl")
-	st, err := os.Stat(logs[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Size() != max {
-		t.Fatalf("the new file holds %d bytes; the spare of %d was not used", st.Size(), max)
-	}
-	if _, err := os.Stat(spare); !os.IsNotExist(err) {
-		t.Fatalf("the spare is still there after rotation: %v", err)
-	}
-	b, _ := os.ReadFile(logs[1])
-	end := recordsEnd(t, b)
-	if end == 0 || b[end-1] != '\n' {
-		t.Fatal("the new file does not start with whole records")
-	}
+	rotated(3)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
