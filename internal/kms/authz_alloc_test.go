@@ -39,3 +39,31 @@ func TestAuthorizeAllocatesNothing(t *testing.T) {
 func nowFunc() func() time.Time { return time.Now }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestKeyPoliciesShared: keys with the same policy text share one compiled
+// policy, keys with another text get their own, and a text that does not
+// parse denies everything and is not kept.
+func TestKeyPoliciesShared(t *testing.T) {
+	s := &Service{now: nowFunc(), log: discardLogger()}
+	load := func(id, text string) *cachedKey {
+		ck := &cachedKey{meta: store.Key{Region: "us-east-1", AccountID: DefaultAccountID, KeyID: id, Policy: text}}
+		s.compileKeyPolicy(context.Background(), ck)
+		return ck
+	}
+	def := DefaultKeyPolicy("aws", DefaultAccountID)
+	a, b := load("a", def), load("b", def)
+	if a.policy == nil || a.policy != b.policy {
+		t.Fatal("two keys with the default policy do not share its compiled form")
+	}
+	other := load("c", DefaultKeyPolicy("aws", "444455556666"))
+	if other.policy == a.policy || other.policy.Statements[0].Principal.AWS[0] != "arn:aws:iam::444455556666:root" {
+		t.Fatalf("another account's policy: %+v", other.policy.Statements[0].Principal)
+	}
+	bad := load("d", `{"Statement":[`)
+	if bad.policy != denyAllPolicy {
+		t.Fatal("an unreadable policy does not deny everything")
+	}
+	if _, err := keyPolicies.compile(`{"Statement":[`); err == nil {
+		t.Fatal("an unreadable policy was cached as compiled")
+	}
+}

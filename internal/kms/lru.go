@@ -7,9 +7,9 @@ import (
 
 // DefaultKeyCacheSize is the number of entries each of a Service's caches
 // (keys, aliases, access keys) holds unless [Config.KeyCacheSize] says
-// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.1–2.8 KiB of
+// otherwise. A cached SYMMETRIC_DEFAULT key takes about 2.2 KiB of
 // live heap (see docs/performance.md), so a full key cache of this size
-// holds 200–280 MiB, and the process up to about twice that with Go's
+// holds about 215 MiB, and the process up to about twice that with Go's
 // default GOGC.
 const DefaultKeyCacheSize = 100_000
 
