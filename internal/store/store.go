@@ -93,8 +93,8 @@ type Store interface {
 	CountKeys(ctx context.Context, region, accountID string) (int, error)
 	// KeyCounts returns how many keys there are of each key state and key
 	// spec, over every region and account, ordered by state then spec.
-	// It is meant for metrics: it reads every key's document, so call it
-	// seldom (once per scrape).
+	// It is meant for metrics: it reads counts the store keeps, not the
+	// keys.
 	KeyCounts(ctx context.Context) ([]KeyCount, error)
 	// UpdateKey loads the key, calls fn with it and saves what fn left in it,
 	// all in one transaction; Revision is incremented on save. If fn returns

@@ -254,6 +254,40 @@ var migrations = []string{
 		UNIQUE (region, account_id, name)
 	);
 	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
+	// 8: the number of keys of each key state and key spec, over every
+	// region and account (KeyCounts, for the trent_keys metric), kept by
+	// triggers in the transaction that adds, changes or removes a key, so
+	// a metrics scrape reads a few rows instead of every key's document.
+	`CREATE TABLE key_state_counts (
+		key_state TEXT NOT NULL,
+		key_spec  TEXT NOT NULL,
+		n         INTEGER NOT NULL,
+		PRIMARY KEY (key_state, key_spec)
+	);
+	INSERT INTO key_state_counts (key_state, key_spec, n)
+		SELECT coalesce(json_extract(doc, '$.KeyState'), ''), coalesce(json_extract(doc, '$.KeySpec'), ''), count(*)
+		FROM keys GROUP BY 1, 2;
+	CREATE TRIGGER keys_state_count_insert AFTER INSERT ON keys
+	BEGIN
+		INSERT INTO key_state_counts (key_state, key_spec, n)
+			VALUES (coalesce(json_extract(NEW.doc, '$.KeyState'), ''), coalesce(json_extract(NEW.doc, '$.KeySpec'), ''), 1)
+			ON CONFLICT (key_state, key_spec) DO UPDATE SET n = n + 1;
+	END;
+	CREATE TRIGGER keys_state_count_delete AFTER DELETE ON keys
+	BEGIN
+		UPDATE key_state_counts SET n = n - 1
+			WHERE key_state = coalesce(json_extract(OLD.doc, '$.KeyState'), '') AND key_spec = coalesce(json_extract(OLD.doc, '$.KeySpec'), '');
+	END;
+	CREATE TRIGGER keys_state_count_update AFTER UPDATE OF doc ON keys
+		WHEN coalesce(json_extract(OLD.doc, '$.KeyState'), '') <> coalesce(json_extract(NEW.doc, '$.KeyState'), '')
+			OR coalesce(json_extract(OLD.doc, '$.KeySpec'), '') <> coalesce(json_extract(NEW.doc, '$.KeySpec'), '')
+	BEGIN
+		UPDATE key_state_counts SET n = n - 1
+			WHERE key_state = coalesce(json_extract(OLD.doc, '$.KeyState'), '') AND key_spec = coalesce(json_extract(OLD.doc, '$.KeySpec'), '');
+		INSERT INTO key_state_counts (key_state, key_spec, n)
+			VALUES (coalesce(json_extract(NEW.doc, '$.KeyState'), ''), coalesce(json_extract(NEW.doc, '$.KeySpec'), ''), 1)
+			ON CONFLICT (key_state, key_spec) DO UPDATE SET n = n + 1;
+	END;`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

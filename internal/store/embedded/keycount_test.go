@@ -11,7 +11,8 @@ import (
 
 // TestKeyCountsBackfilled writes keys into a database at schema version 5,
 // before the key counts, then opens it with every migration and checks
-// that the upgrade counts the keys it already holds, customer keys only.
+// that the upgrade counts the keys it already holds: customer keys only
+// for the quota (CountKeys), every key by state and spec (KeyCounts).
 func TestKeyCountsBackfilled(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trent.db")
 	all := migrations
@@ -43,6 +44,10 @@ func TestKeyCountsBackfilled(t *testing.T) {
 	defer db.Close()
 	if n, err := db.CountKeys(ctx, "us-east-1", "111122223333"); err != nil || n != 4 {
 		t.Fatalf("CountKeys after the upgrade = %d, %v; want the 4 customer keys", n, err)
+	}
+	// Migration 8 counts them by state and spec, AWS managed keys too.
+	if c, err := db.KeyCounts(ctx); err != nil || len(c) != 1 || c[0] != (store.KeyCount{KeyState: "Enabled", KeySpec: "", N: 5}) {
+		t.Fatalf("KeyCounts after the upgrade = %+v, %v; want the 5 keys Enabled", c, err)
 	}
 	if err := db.DeleteKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k0"}); err != nil {
 		t.Fatal(err)

@@ -111,8 +111,7 @@ func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, err
 // KeyCounts counts keys by state and spec with SQLite's JSON functions,
 // without decoding the documents in Go.
 func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT coalesce(json_extract(doc, '$.KeyState'), ''), coalesce(json_extract(doc, '$.KeySpec'), ''), count(*)
-		FROM keys GROUP BY 1, 2 ORDER BY 1, 2`)
+	rows, err := db.r.QueryContext(ctx, `SELECT key_state, key_spec, n FROM key_state_counts WHERE n > 0 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: count keys by state: %w", err)
 	}

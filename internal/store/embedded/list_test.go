@@ -25,7 +25,7 @@ func TestListKeysSkipsDocument(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.w.ExecContext(ctx, `UPDATE keys SET doc = 'not a key document'`); err != nil {
+	if _, err := db.w.ExecContext(ctx, `UPDATE keys SET doc = '"not a key document"'`); err != nil {
 		t.Fatal(err)
 	}
 	refs, err := db.ListKeys(ctx, "us-east-1", "111122223333", "", 0)

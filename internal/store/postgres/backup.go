@@ -254,8 +254,8 @@ func Restore(ctx context.Context, url string, r io.Reader) error {
 		switch t.Name {
 		case "schema_migrations":
 			continue // Open wrote this build's, which is the backup's version
-		case "key_counts":
-			continue // derived: the keys' insert trigger counts them as they are copied in
+		case "key_counts", "key_state_counts":
+			continue // derived: the keys' insert triggers count them as they are copied in
 		}
 		tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data[i]), "COPY "+copyTarget(t)+" FROM STDIN")
 		if err != nil {

@@ -311,6 +311,37 @@ var migrations = []string{
 		UNIQUE (region, account_id, name)
 	);
 	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
+	// 8: the number of keys of each key state and key spec, over every
+	// region and account (KeyCounts, for the trent_keys metric), kept by
+	// a trigger in the transaction that adds, changes or removes a key, so
+	// a metrics scrape reads a few rows instead of every key's document.
+	`CREATE TABLE key_state_counts (
+		key_state text COLLATE "C" NOT NULL,
+		key_spec  text COLLATE "C" NOT NULL,
+		n         bigint NOT NULL,
+		PRIMARY KEY (key_state, key_spec)
+	);
+	INSERT INTO key_state_counts (key_state, key_spec, n)
+		SELECT coalesce(doc->>'KeyState', ''), coalesce(doc->>'KeySpec', ''), count(*) FROM keys GROUP BY 1, 2;
+	CREATE FUNCTION keys_state_count() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF TG_OP = 'UPDATE' AND coalesce(OLD.doc->>'KeyState', '') = coalesce(NEW.doc->>'KeyState', '')
+			AND coalesce(OLD.doc->>'KeySpec', '') = coalesce(NEW.doc->>'KeySpec', '') THEN
+			RETURN NEW;
+		END IF;
+		IF TG_OP IN ('UPDATE', 'DELETE') THEN
+			UPDATE key_state_counts SET n = n - 1
+				WHERE key_state = coalesce(OLD.doc->>'KeyState', '') AND key_spec = coalesce(OLD.doc->>'KeySpec', '');
+		END IF;
+		IF TG_OP IN ('UPDATE', 'INSERT') THEN
+			INSERT INTO key_state_counts (key_state, key_spec, n)
+				VALUES (coalesce(NEW.doc->>'KeyState', ''), coalesce(NEW.doc->>'KeySpec', ''), 1)
+				ON CONFLICT (key_state, key_spec) DO UPDATE SET n = key_state_counts.n + 1;
+			RETURN NEW;
+		END IF;
+		RETURN OLD;
+	END $$;
+	CREATE TRIGGER keys_state_count AFTER INSERT OR UPDATE OF doc OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION keys_state_count();`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

@@ -118,8 +118,7 @@ func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, err
 
 // KeyCounts counts keys by state and spec from the JSON documents.
 func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
-	rows, err := db.pool.Query(ctx, `SELECT coalesce(doc->>'KeyState', '') COLLATE "C", coalesce(doc->>'KeySpec', '') COLLATE "C", count(*)
-		FROM keys GROUP BY 1, 2 ORDER BY 1, 2`)
+	rows, err := db.pool.Query(ctx, `SELECT key_state, key_spec, n FROM key_state_counts WHERE n > 0 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: count keys by state: %w", err)
 	}

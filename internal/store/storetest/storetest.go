@@ -766,27 +766,53 @@ var keyTests = []test{
 			return nil
 		})
 		must(t, "UpdateKey", err)
-		// The expected counts, from the keys themselves.
-		want := map[[2]string]int{}
-		for _, ref := range allKeyRefs(t, s) {
-			k := mustGetKey(t, s, ref.Region, ref.KeyID)
-			want[[2]string{k.KeyState, k.KeySpec}]++
-		}
-		if want[[2]string{"Disabled", "RSA_2048"}] != 1 {
-			t.Fatalf("setup: %v", want)
-		}
-		got := counts()
-		for i, c := range got {
-			if n := want[[2]string{c.KeyState, c.KeySpec}]; c.N != n {
-				t.Errorf("KeyCounts has %+v, want N = %d", c, n)
+		// check compares KeyCounts with counts made from the keys
+		// themselves.
+		check := func(when string) {
+			t.Helper()
+			want := map[[2]string]int{}
+			for _, ref := range allKeyRefs(t, s) {
+				k := mustGetKey(t, s, ref.Region, ref.KeyID)
+				want[[2]string{k.KeyState, k.KeySpec}]++
 			}
-			delete(want, [2]string{c.KeyState, c.KeySpec})
-			if i > 0 && (got[i-1].KeyState > c.KeyState || got[i-1].KeyState == c.KeyState && got[i-1].KeySpec >= c.KeySpec) {
-				t.Errorf("KeyCounts not ordered by state, spec: %v", got)
+			got := counts()
+			for i, c := range got {
+				if n := want[[2]string{c.KeyState, c.KeySpec}]; c.N != n {
+					t.Errorf("%s: KeyCounts has %+v, want N = %d", when, c, n)
+				}
+				delete(want, [2]string{c.KeyState, c.KeySpec})
+				if i > 0 && (got[i-1].KeyState > c.KeyState || got[i-1].KeyState == c.KeyState && got[i-1].KeySpec >= c.KeySpec) {
+					t.Errorf("%s: KeyCounts not ordered by state, spec: %v", when, got)
+				}
+			}
+			if len(want) > 0 {
+				t.Errorf("%s: KeyCounts = %v misses %v", when, got, want)
 			}
 		}
-		if len(want) > 0 {
-			t.Errorf("KeyCounts = %v misses %v", got, want)
+		check("after creates and a state change")
+		// The store keeps the counts as keys change: a state change back,
+		// an update that leaves the state alone, a recorded use (which
+		// rewrites the document), deletions, down to a state no key has.
+		_, err = s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "rsa"}, func(k *store.Key) error {
+			k.KeyState = "Enabled"
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		_, err = s.UpdateKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}, func(k *store.Key) error {
+			k.Description = "no state change"
+			return nil
+		})
+		must(t, "UpdateKey", err)
+		_, _, err = store.RecordKeyUsage(t.Context(), s, []store.KeyUsageRecord{{Ref: store.KeyRef{Region: region1, KeyID: "b-2"},
+			Usage: store.KeyUsage{Time: at(time.Minute), Operation: "Encrypt", RequestID: "r"}}})
+		must(t, "RecordKeyUsage", err)
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region1, KeyID: "a"}))
+		must(t, "DeleteKey", s.DeleteKey(t.Context(), store.KeyRef{Region: region2, KeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}))
+		check("after updates and deletions")
+		for _, c := range counts() {
+			if c.KeyState == "PendingDeletion" || c.KeyState == "Disabled" || c.N <= 0 {
+				t.Errorf("KeyCounts lists %+v after its last key left that state", c)
+			}
 		}
 	}},
 	{"update/saves-and-increments-revision", func(t *testing.T, s store.Store) {
