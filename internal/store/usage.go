@@ -3,10 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
-// KeyUsageRecord is the last use of one key, to be recorded in its
-// document ([Key.LastUsage]).
+// KeyUsageRecord is the last use of one key, to be recorded as its
+// [Key.LastUsage].
 type KeyUsageRecord struct {
 	Ref   KeyRef
 	Usage KeyUsage
@@ -19,10 +20,12 @@ type KeyUsageRecord struct {
 // cache holds it), so it announces nothing ([Notifier]).
 type KeyUsageRecorder interface {
 	// RecordKeyUsage sets each key's LastUsage to the record's Usage
-	// where that is later than the stored one (or none is stored), with
-	// Revision incremented, all in one transaction. It returns how many
-	// keys it changed and the refs of the keys that do not exist (which
-	// it skips).
+	// where that is later than the stored one (or none is stored), all in
+	// one transaction. The key document is not rewritten and Revision
+	// does not change: the use is kept beside the key, and every read of
+	// the key (GetKey, UpdateKey) returns the later of it and the
+	// document's own LastUsage. It returns how many keys it changed and
+	// the refs of the keys that do not exist (which it skips).
 	RecordKeyUsage(ctx context.Context, uses []KeyUsageRecord) (written int, missing []KeyRef, err error)
 }
 
@@ -65,4 +68,17 @@ var errNotLater = errors.New("store: stored key usage is later")
 // Later reports whether u is later than the stored use (nil: none).
 func (u KeyUsage) Later(stored *KeyUsage) bool {
 	return stored == nil || u.Time.After(stored.Time)
+}
+
+// MergeUsage sets k.LastUsage to the use recorded beside the key (atNs
+// unix nanoseconds, valid when ok) when that is later: the backends'
+// reads of a key call it with the use a [KeyUsageRecorder] kept.
+func MergeUsage(k *Key, atNs int64, op, reqID string, ok bool) {
+	if !ok {
+		return
+	}
+	u := KeyUsage{Time: time.Unix(0, atNs).UTC(), Operation: op, RequestID: reqID}
+	if u.Later(k.LastUsage) {
+		k.LastUsage = &u
+	}
 }

@@ -43,39 +43,35 @@ func (db *DB) CreateKeys(ctx context.Context, keys []store.Key) error {
 
 var _ store.KeyUsageRecorder = (*DB)(nil)
 
-// RecordKeyUsage sets the LastUsage of each key whose stored use is
-// earlier, in one immediate transaction (one fsync for the lot), and
-// returns how many keys it changed and which do not exist.
+// RecordKeyUsage keeps the use of each key whose recorded use is earlier
+// (or absent) in key_usage, in one immediate transaction (one fsync for
+// the lot), without touching the key documents, and returns how many keys
+// it changed and which do not exist.
 func (db *DB) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (int, []store.KeyRef, error) {
 	written := 0
 	var missing []store.KeyRef
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
 		written, missing = 0, nil
 		for _, u := range uses {
-			k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
-				u.Ref.Region, u.Ref.KeyID))
-			if errors.Is(err, sql.ErrNoRows) {
+			res, err := tx.ExecContext(ctx, `INSERT INTO key_usage (region, key_id, at_ns, operation, request_id)
+				SELECT region, key_id, ?, ?, ? FROM keys WHERE region = ? AND key_id = ?
+				ON CONFLICT (region, key_id) DO UPDATE SET at_ns = excluded.at_ns, operation = excluded.operation, request_id = excluded.request_id
+				WHERE excluded.at_ns > key_usage.at_ns`,
+				u.Usage.Time.UnixNano(), u.Usage.Operation, u.Usage.RequestID, u.Ref.Region, u.Ref.KeyID)
+			if err != nil {
+				return fmt.Errorf("embedded: record usage of key %s: %w", u.Ref.KeyID, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				written++
+				continue
+			}
+			var one int
+			switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM keys WHERE region = ? AND key_id = ?`, u.Ref.Region, u.Ref.KeyID).Scan(&one); {
+			case errors.Is(err, sql.ErrNoRows):
 				missing = append(missing, u.Ref)
-				continue
-			}
-			if err != nil {
+			case err != nil:
 				return fmt.Errorf("embedded: record usage of key %s: %w", u.Ref.KeyID, err)
 			}
-			if !u.Usage.Later(k.LastUsage) {
-				continue
-			}
-			use := u.Usage
-			k.LastUsage = &use
-			k.Revision++
-			doc, err := store.MarshalKey(store.Normalize(k))
-			if err != nil {
-				return fmt.Errorf("embedded: encode key %s: %w", u.Ref.KeyID, err)
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE keys SET revision = ?, doc = ? WHERE region = ? AND key_id = ?`,
-				k.Revision, string(doc), u.Ref.Region, u.Ref.KeyID); err != nil {
-				return fmt.Errorf("embedded: record usage of key %s: %w", u.Ref.KeyID, err)
-			}
-			written++
 		}
 		return nil
 	})

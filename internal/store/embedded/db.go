@@ -288,6 +288,18 @@ var migrations = []string{
 			VALUES (coalesce(json_extract(NEW.doc, '$.KeyState'), ''), coalesce(json_extract(NEW.doc, '$.KeySpec'), ''), 1)
 			ON CONFLICT (key_state, key_spec) DO UPDATE SET n = n + 1;
 	END;`,
+	// 9: the last use of each key (GetKeyLastUsage), written by the
+	// usage flush without rewriting the key document; reads of a key
+	// merge it into LastUsage. A key's use goes with it.
+	`CREATE TABLE key_usage (
+		region     TEXT NOT NULL,
+		key_id     TEXT NOT NULL,
+		at_ns      INTEGER NOT NULL,
+		operation  TEXT NOT NULL,
+		request_id TEXT NOT NULL,
+		PRIMARY KEY (region, key_id),
+		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+	);`,
 }
 
 // migrate creates the migrations table if needed and applies every missing

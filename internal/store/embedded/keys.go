@@ -14,16 +14,26 @@ import (
 // account.
 var errIdentity = errors.New("embedded: UpdateKey cannot change a key's Region, KeyID or AccountID")
 
-// keyColumns are the columns scanKey reads.
-const keyColumns = `region, key_id, account_id, revision, doc`
+// keyColumns are the columns scanKey reads, from keyFrom.
+const keyColumns = `region, key_id, k.account_id, k.revision, k.doc, u.at_ns, u.operation, u.request_id`
+
+// keyFrom is a key with its recorded use (RecordKeyUsage), if any.
+const keyFrom = `keys k LEFT JOIN key_usage u USING (region, key_id)`
 
 func scanKey(s interface{ Scan(...any) error }) (store.Key, error) {
 	var region, keyID, account, doc string
 	var rev int64
-	if err := s.Scan(&region, &keyID, &account, &rev, &doc); err != nil {
+	var at sql.NullInt64
+	var op, reqID sql.NullString
+	if err := s.Scan(&region, &keyID, &account, &rev, &doc, &at, &op, &reqID); err != nil {
 		return store.Key{}, err
 	}
-	return store.UnmarshalKey([]byte(doc), region, keyID, account, rev)
+	k, err := store.UnmarshalKey([]byte(doc), region, keyID, account, rev)
+	if err != nil {
+		return k, err
+	}
+	store.MergeUsage(&k, at.Int64, op.String, reqID.String, at.Valid)
+	return k, nil
 }
 
 // CreateKey adds a key with its materials and Revision 1, or returns
@@ -49,7 +59,7 @@ func (db *DB) CreateKey(ctx context.Context, k store.Key) error {
 
 // GetKey returns the key, materials included, or [store.ErrNotFound].
 func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
-	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = ? AND key_id = ?`,
 		ref.Region, ref.KeyID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Key{}, store.ErrNotFound
@@ -141,7 +151,7 @@ func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
 func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
 	var saved store.Key
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
-		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = ? AND key_id = ?`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
@@ -202,7 +212,7 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Time) (bool, error) {
 	deleted := false
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
-		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = ? AND key_id = ?`,
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = ? AND key_id = ?`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound

@@ -32,10 +32,41 @@ func recordKeyUsage(t *testing.T, db store.Store) {
 	}
 	k0, _ := db.GetKey(ctx, ref("k000000"))
 	k1, _ := db.GetKey(ctx, ref("k000001"))
-	if k0.LastUsage == nil || !k0.LastUsage.Time.Equal(t0.Add(time.Second)) || k0.Revision != 3 {
-		t.Errorf("k000000: LastUsage %+v, revision %d; want the later use and revision 3", k0.LastUsage, k0.Revision)
+	// A recorded use is not a change of the key: the revision stays 1.
+	if k0.LastUsage == nil || !k0.LastUsage.Time.Equal(t0.Add(time.Second)) || k0.Revision != 1 {
+		t.Errorf("k000000: LastUsage %+v, revision %d; want the later use and revision 1", k0.LastUsage, k0.Revision)
 	}
-	if k1.LastUsage == nil || !k1.LastUsage.Time.Equal(t0) || k1.Revision != 2 || k1.LastUsage.RequestID != "r-120000" {
-		t.Errorf("k000001: LastUsage %+v, revision %d; want the first use kept and revision 2", k1.LastUsage, k1.Revision)
+	if k1.LastUsage == nil || !k1.LastUsage.Time.Equal(t0) || k1.Revision != 1 || k1.LastUsage.RequestID != "r-120000" {
+		t.Errorf("k000001: LastUsage %+v, revision %d; want the first use kept and revision 1", k1.LastUsage, k1.Revision)
+	}
+	// A use the key's document already holds (from an UpdateKey, or from
+	// before the use was kept beside it) counts too: reads return the
+	// later of the two, and the document's is kept while it is later.
+	doc := store.KeyUsage{Time: t0.Add(time.Hour), Operation: "Decrypt", RequestID: "r-doc"}
+	if _, err := db.UpdateKey(ctx, ref("k000001"), func(k *store.Key) error { k.LastUsage = &doc; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rec.RecordKeyUsage(ctx, []store.KeyUsageRecord{use("k000001", t0.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if k1, _ = db.GetKey(ctx, ref("k000001")); k1.LastUsage == nil || k1.LastUsage.RequestID != "r-doc" {
+		t.Errorf("k000001 after a later use in its document: LastUsage %+v; want the document's", k1.LastUsage)
+	}
+	if _, _, err := rec.RecordKeyUsage(ctx, []store.KeyUsageRecord{use("k000001", t0.Add(2*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if k1, _ = db.GetKey(ctx, ref("k000001")); k1.LastUsage == nil || !k1.LastUsage.Time.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("k000001 after a later recorded use: LastUsage %+v", k1.LastUsage)
+	}
+	// A key's recorded use goes with it: a key made again under the same
+	// id starts without one.
+	if err := db.DeleteKey(ctx, ref("k000000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateKey(ctx, bulkKeys("111122223333", 0, 1)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if k0, _ = db.GetKey(ctx, ref("k000000")); k0.LastUsage != nil {
+		t.Errorf("a key made again under a deleted key's id has its use %+v", k0.LastUsage)
 	}
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -40,40 +39,36 @@ func (db *DB) CreateKeys(ctx context.Context, keys []store.Key) error {
 
 var _ store.KeyUsageRecorder = (*DB)(nil)
 
-// RecordKeyUsage sets the LastUsage of each key whose stored use is
-// earlier, in one transaction, locking each key as UpdateKey does, and
-// returns how many keys it changed and which do not exist. It announces
-// no change: no node caches a key's last use.
+// RecordKeyUsage keeps the use of each key whose recorded use is earlier
+// (or absent) in key_usage, in one transaction, without touching or
+// locking the key documents, and returns how many keys it changed and
+// which do not exist. It announces no change: no node caches a key's last
+// use.
 func (db *DB) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (int, []store.KeyRef, error) {
 	written := 0
 	var missing []store.KeyRef
 	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		written, missing = 0, nil
 		for _, u := range uses {
-			k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
-				u.Ref.Region, u.Ref.KeyID))
-			if errors.Is(err, pgx.ErrNoRows) {
+			tag, err := tx.Exec(ctx, `INSERT INTO key_usage (region, key_id, at_ns, operation, request_id)
+				SELECT region, key_id, $1, $2, $3 FROM keys WHERE region = $4 AND key_id = $5
+				ON CONFLICT (region, key_id) DO UPDATE SET at_ns = excluded.at_ns, operation = excluded.operation, request_id = excluded.request_id
+				WHERE excluded.at_ns > key_usage.at_ns`,
+				u.Usage.Time.UnixNano(), u.Usage.Operation, u.Usage.RequestID, u.Ref.Region, u.Ref.KeyID)
+			if err != nil {
+				return fmt.Errorf("postgres: record usage of key %s: %w", u.Ref.KeyID, err)
+			}
+			if tag.RowsAffected() > 0 {
+				written++
+				continue
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE region = $1 AND key_id = $2)`, u.Ref.Region, u.Ref.KeyID).Scan(&exists); err != nil {
+				return fmt.Errorf("postgres: record usage of key %s: %w", u.Ref.KeyID, err)
+			}
+			if !exists {
 				missing = append(missing, u.Ref)
-				continue
 			}
-			if err != nil {
-				return fmt.Errorf("postgres: record usage of key %s: %w", u.Ref.KeyID, err)
-			}
-			if !u.Usage.Later(k.LastUsage) {
-				continue
-			}
-			use := u.Usage
-			k.LastUsage = &use
-			k.Revision++
-			doc, err := store.MarshalKey(store.Normalize(k))
-			if err != nil {
-				return fmt.Errorf("postgres: encode key %s: %w", u.Ref.KeyID, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE keys SET revision = $1, doc = $2::text::json WHERE region = $3 AND key_id = $4`,
-				k.Revision, string(doc), u.Ref.Region, u.Ref.KeyID); err != nil {
-				return fmt.Errorf("postgres: record usage of key %s: %w", u.Ref.KeyID, err)
-			}
-			written++
 		}
 		return nil
 	})

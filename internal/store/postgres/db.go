@@ -342,6 +342,18 @@ var migrations = []string{
 		RETURN OLD;
 	END $$;
 	CREATE TRIGGER keys_state_count AFTER INSERT OR UPDATE OF doc OR DELETE ON keys FOR EACH ROW EXECUTE FUNCTION keys_state_count();`,
+	// 9: the last use of each key (GetKeyLastUsage), written by the
+	// usage flush without rewriting the key document; reads of a key
+	// merge it into LastUsage. A key's use goes with it.
+	`CREATE TABLE key_usage (
+		region     text COLLATE "C" NOT NULL,
+		key_id     text COLLATE "C" NOT NULL,
+		at_ns      bigint NOT NULL,
+		operation  text NOT NULL,
+		request_id text NOT NULL,
+		PRIMARY KEY (region, key_id),
+		FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+	);`,
 }
 
 // migrationLock is the advisory lock key that serialises schema upgrades.

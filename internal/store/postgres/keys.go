@@ -15,16 +15,34 @@ import (
 // account.
 var errIdentity = errors.New("postgres: UpdateKey cannot change a key's Region, KeyID or AccountID")
 
-// keyColumns are the columns scanKey reads.
-const keyColumns = `region, key_id, account_id, revision, doc::text`
+// keyColumns are the columns scanKey reads, from keyFrom.
+const keyColumns = `region, key_id, k.account_id, k.revision, k.doc::text, u.at_ns, u.operation, u.request_id`
+
+// keyFrom is a key with its recorded use (RecordKeyUsage), if any. A
+// query that locks the key says FOR UPDATE OF k.
+const keyFrom = `keys k LEFT JOIN key_usage u USING (region, key_id)`
 
 func scanKey(r pgx.Row) (store.Key, error) {
 	var region, keyID, account, doc string
 	var rev int64
-	if err := r.Scan(&region, &keyID, &account, &rev, &doc); err != nil {
+	var at *int64
+	var op, reqID *string
+	if err := r.Scan(&region, &keyID, &account, &rev, &doc, &at, &op, &reqID); err != nil {
 		return store.Key{}, err
 	}
-	return store.UnmarshalKey([]byte(doc), region, keyID, account, rev)
+	k, err := store.UnmarshalKey([]byte(doc), region, keyID, account, rev)
+	if err != nil || at == nil {
+		return k, err
+	}
+	store.MergeUsage(&k, *at, deref(op), deref(reqID), true)
+	return k, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // CreateKey adds a key with its materials and Revision 1, or returns
@@ -63,7 +81,7 @@ func keyDeleted(ref store.KeyRef) store.Change {
 
 // GetKey returns the key, materials included, or [store.ErrNotFound].
 func (db *DB) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, error) {
-	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2`,
+	k, err := scanKey(db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = $1 AND key_id = $2`,
 		ref.Region, ref.KeyID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Key{}, store.ErrNotFound
@@ -147,7 +165,7 @@ func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
 func (db *DB) UpdateKey(ctx context.Context, ref store.KeyRef, fn func(*store.Key) error) (store.Key, error) {
 	var saved store.Key
 	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
+		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = $1 AND key_id = $2 FOR UPDATE OF k`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
@@ -211,7 +229,7 @@ func (db *DB) DeleteKey(ctx context.Context, ref store.KeyRef) error {
 func (db *DB) DeleteKeyIfDue(ctx context.Context, ref store.KeyRef, now time.Time) (bool, error) {
 	deleted := false
 	err := db.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE region = $1 AND key_id = $2 FOR UPDATE`,
+		k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM `+keyFrom+` WHERE region = $1 AND key_id = $2 FOR UPDATE OF k`,
 			ref.Region, ref.KeyID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
