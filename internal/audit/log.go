@@ -87,11 +87,10 @@ var ErrClosed = errors.New("audit: log closed")
 // after a rotation by age or a failure that found none) is zeroed by the
 // leader [preallocChunk] at a time after answering a batch; once it holds
 // a chunk of records, a spare is written for it too, and it is closed
-// early for the spare as soon as that is ready. The
-// zero tail is cut off when the file is closed, so that a closed file
-// holds exactly its records; a file left open by a crash is cut back to
-// its last complete record at the next start, and a spare it left is
-// removed.
+// early for the spare as soon as that is ready. The zero tail is cut off
+// when the file is closed, so that a closed file holds exactly its
+// records; a file left open by a crash is cut back to its last complete
+// record at the next start, and a spare it left is removed.
 type Log struct {
 	opt Options
 	log *slog.Logger
@@ -201,8 +200,10 @@ func (l *Log) resume() error {
 			return fmt.Errorf("audit: write %s: %w", pemPath, err)
 		}
 	}
-	if err := os.Remove(filepath.Join(dir, SpareFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("audit: remove the spare file a previous run left: %w", err)
+	for _, name := range []string{SpareFile, SpareFile + abandonedSuffix} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("audit: remove the spare file a previous run left: %w", err)
+		}
 	}
 	logs, err := listLogs(dir)
 	if err != nil {
@@ -636,8 +637,11 @@ func (l *Log) spareFirst() bool {
 }
 
 // SpareFile is the name, in the audit directory, of the next log file
-// while a background goroutine fills it with zeros.
+// while a background goroutine fills it with zeros; a spare abandoned
+// before it was ready is removed under SpareFile+abandonedSuffix.
 const SpareFile = ".audit-spare"
+
+const abandonedSuffix = ".abandoned"
 
 // spare is the next log file being zeroed by a background goroutine.
 type spare struct {
@@ -716,8 +720,14 @@ func (l *Log) takeSpare(path string) int64 {
 	}
 	l.spare = nil
 	if !sp.finished(false) {
+		// Move it out of the way first: the next spare is made under
+		// the same name while this one's goroutine still winds down.
 		close(sp.stop)
-		go func() { sp.finished(true); os.Remove(sp.path) }()
+		gone := sp.path + abandonedSuffix
+		if err := os.Rename(sp.path, gone); err != nil {
+			gone = sp.path
+		}
+		go func() { sp.finished(true); os.Remove(gone) }()
 		return 0
 	}
 	if sp.err == nil {

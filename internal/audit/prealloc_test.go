@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,7 +270,8 @@ func TestSpareFile(t *testing.T) {
 		// The spare is written in the background.
 		for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatal("the spare file was not written")
+				st, err := os.Stat(spare)
+				t.Fatalf("the spare file was not written: %v, %v", st, err)
 			}
 		}
 		if got := len(files(t, dir, ".jsonl")); got != n-1 {
@@ -321,5 +323,70 @@ func TestSpareFile(t *testing.T) {
 	}
 	if rep.Records != uint64(i) || rep.OpenFile != "" {
 		t.Fatalf("verified %d records (open file %q); wrote %d", rep.Records, rep.OpenFile, i)
+	}
+}
+
+// TestSpareAbandoned: a rotation that comes before the spare is ready
+// (here by age, right after the spare was started) abandons it: the new
+// file is preallocated a chunk at a time, the spare's goroutine stops and
+// its file goes away, and the next spare can be made under the same name.
+func TestSpareAbandoned(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	const max = 1 << 30 // a spare this large takes seconds to write
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, MaxFileSize: max, MaxFileAge: time.Hour,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(i int) *audit.Record {
+		r := record(i)
+		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
+		return r
+	}
+	n := 0
+	for range (1<<20)/(16<<10) + 1 {
+		if err := l.Write(context.Background(), big(n)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if _, err := os.Stat(filepath.Join(dir, audit.SpareFile)); err != nil {
+		t.Fatalf("no spare is being written: %v", err)
+	}
+	if audit.SpareReady(l) {
+		t.Skip("the 1 GiB spare was written before the test could abandon it")
+	}
+	now.Add(int64(2 * time.Hour))
+	if err := l.Write(context.Background(), big(n)); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	logs := files(t, dir, ".jsonl")
+	if len(logs) != 2 {
+		t.Fatalf("%d files after the rotation by age", len(logs))
+	}
+	if st, err := os.Stat(logs[1]); err != nil || st.Size() >= max {
+		t.Fatalf("the new file (%v, %v) came from the unfinished spare", st.Size(), err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ents, _ := os.ReadDir(dir)
+		left := false
+		for _, e := range ents {
+			left = left || strings.HasPrefix(e.Name(), audit.SpareFile)
+		}
+		if !left {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned spare was not removed")
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) {
+		t.Fatalf("Verify: %+v, %v; wrote %d", rep, err, n)
 	}
 }
