@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +86,8 @@ var ErrClosed = errors.New("audit: log closed")
 // and rotation renames it into place, so that no batch waits for zeros.
 // A file that did not come from a spare (the first after a start, or
 // after a rotation by age or a failure that found none) is zeroed by the
-// leader [preallocChunk] at a time after answering a batch; once it holds
+// leader [preallocChunk] at a time after answering the others of its
+// batch (its own request, and those that queue meanwhile, wait); once it holds
 // a chunk of records, a spare is written for it too, and it is closed
 // early for the spare as soon as that is ready. The zero tail is cut off
 // when the file is closed, so that a closed file holds exactly its
@@ -113,6 +115,7 @@ type Log struct {
 	alloc    int64     // f's bytes [size, alloc) are zeros, written and synced
 	noAlloc  bool      // preallocation failed for f: do not retry it
 	spare    *spare    // the next file, being zeroed in the background
+	spares   uint64    // spares started, for their names
 	zeroed   bool      // f was a spare: it came whole with its zeros
 	sum      hash.Hash // SHA-256 of the durable bytes of f
 	first    uint64    // first sequence number in f
@@ -200,10 +203,8 @@ func (l *Log) resume() error {
 			return fmt.Errorf("audit: write %s: %w", pemPath, err)
 		}
 	}
-	for _, name := range []string{SpareFile, SpareFile + abandonedSuffix} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("audit: remove the spare file a previous run left: %w", err)
-		}
+	if err := removeSpares(dir); err != nil {
+		return err
 	}
 	logs, err := listLogs(dir)
 	if err != nil {
@@ -617,6 +618,9 @@ func (l *Log) prepare() error {
 		alloc := l.takeSpare(path)
 		f, err := l.opt.OpenFile(path)
 		if err != nil {
+			if alloc > 0 {
+				os.Remove(path) // the spare renamed to path: zeros, no records
+			}
 			return fmt.Errorf("audit: open %s: %w", path, err)
 		}
 		if err := syncDir(l.opt.Dir); err != nil {
@@ -636,12 +640,27 @@ func (l *Log) spareFirst() bool {
 	return !l.zeroed && l.spare != nil && l.spare.finished(false) && l.spare.err == nil
 }
 
-// SpareFile is the name, in the audit directory, of the next log file
-// while a background goroutine fills it with zeros; a spare abandoned
-// before it was ready is removed under SpareFile+abandonedSuffix.
+// SpareFile begins the names, in the audit directory, of the next log
+// file while a background goroutine fills it with zeros
+// (".audit-spare-N"). Each spare has a name of its own, so one abandoned
+// while its goroutine winds down never shares a file with the next.
 const SpareFile = ".audit-spare"
 
-const abandonedSuffix = ".abandoned"
+// removeSpares removes the spare files in dir, which a previous run left.
+func removeSpares(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), SpareFile) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("audit: remove the spare file a previous run left: %w", err)
+			}
+		}
+	}
+	return nil
+}
 
 // spare is the next log file being zeroed by a background goroutine.
 type spare struct {
@@ -665,13 +684,21 @@ func (l *Log) startSpare() {
 	if l.size < l.opt.MaxFileSize/2 && (l.zeroed || l.size < preallocChunk) {
 		return
 	}
-	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile), size: l.opt.MaxFileSize, stop: make(chan struct{}), done: make(chan error, 1)}
+	l.spares++
+	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile+"-"+strconv.FormatUint(l.spares, 10)), size: l.opt.MaxFileSize,
+		stop: make(chan struct{}), done: make(chan error, 1)}
 	l.spare = sp
 	go func() { sp.done <- sp.fill() }()
 }
 
-// fill writes the spare file's zeros and syncs them.
-func (sp *spare) fill() error {
+// fill writes the spare file's zeros and syncs them. On an error (a full
+// disk, or abandoned) it removes the file, giving its space back at once.
+func (sp *spare) fill() (err error) {
+	defer func() {
+		if err != nil {
+			os.Remove(sp.path)
+		}
+	}()
 	f, err := os.OpenFile(sp.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -720,14 +747,10 @@ func (l *Log) takeSpare(path string) int64 {
 	}
 	l.spare = nil
 	if !sp.finished(false) {
-		// Move it out of the way first: the next spare is made under
-		// the same name while this one's goroutine still winds down.
+		// Abandon it: its goroutine stops and removes it (or, if it
+		// finished meanwhile, this does).
 		close(sp.stop)
-		gone := sp.path + abandonedSuffix
-		if err := os.Rename(sp.path, gone); err != nil {
-			gone = sp.path
-		}
-		go func() { sp.finished(true); os.Remove(gone) }()
+		go func() { sp.finished(true); os.Remove(sp.path) }()
 		return 0
 	}
 	if sp.err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,17 +239,18 @@ func TestPreallocationFails(t *testing.T) {
 // start.
 func TestSpareFile(t *testing.T) {
 	dir, s := t.TempDir(), newSigner(t)
-	spare := filepath.Join(dir, audit.SpareFile)
-	if err := os.WriteFile(spare, []byte("left by a crash"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{audit.SpareFile + "-3", audit.SpareFile + ".abandoned"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left by a crash"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	const max = 4 << 20
 	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, MaxFileSize: max})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(spare); !os.IsNotExist(err) {
-		t.Fatalf("the spare left by a crash is still there: %v", err)
+	if left := spares(t, dir); len(left) != 0 {
+		t.Fatalf("the spares left by a crash are still there: %v", left)
 	}
 	big := func(i int) *audit.Record {
 		r := record(i)
@@ -270,8 +272,7 @@ func TestSpareFile(t *testing.T) {
 		// The spare is written in the background.
 		for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				st, err := os.Stat(spare)
-				t.Fatalf("the spare file was not written: %v, %v", st, err)
+				t.Fatalf("the spare file was not written: %v", spares(t, dir))
 			}
 		}
 		if got := len(files(t, dir, ".jsonl")); got != n-1 {
@@ -288,8 +289,8 @@ func TestSpareFile(t *testing.T) {
 		if st.Size() != max {
 			t.Fatalf("the new file holds %d bytes; the spare of %d was not used", st.Size(), max)
 		}
-		if _, err := os.Stat(spare); !os.IsNotExist(err) {
-			t.Fatalf("the spare is still there after rotation: %v", err)
+		if left := spares(t, dir); len(left) != 0 {
+			t.Fatalf("a spare is still there after rotation: %v", left)
 		}
 		b, _ := os.ReadFile(logs[n-1])
 		end := recordsEnd(t, b)
@@ -314,8 +315,8 @@ func TestSpareFile(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(spare); !os.IsNotExist(err) {
-		t.Fatalf("a spare is left after Close: %v", err)
+	if left := spares(t, dir); len(left) != 0 {
+		t.Fatalf("a spare is left after Close: %v", left)
 	}
 	rep, err := audit.Verify(dir, s.Public())
 	if err != nil {
@@ -352,8 +353,8 @@ func TestSpareAbandoned(t *testing.T) {
 		}
 		n++
 	}
-	if _, err := os.Stat(filepath.Join(dir, audit.SpareFile)); err != nil {
-		t.Fatalf("no spare is being written: %v", err)
+	if left := spares(t, dir); len(left) != 1 {
+		t.Fatalf("spares being written: %v; want one", left)
 	}
 	if audit.SpareReady(l) {
 		t.Skip("the 1 GiB spare was written before the test could abandon it")
@@ -370,15 +371,7 @@ func TestSpareAbandoned(t *testing.T) {
 	if st, err := os.Stat(logs[1]); err != nil || st.Size() >= max {
 		t.Fatalf("the new file (%v, %v) came from the unfinished spare", st.Size(), err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		ents, _ := os.ReadDir(dir)
-		left := false
-		for _, e := range ents {
-			left = left || strings.HasPrefix(e.Name(), audit.SpareFile)
-		}
-		if !left {
-			break
-		}
+	for deadline := time.Now().Add(30 * time.Second); len(spares(t, dir)) != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the abandoned spare was not removed")
 		}
@@ -388,5 +381,80 @@ func TestSpareAbandoned(t *testing.T) {
 	}
 	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) {
 		t.Fatalf("Verify: %+v, %v; wrote %d", rep, err, n)
+	}
+}
+
+// spares returns the names of the spare files in dir.
+func spares(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), audit.SpareFile) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestSpareOpenFails: when the new file cannot be opened after the spare
+// was renamed to its name, the zeros do not stay behind as a log file
+// (which verify and the next start would take for a file of records); the
+// write fails, and the next one succeeds in a new file.
+func TestSpareOpenFails(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	var fail atomic.Bool
+	const max = 4 << 20
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, MaxFileSize: max, OpenFile: func(path string) (audit.File, error) {
+		if fail.Load() {
+			return nil, errors.New("too many open files")
+		}
+		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(i int) *audit.Record {
+		r := record(i)
+		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
+		return r
+	}
+	n := 0
+	for range (1<<20)/(16<<10) + 1 {
+		if err := l.Write(context.Background(), big(n)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spare file was not written: %v", spares(t, dir))
+		}
+	}
+	fail.Store(true)
+	if err := l.Write(context.Background(), big(n)); err == nil {
+		t.Fatal("a write succeeded although its file could not be opened")
+	}
+	if logs := files(t, dir, ".jsonl"); len(logs) != 1 {
+		t.Fatalf("log files after the failed open: %v; want only the first, signed", logs)
+	}
+	fail.Store(false)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if err := l.Write(context.Background(), big(n)); err == nil {
+			n++
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes did not resume")
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) || rep.Files != 2 {
+		t.Fatalf("Verify: %+v, %v; wrote %d records in 2 files", rep, err, n)
 	}
 }
