@@ -40,9 +40,11 @@ func (db *DB) CreateKeys(ctx context.Context, keys []store.Key) error {
 var _ store.KeyUsageRecorder = (*DB)(nil)
 
 // RecordKeyUsage keeps the use of each key whose recorded use is earlier
-// (or absent) in key_usage, in one transaction, without touching or
-// locking the key documents, and returns how many keys it changed and
-// which do not exist. It announces no change: no node caches a key's last
+// (or absent) in key_usage, in one transaction, without touching the key
+// documents, and returns how many keys it changed and which do not exist.
+// It holds each key it finds with FOR KEY SHARE, as the foreign key check
+// would, so that a key deleted meanwhile is reported missing instead of
+// failing the batch. It announces no change: no node caches a key's last
 // use.
 func (db *DB) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (int, []store.KeyRef, error) {
 	written := 0
@@ -51,7 +53,7 @@ func (db *DB) RecordKeyUsage(ctx context.Context, uses []store.KeyUsageRecord) (
 		written, missing = 0, nil
 		for _, u := range uses {
 			tag, err := tx.Exec(ctx, `INSERT INTO key_usage (region, key_id, at_ns, operation, request_id)
-				SELECT region, key_id, $1, $2, $3 FROM keys WHERE region = $4 AND key_id = $5
+				SELECT region, key_id, $1, $2, $3 FROM keys WHERE region = $4 AND key_id = $5 FOR KEY SHARE
 				ON CONFLICT (region, key_id) DO UPDATE SET at_ns = excluded.at_ns, operation = excluded.operation, request_id = excluded.request_id
 				WHERE excluded.at_ns > key_usage.at_ns`,
 				u.Usage.Time.UnixNano(), u.Usage.Operation, u.Usage.RequestID, u.Ref.Region, u.Ref.KeyID)

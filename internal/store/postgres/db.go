@@ -312,14 +312,18 @@ var migrations = []string{
 	);
 	CREATE INDEX custom_key_stores_account ON custom_key_stores (region, account_id, id);`,
 	// 8: the number of keys of each key state and key spec, over every
-	// region and account (KeyCounts, for the trent_keys metric), kept by
-	// a trigger in the transaction that adds, changes or removes a key, so
-	// a metrics scrape reads a few rows instead of every key's document.
-	`CREATE TABLE key_state_counts (
+	// region and account (KeyCounts, for the trent_keys metric), so a
+	// metrics scrape reads a few rows instead of every key's document. A
+	// trigger appends a +1 or -1 row in the transaction that adds, changes
+	// or removes a key, never updating a shared row, so that creations in
+	// different accounts do not queue on one row and two state changes
+	// cannot deadlock; KeyCounts folds the rows. The upgrade locks out key
+	// writes (of nodes not yet upgraded) between its count and the trigger.
+	`LOCK TABLE keys IN SHARE ROW EXCLUSIVE MODE;
+	CREATE TABLE key_state_counts (
 		key_state text COLLATE "C" NOT NULL,
 		key_spec  text COLLATE "C" NOT NULL,
-		n         bigint NOT NULL,
-		PRIMARY KEY (key_state, key_spec)
+		n         bigint NOT NULL
 	);
 	INSERT INTO key_state_counts (key_state, key_spec, n)
 		SELECT coalesce(doc->>'KeyState', ''), coalesce(doc->>'KeySpec', ''), count(*) FROM keys GROUP BY 1, 2;
@@ -330,13 +334,12 @@ var migrations = []string{
 			RETURN NEW;
 		END IF;
 		IF TG_OP IN ('UPDATE', 'DELETE') THEN
-			UPDATE key_state_counts SET n = n - 1
-				WHERE key_state = coalesce(OLD.doc->>'KeyState', '') AND key_spec = coalesce(OLD.doc->>'KeySpec', '');
+			INSERT INTO key_state_counts (key_state, key_spec, n)
+				VALUES (coalesce(OLD.doc->>'KeyState', ''), coalesce(OLD.doc->>'KeySpec', ''), -1);
 		END IF;
 		IF TG_OP IN ('UPDATE', 'INSERT') THEN
 			INSERT INTO key_state_counts (key_state, key_spec, n)
-				VALUES (coalesce(NEW.doc->>'KeyState', ''), coalesce(NEW.doc->>'KeySpec', ''), 1)
-				ON CONFLICT (key_state, key_spec) DO UPDATE SET n = key_state_counts.n + 1;
+				VALUES (coalesce(NEW.doc->>'KeyState', ''), coalesce(NEW.doc->>'KeySpec', ''), 1);
 			RETURN NEW;
 		END IF;
 		RETURN OLD;

@@ -136,7 +136,16 @@ func (db *DB) CountKeys(ctx context.Context, region, accountID string) (int, err
 
 // KeyCounts counts keys by state and spec from the JSON documents.
 func (db *DB) KeyCounts(ctx context.Context) ([]store.KeyCount, error) {
-	rows, err := db.pool.Query(ctx, `SELECT key_state, key_spec, n FROM key_state_counts WHERE n > 0 ORDER BY 1, 2`)
+	// Fold the +1 and -1 rows the trigger appended since the last call
+	// into one row per state and spec (atomically: a row appended
+	// meanwhile stays for the next fold), then add up what is there.
+	if _, err := db.pool.Exec(ctx, `WITH d AS (DELETE FROM key_state_counts RETURNING key_state, key_spec, n)
+		INSERT INTO key_state_counts (key_state, key_spec, n)
+		SELECT key_state, key_spec, sum(n) FROM d GROUP BY 1, 2 HAVING sum(n) <> 0`); err != nil {
+		return nil, fmt.Errorf("postgres: count keys by state: %w", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT key_state, key_spec, sum(n)::bigint FROM key_state_counts
+		GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: count keys by state: %w", err)
 	}
