@@ -339,13 +339,7 @@ func TestFailOpen(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	dir, s := t.TempDir(), newSigner(t)
 	var syncs atomic.Int64
-	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-		return countingFile{f, &syncs}, err
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openSlowLog(t, dir, s, &syncs)
 	const n = 400
 	var wg sync.WaitGroup
 	for i := range n {
@@ -366,6 +360,20 @@ func TestGroupCommit(t *testing.T) {
 	if _, err := audit.Verify(dir, s.Public()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openSlowLog opens a log in dir whose files count their fsyncs in syncs
+// and take 2 ms for each (countingFile).
+func openSlowLog(t *testing.T, dir string, s *audit.Signer, syncs *atomic.Int64) *audit.Log {
+	t.Helper()
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+		return countingFile{f, syncs}, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 type countingFile struct {
@@ -413,13 +421,7 @@ func TestRotateByAge(t *testing.T) {
 func TestCloseWhileWriting(t *testing.T) {
 	dir, s := t.TempDir(), newSigner(t)
 	var syncs atomic.Int64
-	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, OpenFile: func(path string) (audit.File, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-		return countingFile{f, &syncs}, err
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openSlowLog(t, dir, s, &syncs)
 	const n = 3000
 	var wg sync.WaitGroup
 	var ok, refused atomic.Int64

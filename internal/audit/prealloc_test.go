@@ -252,15 +252,10 @@ func TestSpareFile(t *testing.T) {
 	if left := spares(t, dir); len(left) != 0 {
 		t.Fatalf("the spares left by a crash are still there: %v", left)
 	}
-	big := func(i int) *audit.Record {
-		r := record(i)
-		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
-		return r
-	}
 	i := 0
 	write := func() {
 		t.Helper()
-		if err := l.Write(context.Background(), big(i)); err != nil {
+		if err := l.Write(context.Background(), bigRecord(i)); err != nil {
 			t.Fatal(err)
 		}
 		i++
@@ -341,18 +336,7 @@ func TestSpareAbandoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := func(i int) *audit.Record {
-		r := record(i)
-		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
-		return r
-	}
-	n := 0
-	for range (1<<20)/(16<<10) + 1 {
-		if err := l.Write(context.Background(), big(n)); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
+	n := writeChunk(t, l, 0)
 	if left := spares(t, dir); len(left) != 1 {
 		t.Fatalf("spares being written: %v; want one", left)
 	}
@@ -360,7 +344,7 @@ func TestSpareAbandoned(t *testing.T) {
 		t.Skip("the 1 GiB spare was written before the test could abandon it")
 	}
 	now.Add(int64(2 * time.Hour))
-	if err := l.Write(context.Background(), big(n)); err != nil {
+	if err := l.Write(context.Background(), bigRecord(n)); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -417,25 +401,14 @@ func TestSpareOpenFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := func(i int) *audit.Record {
-		r := record(i)
-		r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
-		return r
-	}
-	n := 0
-	for range (1<<20)/(16<<10) + 1 {
-		if err := l.Write(context.Background(), big(n)); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
+	n := writeChunk(t, l, 0)
 	for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the spare file was not written: %v", spares(t, dir))
 		}
 	}
 	fail.Store(true)
-	if err := l.Write(context.Background(), big(n)); err == nil {
+	if err := l.Write(context.Background(), bigRecord(n)); err == nil {
 		t.Fatal("a write succeeded although its file could not be opened")
 	}
 	if logs := files(t, dir, ".jsonl"); len(logs) != 1 {
@@ -443,7 +416,7 @@ func TestSpareOpenFails(t *testing.T) {
 	}
 	fail.Store(false)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if err := l.Write(context.Background(), big(n)); err == nil {
+		if err := l.Write(context.Background(), bigRecord(n)); err == nil {
 			n++
 			break
 		}
@@ -457,4 +430,25 @@ func TestSpareOpenFails(t *testing.T) {
 	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) || rep.Files != 2 {
 		t.Fatalf("Verify: %+v, %v; wrote %d records in 2 files", rep, err, n)
 	}
+}
+
+// bigRecord is record(i) with about 16 KiB of request parameters, so that a
+// few dozen of them fill a chunk of the file.
+func bigRecord(i int) *audit.Record {
+	r := record(i)
+	r.RequestParameters = json.RawMessage(`{"x":"` + strings.Repeat("a", 16<<10) + `"}`)
+	return r
+}
+
+// writeChunk writes big records numbered from n on until they fill a
+// preallocation chunk (1 MiB) and returns the next number.
+func writeChunk(t *testing.T, l *audit.Log, n int) int {
+	t.Helper()
+	for range (1<<20)/(16<<10) + 1 {
+		if err := l.Write(context.Background(), bigRecord(n)); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
 }

@@ -90,18 +90,6 @@ func TestListKeysPlan(t *testing.T) {
 	}
 }
 
-// TestRecordKeyUsage checks the batched usage write: a later use replaces
-// the stored one (beside the key: the revision stays), an earlier one is left alone, and
-// a missing key is reported, all in one call.
-func TestRecordKeyUsage(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "trent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	recordKeyUsage(t, db)
-}
-
 // BenchmarkListKeysWalk pages through every key of the default account in
 // an existing database, 1,000 keys a page as ListKeys requests ask, and
 // reports the mean time of a page in the first, middle and last tenth of

@@ -92,14 +92,3 @@ func TestListKeysPlan(t *testing.T) {
 	}
 }
 
-// TestRecordKeyUsage checks the batched usage write: a later use replaces
-// the stored one (beside the key: the revision stays), an earlier one is left alone, and
-// a missing key is reported, all in one call.
-func TestRecordKeyUsage(t *testing.T) {
-	db, err := postgres.Open(t.Context(), freshSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	recordKeyUsage(t, db)
-}
