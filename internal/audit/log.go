@@ -88,8 +88,9 @@ var ErrClosed = errors.New("audit: log closed")
 // after a rotation by age or a failure that found none) is zeroed by the
 // leader [preallocChunk] at a time after answering the others of its
 // batch (its own request, and those that queue meanwhile, wait); once it holds
-// a chunk of records, a spare is written for it too, and it is closed
-// early for the spare as soon as that is ready. The zero tail is cut off
+// a chunk of records, a spare is written for it too (sized by the rate of
+// its records, see spareSize), and it is closed early for the spare as
+// soon as that is ready. The zero tail is cut off
 // when the file is closed, so that a closed file holds exactly its
 // records; a file left open by a crash is cut back to its last complete
 // record at the next start, and a spare it left is removed.
@@ -685,11 +686,35 @@ func (l *Log) startSpare() {
 		return
 	}
 	l.spares++
-	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile+"-"+strconv.FormatUint(l.spares, 10)), size: l.opt.MaxFileSize,
+	sp := &spare{path: filepath.Join(l.opt.Dir, SpareFile+"-"+strconv.FormatUint(l.spares, 10)), size: l.spareSize(),
 		stop: make(chan struct{}), done: make(chan error, 1)}
 	l.spare = sp
 	go func() { sp.done <- sp.fill() }()
 }
+
+// spareSize is how large the next spare is made: MaxFileSize when the
+// current file is half full (it will rotate by size); for the early spare
+// of a file less full, twice what the records written so far come to over
+// MaxFileAge at their rate, in whole chunks, at least minSpareChunks
+// chunks and at most MaxFileSize. So a node that rotates by time does not
+// zero a whole MaxFileSize each time for a few MiB of records; a file that
+// outgrows its spare is zeroed a chunk at a time past it.
+func (l *Log) spareSize() int64 {
+	limit := l.opt.MaxFileSize
+	elapsed := l.opt.Now().Sub(l.opened)
+	if l.size >= limit/2 || elapsed <= 0 {
+		return limit
+	}
+	want := 2 * float64(l.size) * float64(l.opt.MaxFileAge) / float64(elapsed)
+	if want >= float64(limit) {
+		return limit
+	}
+	n := (int64(want) + preallocChunk - 1) / preallocChunk * preallocChunk
+	return min(limit, max(n, minSpareChunks*preallocChunk))
+}
+
+// minSpareChunks is the smallest spare, in preallocation chunks.
+const minSpareChunks = 4
 
 // fill writes the spare file's zeros and syncs them. On an error (a full
 // disk, or abandoned) it removes the file, giving its space back at once.

@@ -452,3 +452,68 @@ func writeChunk(t *testing.T, l *audit.Log, n int) int {
 	}
 	return n
 }
+
+// TestSpareSizedByRate: the early spare of a file that fills slowly (it
+// will rotate by time) is sized by the rate of its records, not
+// MaxFileSize; a file that outgrows it is zeroed a chunk at a time.
+func TestSpareSizedByRate(t *testing.T) {
+	dir, s := t.TempDir(), newSigner(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	l, err := audit.Open(audit.Options{Dir: dir, Signer: s, MaxFileAge: time.Hour, // MaxFileSize: the default 64 MiB
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; n < 60; n++ { // not quite a chunk
+		if err := l.Write(context.Background(), bigRecord(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(spares(t, dir)) != 0 {
+		t.Fatal("a spare was started before the first chunk was full")
+	}
+	// A chunk of records in half an hour: about 2 MiB an hour, so the
+	// spare is the smallest, 4 MiB.
+	now.Add(int64(30 * time.Minute))
+	for len(spares(t, dir)) == 0 {
+		if err := l.Write(context.Background(), bigRecord(n)); err != nil {
+			t.Fatal(err)
+		}
+		if n++; n > 200 {
+			t.Fatal("no spare was started")
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spare file was not written: %v", spares(t, dir))
+		}
+	}
+	if err := l.Write(context.Background(), bigRecord(n)); err != nil {
+		t.Fatal(err)
+	}
+	n++
+	logs := files(t, dir, ".jsonl")
+	if len(logs) != 2 {
+		t.Fatalf("%d files; want the first closed early for the spare", len(logs))
+	}
+	st, err := os.Stat(logs[1])
+	if err != nil || st.Size() < 4<<20 || st.Size() > 6<<20 || st.Size()%(1<<20) != 0 {
+		t.Fatalf("the file from the spare holds %v bytes (%v); want twice an hour's rate in whole MiB: 4 or 5 MiB, not 64", st.Size(), err)
+	}
+	spareSize := st.Size()
+	// Past its spare, the file is zeroed a chunk at a time.
+	for range 7 {
+		n = writeChunk(t, l, n)
+	}
+	if st, err := os.Stat(logs[1]); err != nil || st.Size() <= spareSize {
+		t.Fatalf("the file holds %v bytes (%v) after 7 MiB of records; want it preallocated past its spare", st.Size(), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) {
+		t.Fatalf("Verify: %+v, %v; wrote %d", rep, err, n)
+	}
+}
