@@ -5,3 +5,7 @@ package audit
 func SpareReady(l *Log) bool {
 	return l.spare != nil && (l.spare.over || len(l.spare.done) == 1)
 }
+
+// SpareStarted reports whether l is making a spare file. The same
+// caveat as SpareReady applies.
+func SpareStarted(l *Log) bool { return l.spare != nil }

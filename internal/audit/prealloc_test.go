@@ -260,10 +260,14 @@ func TestSpareFile(t *testing.T) {
 		}
 		i++
 	}
-	// rotated writes until the log has n files and checks that the
-	// newest came from the spare.
+	// rotated writes until a spare is started, waits for it, writes until
+	// the log has n files and checks that the newest came from the spare.
+	// (No write while the spare is written: one could rotate to it.)
 	rotated := func(n int) {
 		t.Helper()
+		for !audit.SpareStarted(l) {
+			write()
+		}
 		// The spare is written in the background.
 		for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -295,18 +299,15 @@ func TestSpareFile(t *testing.T) {
 	}
 	// The first file is zeroed a chunk at a time; once it holds a chunk of
 	// records, a spare is written and the file gives way to it early.
-	for range (1 << 20) / (16 << 10) {
-		write()
-	}
 	rotated(2)
 	if st, _ := os.Stat(files(t, dir, ".jsonl")[0]); st.Size() >= max/2 {
 		t.Fatalf("the first file holds %d bytes: it did not give way early", st.Size())
 	}
 	// A file that came from a spare gets the next one once half full.
-	for range (max/2)/(16<<10) + 1 {
-		write()
-	}
 	rotated(3)
+	if i < (max/2)/(16<<10) {
+		t.Fatalf("the second spare was started after %d records in all; the file was not half full", i)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +337,8 @@ func TestSpareAbandoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := writeChunk(t, l, 0)
-	if left := spares(t, dir); len(left) != 1 {
+	n := writeUntilSpare(t, l, 0)
+	if left := spares(t, dir); len(left) > 1 {
 		t.Fatalf("spares being written: %v; want one", left)
 	}
 	if audit.SpareReady(l) {
@@ -401,7 +402,7 @@ func TestSpareOpenFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := writeChunk(t, l, 0)
+	n := writeUntilSpare(t, l, 0)
 	for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the spare file was not written: %v", spares(t, dir))
@@ -477,14 +478,7 @@ func TestSpareSizedByRate(t *testing.T) {
 	// A chunk of records in half an hour: about 2 MiB an hour, so the
 	// spare is the smallest, 4 MiB.
 	now.Add(int64(30 * time.Minute))
-	for len(spares(t, dir)) == 0 {
-		if err := l.Write(context.Background(), bigRecord(n)); err != nil {
-			t.Fatal(err)
-		}
-		if n++; n > 200 {
-			t.Fatal("no spare was started")
-		}
-	}
+	n = writeUntilSpare(t, l, n)
 	for deadline := time.Now().Add(60 * time.Second); !audit.SpareReady(l); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the spare file was not written: %v", spares(t, dir))
@@ -516,4 +510,19 @@ func TestSpareSizedByRate(t *testing.T) {
 	if rep, err := audit.Verify(dir, s.Public()); err != nil || rep.Records != uint64(n) {
 		t.Fatalf("Verify: %+v, %v; wrote %d", rep, err, n)
 	}
+}
+
+// writeUntilSpare writes big records numbered from n on until the log
+// starts a spare, and returns the next number.
+func writeUntilSpare(t *testing.T, l *audit.Log, n int) int {
+	t.Helper()
+	for start := n; !audit.SpareStarted(l); n++ {
+		if n-start > 10000 {
+			t.Fatal("no spare was started")
+		}
+		if err := l.Write(context.Background(), bigRecord(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
