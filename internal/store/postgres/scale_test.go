@@ -91,4 +91,3 @@ func TestListKeysPlan(t *testing.T) {
 		t.Fatalf("ListKeys after k002000 = %d refs, %v", len(refs), err)
 	}
 }
-
