@@ -241,6 +241,22 @@ func (s *Service) openCKSSecret(rec *store.CustomKeyStore) ([]byte, error) {
 	return raw, nil
 }
 
+// lockCKS is the prelude of the operations on one custom key store:
+// it authorizes act on the caller's account, takes the custom key store
+// lock and loads the store id names. On success the caller holds the lock
+// and releases it with unlock.
+func (s *Service) lockCKS(ctx context.Context, c *Caller, act, id string) (rec store.CustomKeyStore, unlock func(), err error) {
+	if err := s.authorizeAccount(ctx, c, act, nil); err != nil {
+		return rec, nil, err
+	}
+	s.cks.mu.Lock()
+	if rec, err = s.getCKS(ctx, c, id); err != nil {
+		s.cks.mu.Unlock()
+		return rec, nil, err
+	}
+	return rec, s.cks.mu.Unlock, nil
+}
+
 // getCKS loads a custom key store of the caller's account.
 func (s *Service) getCKS(ctx context.Context, c *Caller, id string) (store.CustomKeyStore, error) {
 	rec, err := s.store.GetCustomKeyStore(ctx, c.Region, id)
@@ -401,16 +417,12 @@ func cksEntry(r *store.CustomKeyStore) wire.CustomKeyStoresListEntry {
 // succeeds and changes nothing; a FAILED or DISCONNECTING one is
 // CustomKeyStoreInvalidStateException (the model, on that exception).
 func (s *Service) ConnectCustomKeyStore(ctx context.Context, c *Caller, in *wire.ConnectCustomKeyStoreRequest) (*wire.ConnectCustomKeyStoreResponse, error) {
-	if err := s.authorizeAccount(ctx, c, actConnectCustomKeyStore, nil); err != nil {
-		return nil, err
-	}
 	id := wire.Value(in.CustomKeyStoreId)
-	s.cks.mu.Lock()
-	defer s.cks.mu.Unlock()
-	rec, err := s.getCKS(ctx, c, id)
+	rec, unlock, err := s.lockCKS(ctx, c, actConnectCustomKeyStore, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	b, err := s.backend(rec.Type)
 	if err != nil {
 		return nil, err
@@ -538,16 +550,12 @@ func (s *Service) setConnState(ctx context.Context, region, id, state, code stri
 // out and the store is DISCONNECTED. A store already DISCONNECTED (or
 // DISCONNECTING) is CustomKeyStoreInvalidStateException (the model).
 func (s *Service) DisconnectCustomKeyStore(ctx context.Context, c *Caller, in *wire.DisconnectCustomKeyStoreRequest) (*wire.DisconnectCustomKeyStoreResponse, error) {
-	if err := s.authorizeAccount(ctx, c, actDisconnectCustomKeyStore, nil); err != nil {
-		return nil, err
-	}
 	id := wire.Value(in.CustomKeyStoreId)
-	s.cks.mu.Lock()
-	defer s.cks.mu.Unlock()
-	rec, err := s.getCKS(ctx, c, id)
+	rec, unlock, err := s.lockCKS(ctx, c, actDisconnectCustomKeyStore, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	if rec.ConnectionState == store.Disconnected || rec.ConnectionState == store.Disconnecting {
 		return nil, errCKSInvalidState(id, rec.ConnectionState)
 	}
@@ -565,16 +573,12 @@ func (s *Service) DisconnectCustomKeyStore(ctx context.Context, c *Caller, in *w
 // and, through its backend, its other properties (most only while
 // DISCONNECTED).
 func (s *Service) UpdateCustomKeyStore(ctx context.Context, c *Caller, in *wire.UpdateCustomKeyStoreRequest) (*wire.UpdateCustomKeyStoreResponse, error) {
-	if err := s.authorizeAccount(ctx, c, actUpdateCustomKeyStore, nil); err != nil {
-		return nil, err
-	}
 	id := wire.Value(in.CustomKeyStoreId)
-	s.cks.mu.Lock()
-	defer s.cks.mu.Unlock()
-	rec, err := s.getCKS(ctx, c, id)
+	rec, unlock, err := s.lockCKS(ctx, c, actUpdateCustomKeyStore, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	b, err := s.backend(rec.Type)
 	if err != nil {
 		return nil, err
@@ -637,16 +641,12 @@ func removeCKS(rs []store.CustomKeyStore, id string) []store.CustomKeyStore {
 // no keys, in any key state (CustomKeyStoreHasCMKsException otherwise).
 // The backing store is not touched.
 func (s *Service) DeleteCustomKeyStore(ctx context.Context, c *Caller, in *wire.DeleteCustomKeyStoreRequest) (*wire.DeleteCustomKeyStoreResponse, error) {
-	if err := s.authorizeAccount(ctx, c, actDeleteCustomKeyStore, nil); err != nil {
-		return nil, err
-	}
 	id := wire.Value(in.CustomKeyStoreId)
-	s.cks.mu.Lock()
-	defer s.cks.mu.Unlock()
-	rec, err := s.getCKS(ctx, c, id)
+	rec, unlock, err := s.lockCKS(ctx, c, actDeleteCustomKeyStore, id)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	if rec.ConnectionState != store.Disconnected {
 		return nil, errCKSInvalidState(id, rec.ConnectionState)
 	}
