@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,32 +18,6 @@ func bulkKeys(account string, from, n int) []store.Key {
 			CurrentMaterialID: "m", Materials: []store.Material{{ID: "m", Sealed: []byte("sealed")}}}
 	}
 	return keys
-}
-
-// TestCreateKeys checks the bulk insert `trent bench --keys` populates
-// with: every key is stored as CreateKey stores it, and a batch with a
-// taken KeyRef adds nothing.
-func TestCreateKeys(t *testing.T) {
-	ctx := t.Context()
-	db, err := postgres.Open(ctx, freshSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateKeys(ctx, bulkKeys("111122223333", 0, 3)); err != nil {
-		t.Fatal(err)
-	}
-	k, err := db.GetKey(ctx, store.KeyRef{Region: "us-east-1", KeyID: "k000002"})
-	if err != nil || k.Revision != 1 || k.AccountID != "111122223333" || string(k.Materials[0].Sealed) != "sealed" {
-		t.Fatalf("GetKey after CreateKeys = %+v, %v", k, err)
-	}
-	err = db.CreateKeys(ctx, bulkKeys("111122223333", 2, 3)) // k000002 is taken
-	if !errors.Is(err, store.ErrExists) {
-		t.Fatalf("CreateKeys with a taken key = %v, want ErrExists", err)
-	}
-	if n, _ := db.CountKeys(ctx, "us-east-1", "111122223333"); n != 3 {
-		t.Fatalf("%d keys after a failed batch, want 3: the batch was not atomic", n)
-	}
 }
 
 // TestListKeysPlan checks that ListKeys pages by key (keyset pagination)

@@ -877,6 +877,37 @@ var keyTests = []test{
 			t.Errorf("a key made again under a deleted key's id has its use %+v", k0.LastUsage)
 		}
 	}},
+	// The bulk insert `trent bench --keys` populates with: every key is
+	// stored as CreateKey stores it, and a batch with a taken KeyRef adds
+	// nothing.
+	{"create/bulk", func(t *testing.T, db store.Store) {
+		ctx := t.Context()
+		bulk, ok := db.(interface {
+			CreateKeys(ctx context.Context, keys []store.Key) error
+		})
+		if !ok {
+			t.Fatal("the store has no CreateKeys")
+		}
+		keys := func(from, n int) []store.Key {
+			out := make([]store.Key, n)
+			for i := range out {
+				out[i] = plainKey(region1, account1, fmt.Sprintf("k%06d", from+i))
+				out[i].CurrentMaterialID, out[i].Materials = "m", []store.Material{{ID: "m", Sealed: []byte("sealed")}}
+			}
+			return out
+		}
+		must(t, "CreateKeys", bulk.CreateKeys(ctx, keys(0, 3)))
+		k := mustGetKey(t, db, region1, "k000002")
+		if k.Revision != 1 || k.AccountID != account1 || string(k.Materials[0].Sealed) != "sealed" {
+			t.Fatalf("GetKey after CreateKeys = %+v", k)
+		}
+		if err := bulk.CreateKeys(ctx, keys(2, 3)); !errors.Is(err, store.ErrExists) { // k000002 is taken
+			t.Fatalf("CreateKeys with a taken key = %v, want ErrExists", err)
+		}
+		if n, err := db.CountKeys(ctx, region1, account1); err != nil || n != 3 {
+			t.Fatalf("%d keys after a failed batch (%v), want 3: the batch was not atomic", n, err)
+		}
+	}},
 	{"update/saves-and-increments-revision", func(t *testing.T, s store.Store) {
 		k := plainKey(region1, account1, "k1")
 		mustCreateKey(t, s, k)
