@@ -1,10 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,37 +11,19 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/audit"
 	"github.com/trent-kms/trent/internal/iam"
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
-	"github.com/trent-kms/trent/internal/store/embedded"
 )
 
 // newAdminHandler returns a handler with IAM and, when withDir is set, an
 // audit log there (else a log that writes no file, as a --dev server's).
 func newAdminHandler(t *testing.T, withDir bool) *api.Handler {
 	t.Helper()
-	dir := t.TempDir()
-	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(context.Background(), kms.DefaultAccountID, akid, secret); err != nil {
-		t.Fatal(err)
-	}
+	b := newBase(t, kms.Config{})
+	dir, root, db, svc := b.dir, b.root, b.db, b.svc
 	ids, err := iam.New(iam.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now, ManagementAccount: kms.DefaultAccountID})
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +47,7 @@ func newAdminHandler(t *testing.T, withDir bool) *api.Handler {
 // adminRequest returns a TrentAdmin request signed with the test key.
 func adminRequest(t *testing.T, op, body string) *http.Request {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	r.Header.Set("X-Amz-Target", "TrentAdmin."+op)
-	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret},
-		r, hex.EncodeToString(sum[:]), "kms", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return signedTarget(t, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, "us-east-1", "TrentAdmin."+op, body, "application/x-amz-json-1.1")
 }
 
 func adminError(t *testing.T, w *httptest.ResponseRecorder) (string, string) {

@@ -15,15 +15,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/trent-kms/trent/internal/api"
 	"github.com/trent-kms/trent/internal/audit"
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
-	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/wire"
 )
 
@@ -40,24 +37,8 @@ type auditEnv struct {
 func newAuditEnv(t *testing.T) *auditEnv { return newAuditEnvTB(t) }
 
 func newAuditEnvTB(t testing.TB) *auditEnv {
-	dir := t.TempDir()
-	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, kms.DefaultAccountID, akid, secret); err != nil {
-		t.Fatal(err)
-	}
+	b := newBase(t, kms.Config{})
+	dir, root, db, svc, ctx := b.dir, b.root, b.db, b.svc, context.Background()
 	if _, err := svc.Bootstrap(ctx, "444455556666", "AKIAOTHERACCOUNT0001", secret); err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,19 @@ type env struct {
 	db    *embedded.DB
 }
 
-// newEnv is newHandler with a logger, returning the parts.
-func newEnv(t testing.TB, log *slog.Logger) env {
+// base is what every handler test builds on: a service over a fresh
+// embedded store in a temporary directory, with the default account and
+// the test access key.
+type base struct {
+	dir  string
+	root *keystore.FileRoot
+	db   *embedded.DB
+	svc  *kms.Service
+}
+
+// newBase makes a base; cfg may set the service's other options (its
+// store, root, randomness and, if unset, clock are the base's).
+func newBase(t testing.TB, cfg kms.Config) base {
 	dir := t.TempDir()
 	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
 	if err != nil {
@@ -58,14 +69,24 @@ func newEnv(t testing.TB, log *slog.Logger) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now})
+	cfg.Store, cfg.Root, cfg.Rand = db, root, rand.Reader
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	svc, err := kms.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, kms.DefaultAccountID, akid, secret); err != nil {
+	if _, err := svc.Bootstrap(context.Background(), kms.DefaultAccountID, akid, secret); err != nil {
 		t.Fatal(err)
 	}
+	return base{dir: dir, root: root, db: db, svc: svc}
+}
+
+// newEnv is newHandler with a logger, returning the parts.
+func newEnv(t testing.TB, log *slog.Logger) env {
+	b := newBase(t, kms.Config{})
+	svc, db, ctx := b.svc, b.db, context.Background()
 	c := &kms.Caller{AccountID: kms.DefaultAccountID, Region: "us-east-1",
 		Identity: policy.Principal{Type: policy.PrincipalAccount, Account: kms.DefaultAccountID}}
 	ck, err := svc.CreateKey(ctx, c, &wire.CreateKeyRequest{})
@@ -92,11 +113,17 @@ func signedAs(t testing.TB, creds aws.Credentials, region, op, body string) *htt
 
 // signedAsWithType is signedAs with the given Content-Type ("" for none).
 func signedAsWithType(t testing.TB, creds aws.Credentials, region, op, body, contentType string) *http.Request {
+	return signedTarget(t, creds, region, "TrentService."+op, body, contentType)
+}
+
+// signedTarget returns a request with the X-Amz-Target target, signed
+// with creds for region.
+func signedTarget(t testing.TB, creds aws.Credentials, region, target, body, contentType string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
-	r.Header.Set("X-Amz-Target", "TrentService."+op)
+	r.Header.Set("X-Amz-Target", target)
 	sum := sha256.Sum256([]byte(body))
 	err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "kms", region, time.Now())
 	if err != nil {

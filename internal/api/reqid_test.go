@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/trent-kms/trent/internal/api"
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/policy"
 	"github.com/trent-kms/trent/internal/store"
-	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/wire"
 )
 
@@ -25,24 +22,8 @@ import (
 // a stored key policy that does not parse — carry the request's id, as the
 // handler's own lines do.
 func TestServiceLogLinesCarryRequestID(t *testing.T) {
-	dir := t.TempDir()
-	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ctx := context.Background()
-	setup, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := setup.Bootstrap(ctx, kms.DefaultAccountID, akid, secret); err != nil {
-		t.Fatal(err)
-	}
+	b := newBase(t, kms.Config{})
+	root, db, setup, ctx := b.root, b.db, b.svc, context.Background()
 	const tampered = "AKIATAMPEREDKEY00001"
 	if _, err := setup.CreateAccessKey(ctx, kms.DefaultAccountID, tampered, secret); err != nil {
 		t.Fatal(err)

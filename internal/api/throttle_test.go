@@ -2,10 +2,8 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trent-kms/trent/internal/api"
-	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/kms"
 	"github.com/trent-kms/trent/internal/quota"
-	"github.com/trent-kms/trent/internal/store/embedded"
 	"github.com/trent-kms/trent/internal/wire"
 )
 
@@ -31,25 +27,8 @@ type instrumented struct {
 func (e instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.m.Serve(e.h, w, r) }
 
 func newInstrumented(t testing.TB, rates map[string]float64, now func() int64) instrumented {
-	dir := t.TempDir()
-	root, err := keystore.OpenFileRoot(filepath.Join(dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(filepath.Join(dir, "trent.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	l := quota.New(quota.Config{Rates: rates, Now: now})
-	svc, err := kms.New(kms.Config{Store: db, Root: root, Rand: rand.Reader, Now: time.Now, Throttle: api.KeyThrottle(l)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, kms.DefaultAccountID, akid, secret); err != nil {
-		t.Fatal(err)
-	}
+	svc, ctx := newBase(t, kms.Config{Throttle: api.KeyThrottle(l)}).svc, context.Background()
 	ck, err := svc.CreateKey(ctx, &kms.Caller{AccountID: kms.DefaultAccountID, Region: "us-east-1"}, &wire.CreateKeyRequest{})
 	if err != nil {
 		t.Fatal(err)
