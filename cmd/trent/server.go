@@ -96,6 +96,9 @@ func serverCmd(ctx context.Context, args []string) int {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The collector's floor is the process's, so it is set here rather
+	// than by server.New (tests run many servers in one process).
+	defer server.StartGCFloor(*cfg.GCMinHeap, log)()
 	srv, err := server.New(ctx, cfg, log, os.Stderr)
 	if err != nil && ctx.Err() != nil {
 		log.Info("stopped before the node was ready", "err", err)

@@ -270,3 +270,34 @@ hsm_clusters:
 		}
 	}
 }
+
+func TestGCMinHeapConfig(t *testing.T) {
+	for _, c := range []struct {
+		conf string
+		want int64
+	}{
+		{"version: 1\n", server.DefaultGCMinHeap},
+		{"version: 1\ngc_min_heap: 0\n", 0},
+		{"version: 1\ngc_min_heap: 268435456\n", 256 << 20},
+	} {
+		cfg, err := server.LoadConfig(writeConfig(t, c.conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Defaults()
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if *cfg.GCMinHeap != c.want {
+			t.Errorf("%q: gc_min_heap = %d, want %d", c.conf, *cfg.GCMinHeap, c.want)
+		}
+	}
+	cfg, err := server.LoadConfig(writeConfig(t, "version: 1\ngc_min_heap: -1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "line 2: gc_min_heap") {
+		t.Errorf("gc_min_heap -1: Validate() = %v", err)
+	}
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name          string
+		live, minHeap uint64
+		base, want    int
+	}{
+		// 64 MiB floor, 2 MiB live: live*(1+p/100) would be 64 MiB at
+		// p=3100, but the runtime's minimum heap (4 MiB*p/100) would then
+		// be 124 MiB, so p stops at 1600 (minimum heap 64 MiB).
+		{"small-heap/bounded-by-runtime-minimum", 2 * mib, 64 * mib, 100, 1600},
+		{"medium-heap", 16 * mib, 64 * mib, 100, 300},
+		{"half-the-floor/at-base", 32 * mib, 64 * mib, 100, 100},
+		{"large-heap/at-base", 500 * mib, 64 * mib, 100, 100},
+		{"never-below-base", 16 * mib, 64 * mib, 400, 400},
+		{"before-first-collection", 0, 64 * mib, 100, 1600},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := gcPercentFor(c.live, c.minHeap, c.base); got != c.want {
+				t.Errorf("gcPercentFor(%d, %d, %d) = %d, want %d", c.live, c.minHeap, c.base, got, c.want)
+			}
+		})
+	}
+}
+
+// gcPercent reads GOGC without changing it.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// TestGCFloor: the floor raises GOGC at start and after collections while
+// the live heap is small, follows a live heap that grows past half the
+// floor back down to the process's GOGC, and stop restores that GOGC.
+func TestGCFloor(t *testing.T) {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		t.Setenv("GOGC", v) // restored after the test
+		os.Unsetenv("GOGC")
+	}
+	base := gcPercent()
+	if base < 0 {
+		t.Skip("GOGC=off in this process")
+	}
+	stop := StartGCFloor(1<<40, nil) // a floor no test heap reaches
+	t.Cleanup(func() { stop() })
+	if got := gcPercent(); got <= base {
+		t.Fatalf("GOGC = %d after start, want above %d", got, base)
+	}
+
+	// A floor of 8 MiB and a live heap of 64 MiB: after a collection the
+	// cleanup sets GOGC back to base.
+	stop()
+	if got := gcPercent(); got != base {
+		t.Fatalf("GOGC = %d after stop, want %d", got, base)
+	}
+	stop = StartGCFloor(8<<20, nil)
+	if got := gcPercent(); got <= base {
+		t.Fatalf("GOGC = %d after start with an empty heap, want above %d", got, base)
+	}
+	live := make([][]byte, 64)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for gcPercent() != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC = %d with 64 MiB live and an 8 MiB floor, want %d", gcPercent(), base)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the cleanup runs on its own goroutine
+	}
+	runtime.KeepAlive(live)
+
+	// Once the heap is small again, the next collections raise it again.
+	live = nil
+	for gcPercent() == base {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC stayed %d after the live heap was dropped", base)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if got := gcPercent(); got != base {
+		t.Fatalf("GOGC = %d after stop, want %d", got, base)
+	}
+}
+
+// TestGCFloorOff: gc_min_heap 0 or a GOGC in the environment leave GOGC
+// alone.
+func TestGCFloorOff(t *testing.T) {
+	base := gcPercent()
+	stop := StartGCFloor(0, nil)
+	if got := gcPercent(); got != base {
+		t.Errorf("gc_min_heap 0: GOGC = %d, want %d", got, base)
+	}
+	stop()
+	t.Setenv("GOGC", "100")
+	stop = StartGCFloor(64<<20, nil)
+	if got := gcPercent(); got != base {
+		t.Errorf("GOGC set: GOGC = %d, want %d", got, base)
+	}
+	stop()
+}
