@@ -8,7 +8,7 @@ import "github.com/trent-kms/trent/internal/store"
 // identity-policy cache; other kinds do not touch it.
 func (s *Service) Invalidate(c store.Change) {
 	switch c.Kind {
-	case store.ChangeKey, store.ChangeAlias, store.ChangeGrant, store.ChangeAccessKey:
+	case store.ChangeKey, store.ChangeAlias, store.ChangeGrant, store.ChangeAccessKey, store.ChangeSynced:
 	default: // ChangeIAM, ChangeReset, and kinds this build does not know
 		s.forgetPolicies()
 	}

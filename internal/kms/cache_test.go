@@ -23,13 +23,14 @@ import (
 // store, so a test can change the record while a load is in flight.
 type gatedStore struct {
 	store.Store
-	getKeys atomic.Int64 // GetKey calls
-	opens   atomic.Int64 // root key Open calls of the Service
-	root    keystore.Root
-	rand    io.Reader
-	armed   atomic.Bool
-	loaded  chan struct{} // receives when a gated read has finished
-	release chan struct{} // closed to let the gated read return
+	getKeys    atomic.Int64 // GetKey calls
+	aliasReads atomic.Int64 // GetAlias calls
+	opens      atomic.Int64 // root key Open calls of the Service
+	root       keystore.Root
+	rand       io.Reader
+	armed      atomic.Bool
+	loaded     chan struct{} // receives when a gated read has finished
+	release    chan struct{} // closed to let the gated read return
 }
 
 func newGatedStore(st store.Store) *gatedStore {
@@ -51,6 +52,7 @@ func (g *gatedStore) GetKey(ctx context.Context, ref store.KeyRef) (store.Key, e
 }
 
 func (g *gatedStore) GetAlias(ctx context.Context, region, accountID, name string) (store.Alias, error) {
+	g.aliasReads.Add(1)
 	a, err := g.Store.GetAlias(ctx, region, accountID, name)
 	g.gate()
 	return a, err
@@ -224,5 +226,92 @@ func TestIdentityRefreshedAfterTTL(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if _, err := svc.Identity(ctx, creds.AccessKeyID); !errors.Is(err, kms.ErrUnknownAccessKey) {
 		t.Fatalf("Identity of a deleted access key after CacheTTL: err = %v, want ErrUnknownAccessKey", err)
+	}
+}
+
+// TestCacheTrustedWhileSynced: with a TTL, a cached key and alias older
+// than the TTL are reloaded, unless the node's change listener has
+// confirmed within the TTL that every committed change has reached it
+// (Synced, from store.ChangeSynced); a reset (Invalidate with
+// ChangeReset) withdraws that confirmation. A change announced meanwhile
+// still drops the entry. Access keys keep the TTL alone.
+func TestCacheTrustedWhileSynced(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock sync.Mutex
+	svc, g := newService(t, kms.Config{CacheTTL: time.Minute, Now: func() time.Time {
+		clock.Lock()
+		defer clock.Unlock()
+		return now
+	}})
+	advance := func() { // past the TTL of everything loaded so far
+		clock.Lock()
+		now = now.Add(2 * time.Minute)
+		clock.Unlock()
+	}
+	if _, err := svc.Bootstrap(ctx, kms.DefaultAccountID, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.CreateKey(ctx, testCaller, &wire.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *out.KeyMetadata.KeyId
+	if err := svc.CreateAlias(ctx, testCaller, &wire.CreateAliasRequest{AliasName: wire.Ptr("alias/synced"), TargetKeyId: &id}); err != nil {
+		t.Fatal(err)
+	}
+	encrypt := func() {
+		t.Helper()
+		if _, err := svc.Encrypt(ctx, testCaller, &wire.EncryptRequest{KeyId: wire.Ptr("alias/synced"), Plaintext: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aliasReads := func() int64 { return g.aliasReads.Load() }
+	encrypt() // cached
+	reads, aliases := g.getKeys.Load(), aliasReads()
+	encrypt()
+	if g.getKeys.Load() != reads || aliasReads() != aliases {
+		t.Fatal("a key used within the TTL was read from the store again")
+	}
+
+	advance()
+	encrypt()
+	if g.getKeys.Load() != reads+1 || aliasReads() != aliases+1 {
+		t.Fatalf("past the TTL, not synced: %d key and %d alias reads, want 1 each", g.getKeys.Load()-reads, aliasReads()-aliases)
+	}
+
+	svc.Invalidate(store.Change{Kind: store.ChangeSynced, Synced: time.Now()})
+	advance()
+	reads, aliases = g.getKeys.Load(), aliasReads()
+	encrypt()
+	if g.getKeys.Load() != reads || aliasReads() != aliases {
+		t.Fatal("past the TTL but synced within it: the key or alias was read from the store again")
+	}
+
+	// A change announced while synced still drops the key.
+	svc.Invalidate(store.Change{Kind: store.ChangeKey, Region: "us-east-1", KeyID: id})
+	encrypt()
+	if g.getKeys.Load() != reads+1 {
+		t.Fatal("a key change announced while synced did not drop the cached key")
+	}
+
+	// A reset withdraws the confirmation: past the TTL, entries reload.
+	encrypt()
+	svc.Invalidate(store.Change{Kind: store.ChangeReset})
+	encrypt() // reloaded after the reset (it dropped everything)
+	advance()
+	reads, aliases = g.getKeys.Load(), aliasReads()
+	encrypt()
+	if g.getKeys.Load() != reads+1 || aliasReads() != aliases+1 {
+		t.Fatal("after a reset, an entry past the TTL was trusted")
+	}
+
+	// A confirmation older than the TTL (real time) is not enough.
+	svc.Invalidate(store.Change{Kind: store.ChangeSynced, Synced: time.Now().Add(-2 * time.Minute)})
+	advance()
+	reads = g.getKeys.Load()
+	encrypt()
+	if g.getKeys.Load() != reads+1 {
+		t.Fatal("a confirmation older than the TTL kept an entry past the TTL")
 	}
 }

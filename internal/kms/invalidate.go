@@ -39,6 +39,8 @@ func (s *Service) Invalidate(c store.Change) {
 			}
 		}
 		s.mu.Unlock()
+	case store.ChangeSynced:
+		s.Synced(c.Synced)
 	default: // ChangeReset, and kinds this build does not know
 		s.ForgetAll()
 	}
@@ -47,6 +49,9 @@ func (s *Service) Invalidate(c store.Change) {
 // ForgetAll empties every cache: keys, aliases and access keys. Loads
 // that started before it do not cache what they read.
 func (s *Service) ForgetAll() {
+	// Until the listener's next probe comes back, entries are trusted
+	// for CacheTTL after their load only.
+	s.synced.Store(nil)
 	s.mu.Lock()
 	s.gen++
 	clear(s.keys.m)

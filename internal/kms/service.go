@@ -112,7 +112,11 @@ type Service struct {
 	log     *slog.Logger
 	regions map[string]bool
 	ttl     time.Duration
-	quotas  Quotas
+	// synced is when this node last sent a probe to its change listener
+	// that has come back (store.ChangeSynced); nil when none has since
+	// the listener (re)connected. See cacheFresh.
+	synced atomic.Pointer[time.Time]
+	quotas Quotas
 	// policies and principalExists: see Config.
 	policies        PolicySource
 	principalExists func(ctx context.Context, arn string) (bool, error)
@@ -251,6 +255,33 @@ func (s *Service) fresh(t time.Time) bool {
 	return s.ttl == 0 || s.now().Sub(t) < s.ttl
 }
 
+// cacheFresh reports whether a cached key or alias loaded at t may still
+// be trusted: within CacheTTL of its load, or, whatever its age, while
+// this node's change listener has confirmed within CacheTTL that every
+// change committed before then has reached it ([Service.Synced]). Every
+// write to a key, its aliases or its grants announces itself
+// (store.Notifier), and each announcement drops the entry, so an entry
+// still cached then reflects every change up to that confirmation: a
+// change another node makes still takes effect here within CacheTTL, as
+// with the TTL alone, but a hot key is no longer reloaded every CacheTTL.
+// Access keys and custom key store states keep the TTL alone (fresh).
+func (s *Service) cacheFresh(t time.Time) bool {
+	if s.fresh(t) {
+		return true
+	}
+	p := s.synced.Load()
+	return p != nil && time.Since(*p) < s.ttl
+}
+
+// Synced records that every change committed to the shared store before
+// t (this node's clock) has been passed to Invalidate: the change
+// listener's probe sent at t came back (store.ChangeSynced).
+func (s *Service) Synced(t time.Time) {
+	if old := s.synced.Load(); old == nil || t.After(*old) {
+		s.synced.Store(&t)
+	}
+}
+
 // loadCachedKey returns the cached key for ref, loading and unsealing it
 // on a miss. It returns store.ErrNotFound unchanged. Use loadKey
 // (import.go), which also deletes imported material that has expired.
@@ -259,7 +290,7 @@ func (s *Service) loadCachedKey(ctx context.Context, ref store.KeyRef) (*cachedK
 	ck, _ := s.keys.get(ref)
 	gen := s.gen
 	s.mu.RUnlock()
-	if ck != nil && s.fresh(ck.loaded) {
+	if ck != nil && s.cacheFresh(ck.loaded) {
 		s.stats.keyHits.Add(1)
 		return ck, nil
 	}
@@ -450,7 +481,7 @@ func (s *Service) aliasTarget(ctx context.Context, region, accountID, name strin
 	ca, ok := s.aliases.get(ar)
 	gen := s.gen
 	s.mu.RUnlock()
-	if ok && s.fresh(ca.loaded) {
+	if ok && s.cacheFresh(ca.loaded) {
 		return ca.keyID, nil
 	}
 	a, err := s.store.GetAlias(ctx, region, accountID, name)

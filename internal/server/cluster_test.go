@@ -22,6 +22,7 @@ import (
 
 	"github.com/trent-kms/trent/internal/keystore"
 	"github.com/trent-kms/trent/internal/server"
+	"github.com/trent-kms/trent/internal/store"
 )
 
 // clusterCacheTTL is the cache_ttl of the nodes in these tests: far
@@ -367,4 +368,39 @@ func TestThreeNodesStartAtOnce(t *testing.T) {
 			t.Fatalf("key is %s on another node", d.KeyState)
 		}
 	}
+}
+
+// TestHotKeyTrustedPastTTLWhileListening: with a cache_ttl far shorter
+// than the test, a key used over and over on one node is not read from
+// the store again once per cache_ttl, because the node's listener keeps
+// confirming that every committed change has reached it; and a change
+// made through the other node still takes effect on it at once.
+func TestHotKeyTrustedPastTTLWhileListening(t *testing.T) {
+	// A few probe intervals (store.SyncInterval): the listener must hear
+	// a probe back within the TTL.
+	const ttl = 3 * store.SyncInterval
+	nodes := startCluster(t, postgresURL(t), 2, func(c *server.Config) { c.CacheTTL = ttl })
+	a, b := nodes[0].client("us-east-1"), nodes[1].client("us-east-1")
+	ctx := context.Background()
+	key := newKey(t, a)
+	encrypt := func() error {
+		_, err := b.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyId, Plaintext: []byte("x")})
+		return err
+	}
+	mustNil(t, "Encrypt on b", encrypt()) // b caches the key
+	svc := nodes[1].srv.Service()
+	before := svc.CacheStats().KeyMisses
+	for end := time.Now().Add(6 * ttl); time.Now().Before(end); {
+		mustNil(t, "Encrypt on b", encrypt())
+		time.Sleep(ttl / 10)
+	}
+	// Without the listener's confirmations it is read about once per
+	// cache_ttl (5 or 6 times); a probe delayed past cache_ttl on a busy
+	// machine may cost a read, so up to 2 are allowed.
+	if m := svc.CacheStats().KeyMisses - before; m > 2 {
+		t.Errorf("the key was read from the store %d times in 6 cache_ttl of use, want at most 2 while the listener confirms", m)
+	}
+	_, err := a.DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyId})
+	mustNil(t, "DisableKey", err)
+	eventually(t, "DisableKey", func() error { return code(encrypt(), "DisabledException") })
 }

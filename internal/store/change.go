@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrUnavailable is wrapped by a backend's error when the database could
@@ -38,7 +39,17 @@ const (
 	// ChangeReset: changes may have been missed (the listening connection
 	// was lost and re-established). Everything cached must be dropped.
 	ChangeReset ChangeKind = "reset"
+	// ChangeSynced is never announced by a write: Listen delivers it when
+	// a probe this node sent to itself comes back, to say that every
+	// change committed before Synced (this node's clock, when the probe
+	// was sent) has been delivered. A node that has heard one recently
+	// knows its caches are no older than that.
+	ChangeSynced ChangeKind = "synced"
 )
+
+// SyncInterval is how often a [Notifier] probes its own listening
+// connection for a [ChangeSynced].
+const SyncInterval = 250 * time.Millisecond
 
 // Change announces a committed write to the other nodes that share a
 // store, so they drop what they cached. It carries kinds and ids only,
@@ -53,6 +64,9 @@ type Change struct {
 	Deleted     bool       `json:"d,omitempty"` // ChangeKey: the key is gone, with its aliases
 	Entity      EntityKind `json:"e,omitempty"` // ChangeIAM: user or role
 	AccessKeyID string     `json:"ak,omitempty"`
+	// Synced is when the probe of a ChangeSynced was sent; it is local to
+	// the node and never part of an announcement.
+	Synced time.Time `json:"-"`
 }
 
 // Notifier is implemented by a store that several nodes share. A node
@@ -66,6 +80,8 @@ type Notifier interface {
 	// connection broke and was re-established), fn is called with a
 	// ChangeReset once listening resumes. connected is called with false
 	// when the connection is lost and with true when it is (re)made.
+	// While connected, fn is also called every [SyncInterval] or so with
+	// a ChangeSynced, after every change committed before its Synced time.
 	Listen(ctx context.Context, fn func(Change), connected func(bool)) error
 }
 

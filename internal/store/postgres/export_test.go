@@ -10,3 +10,6 @@ func UseMigrations(n int) (restore func()) {
 	migrations = all[:n]
 	return func() { migrations = all }
 }
+
+// Channel returns the schema's LISTEN/NOTIFY channel.
+func Channel(db *DB) string { return db.channel }

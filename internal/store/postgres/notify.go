@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,8 +79,14 @@ func (db *DB) listenOnce(ctx context.Context, fn func(store.Change), connected f
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	// The probe channel is this connection's own: nodes of an older
+	// version, which do not listen to it, never hear the probes (they
+	// would take an unknown payload on the schema's channel for a reset).
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	probe := db.channel + "_p" + hex.EncodeToString(nonce[:])
 	cctx, cancel = withDeadline(ctx)
-	_, err = conn.Exec(cctx, `LISTEN `+pgx.Identifier{db.channel}.Sanitize())
+	_, err = conn.Exec(cctx, `LISTEN `+pgx.Identifier{db.channel}.Sanitize()+`; LISTEN `+pgx.Identifier{probe}.Sanitize())
 	cancel()
 	if err != nil {
 		return err
@@ -85,6 +94,10 @@ func (db *DB) listenOnce(ctx context.Context, fn func(store.Change), connected f
 	ok()
 	connected(true)
 	fn(store.Change{Kind: store.ChangeReset})
+	p := &prober{sent: make(map[uint64]time.Time)}
+	pctx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	go p.run(pctx, db, probe)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenCheck)
 		n, err := conn.WaitForNotification(wctx)
@@ -106,10 +119,74 @@ func (db *DB) listenOnce(ctx context.Context, fn func(store.Change), connected f
 			}
 			continue
 		}
+		if n.Channel == probe {
+			if t, ok := p.returned(n.Payload); ok {
+				fn(store.Change{Kind: store.ChangeSynced, Synced: t})
+			}
+			continue
+		}
 		var c store.Change
 		if json.Unmarshal([]byte(n.Payload), &c) != nil || c.Kind == "" {
 			c = store.Change{Kind: store.ChangeReset} // unknown: drop everything
 		}
 		fn(c)
 	}
+}
+
+// prober sends numbered probes to a listening connection's own channel
+// through the pool, every [store.SyncInterval], and remembers when each
+// was sent. PostgreSQL delivers the notifications of committed
+// transactions to a listener in commit order, so when a probe comes back,
+// every change committed before it was sent has been delivered ahead of
+// it (and applied: Listen calls fn for one notification at a time).
+type prober struct {
+	mu   sync.Mutex
+	seq  uint64
+	sent map[uint64]time.Time // probes in flight
+}
+
+func (p *prober) run(ctx context.Context, db *DB, channel string) {
+	t := time.NewTicker(store.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		p.seq++
+		seq := p.seq
+		p.sent[seq] = time.Now()
+		if len(p.sent) > 64 {
+			// Probes that never came back (a stuck listener): forget
+			// the oldest, so the map stays small.
+			delete(p.sent, seq-64)
+		}
+		p.mu.Unlock()
+		if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, strconv.FormatUint(seq, 10)); err != nil {
+			p.mu.Lock()
+			delete(p.sent, seq)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// returned reports when the probe with this payload was sent, and forgets
+// it and every earlier probe (delivered in order, an earlier one that has
+// not come back never will).
+func (p *prober) returned(payload string) (time.Time, bool) {
+	seq, err := strconv.ParseUint(payload, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.sent[seq]
+	for s := range p.sent {
+		if s <= seq {
+			delete(p.sent, s)
+		}
+	}
+	return t, ok
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"sync"
@@ -15,18 +16,31 @@ import (
 	"github.com/trent-kms/trent/internal/store/postgres"
 )
 
-// listener collects what DB.Listen delivers.
+// listener collects what DB.Listen delivers: the probes' ChangeSynced on
+// a channel of their own (the latest kept), everything else in order.
 type listener struct {
 	changes chan store.Change
+	synced  chan store.Change
 	up      chan bool
 }
 
 func listen(t *testing.T, db *postgres.DB) *listener {
 	t.Helper()
-	l := &listener{changes: make(chan store.Change, 100), up: make(chan bool, 100)}
+	l := &listener{changes: make(chan store.Change, 100), synced: make(chan store.Change, 1), up: make(chan bool, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- db.Listen(ctx, func(c store.Change) { l.changes <- c }, func(up bool) { l.up <- up }) }()
+	deliver := func(c store.Change) {
+		if c.Kind != store.ChangeSynced {
+			l.changes <- c
+			return
+		}
+		select { // keep only the latest
+		case <-l.synced:
+		default:
+		}
+		l.synced <- c
+	}
+	go func() { done <- db.Listen(ctx, deliver, func(up bool) { l.up <- up }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
@@ -257,5 +271,118 @@ func TestRunLocked(t *testing.T) {
 	}
 	if n := runs.Load(); n != 3 {
 		t.Fatalf("job ran %d times, want 3", n)
+	}
+}
+
+// TestListenSynced: while listening, Listen keeps delivering ChangeSynced;
+// every change committed before a probe was sent (its Synced time) is
+// delivered before that probe's ChangeSynced; and the probes go to a
+// channel of the listening connection's own, so a node of an older
+// version, listening on the schema's channel only, hears none of them.
+func TestListenSynced(t *testing.T) {
+	u := freshSchema(t)
+	ctx := context.Background()
+	a, b := open(t, u), open(t, u)
+
+	// An older node's listener: the schema's channel only.
+	old, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close(ctx)
+	if _, err := old.Exec(ctx, "LISTEN "+pgx.Identifier{postgres.Channel(a)}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var events []store.Change
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Listen(lctx, func(c store.Change) {
+			mu.Lock()
+			events = append(events, c)
+			mu.Unlock()
+		}, func(bool) {})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// keysBeforeSync waits for a ChangeSynced sent after t and returns how
+	// many key changes were delivered before the first such one.
+	keysBeforeSync := func(after time.Time) int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second) // a hung test's bound
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			n := 0
+			for _, c := range events {
+				if c.Kind == store.ChangeKey {
+					n++
+				}
+				if c.Kind == store.ChangeSynced && c.Synced.After(after) {
+					mu.Unlock()
+					return n
+				}
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no ChangeSynced sent after %v", after)
+		return 0
+	}
+
+	ref := store.KeyRef{Region: "us-east-1", KeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+	if err := b.CreateAccount(ctx, store.Account{ID: "111122223333", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateKey(ctx, store.Key{Region: ref.Region, KeyID: ref.KeyID, AccountID: "111122223333", KeyState: "Enabled",
+		KeySpec: "SYMMETRIC_DEFAULT", Policy: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	keysBeforeSync(time.Now()) // listening, and probes come back
+	for i := 1; i <= 10; i++ {
+		state := "Disabled"
+		if i%2 == 0 {
+			state = "Enabled"
+		}
+		if _, err := b.UpdateKey(ctx, ref, func(k *store.Key) error { k.KeyState = state; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		committed := time.Now()
+		if n := keysBeforeSync(committed); n < i {
+			t.Fatalf("update %d committed before a probe was sent, but only %d key changes were delivered before the probe came back", i, n)
+		}
+	}
+	mu.Lock()
+	synced := 0
+	for _, c := range events {
+		if c.Kind == store.ChangeSynced {
+			synced++
+		}
+	}
+	mu.Unlock()
+	if synced < 2 {
+		t.Errorf("%d ChangeSynced delivered, want several", synced)
+	}
+
+	// The older node heard the ten updates, and no probe.
+	for i := 0; i < 10; i++ {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := old.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("older listener: update %d not heard: %v", i+1, err)
+		}
+		var c store.Change
+		if err := json.Unmarshal([]byte(n.Payload), &c); err != nil || c.Kind != store.ChangeKey {
+			t.Fatalf("older listener heard %q, want a key change", n.Payload)
+		}
+	}
+	wctx, cancel2 := context.WithTimeout(ctx, 4*store.SyncInterval)
+	defer cancel2()
+	if n, err := old.WaitForNotification(wctx); err == nil {
+		t.Fatalf("older listener heard %q on %s while only probes were sent", n.Payload, n.Channel)
 	}
 }
