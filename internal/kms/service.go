@@ -255,22 +255,33 @@ func (s *Service) fresh(t time.Time) bool {
 	return s.ttl == 0 || s.now().Sub(t) < s.ttl
 }
 
-// cacheFresh reports whether a cached key or alias loaded at t may still
-// be trusted: within CacheTTL of its load, or, whatever its age, while
-// this node's change listener has confirmed within CacheTTL that every
-// change committed before then has reached it ([Service.Synced]). Every
-// write to a key, its aliases or its grants announces itself
-// (store.Notifier), and each announcement drops the entry, so an entry
-// still cached then reflects every change up to that confirmation: a
-// change another node makes still takes effect here within CacheTTL, as
-// with the TTL alone, but a hot key is no longer reloaded every CacheTTL.
-// Access keys and custom key store states keep the TTL alone (fresh).
+// cacheFresh reports whether a cached alias target, or a key that is not
+// in a custom key store, loaded at t may still be trusted: within
+// CacheTTL of its load, or, whatever its age, while this node's change
+// listener has confirmed within CacheTTL that every change committed
+// before then has reached it ([Service.Synced]). Every write to a key,
+// its aliases or its grants announces itself (store.Notifier), and each
+// announcement drops the entry, so an entry still cached then reflects
+// every change up to that confirmation: a change another node makes
+// still takes effect here within CacheTTL, as with the TTL alone, but a
+// hot key is no longer reloaded every CacheTTL. A custom key store's
+// state (connected or not) is not announced and is read again only when
+// one of its keys is loaded, so those keys, like access keys, keep the
+// TTL alone (fresh).
 func (s *Service) cacheFresh(t time.Time) bool {
 	if s.fresh(t) {
 		return true
 	}
 	p := s.synced.Load()
 	return p != nil && time.Since(*p) < s.ttl
+}
+
+// keyFresh is cacheFresh for a cached key.
+func (s *Service) keyFresh(ck *cachedKey) bool {
+	if ck.meta.CustomKeyStoreID != "" {
+		return s.fresh(ck.loaded)
+	}
+	return s.cacheFresh(ck.loaded)
 }
 
 // Synced records that every change committed to the shared store before
@@ -290,7 +301,7 @@ func (s *Service) loadCachedKey(ctx context.Context, ref store.KeyRef) (*cachedK
 	ck, _ := s.keys.get(ref)
 	gen := s.gen
 	s.mu.RUnlock()
-	if ck != nil && s.cacheFresh(ck.loaded) {
+	if ck != nil && s.keyFresh(ck) {
 		s.stats.keyHits.Add(1)
 		return ck, nil
 	}
@@ -301,12 +312,14 @@ func (s *Service) loadCachedKey(ctx context.Context, ref store.KeyRef) (*cachedK
 	}
 	if k.KeyState == stateCreating {
 		// A multi-Region replica that ReplicateKey made (multiregion.go).
+		// What completing it returns is not cached (gen stays as read
+		// before the load, and the completion's own write moves it on):
+		// a change another node committed meanwhile could already have
+		// been applied, and its entry could then outlive CacheTTL while
+		// the listener confirms. The next use loads it as any key.
 		if k, err = s.completeReplica(ctx, k); err != nil {
 			return nil, err
 		}
-		s.mu.RLock()
-		gen = s.gen
-		s.mu.RUnlock()
 	}
 	ck, err = s.unseal(ctx, k)
 	if err != nil {

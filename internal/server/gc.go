@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -67,7 +68,7 @@ func StartGCFloor(minHeap int64, log *slog.Logger) (stop func()) {
 		return func() {}
 	}
 	g := &gcFloor{minHeap: uint64(minHeap), base: base, percent: base, log: log,
-		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	g.adjust()
 	g.arm()
 	return g.stop
@@ -91,11 +92,13 @@ func (g *gcFloor) adjust() {
 		return
 	}
 	metrics.Read(g.sample)
-	var live uint64
-	if g.sample[0].Value.Kind() == metrics.KindUint64 {
-		live = g.sample[0].Value.Uint64()
+	var v [3]uint64 // live heap, scannable stacks, scannable globals
+	for i, s := range g.sample {
+		if s.Value.Kind() == metrics.KindUint64 {
+			v[i] = s.Value.Uint64()
+		}
 	}
-	p := gcPercentFor(live, g.minHeap, g.base)
+	p := gcPercentFor(v[0], v[1]+v[2], g.minHeap, g.base)
 	if p != g.percent {
 		debug.SetGCPercent(p)
 		g.percent = p
@@ -103,19 +106,26 @@ func (g *gcFloor) adjust() {
 }
 
 // gcPercentFor returns the GOGC that puts the next heap goal at minHeap for
-// a live heap of live bytes, and never less than base. The runtime's goal
-// is the larger of live*(1+GOGC/100) and its minimum heap, 4 MiB*GOGC/100,
-// so GOGC is also bounded to keep that minimum at or below minHeap.
-func gcPercentFor(live, minHeap uint64, base int) int {
-	if live == 0 {
-		live = 1
-	}
+// a live heap of live bytes and roots (scannable stacks and globals) of
+// roots bytes, and never less than base. The runtime's goal is the larger
+// of live + (live+roots)*GOGC/100 and its minimum heap, 4 MiB*GOGC/100
+// (runtime/mgcpacer.go), so GOGC is also bounded to keep that minimum at
+// or below minHeap. Many goroutines (many client connections) make roots
+// large and GOGC small: the floor never raises the goal past minHeap.
+func gcPercentFor(live, roots, minHeap uint64, base int) int {
 	if live >= minHeap {
 		return base
 	}
-	p := (minHeap - live) * 100 / live
+	work := max(live+roots, 1)
+	if minHeap > 1<<50 || work > 1<<50 {
+		return base // beyond any real heap; also keeps the products below in range
+	}
+	p := (minHeap - live) * 100 / work
 	if m := minHeap * 100 / defaultHeapMinimum; p > m {
 		p = m
+	}
+	if p > math.MaxInt32 { // debug.SetGCPercent takes an int32
+		p = math.MaxInt32
 	}
 	if p <= uint64(base) {
 		return base

@@ -1,9 +1,10 @@
 package server
 
 import (
+	"math"
 	"os"
 	"runtime"
-	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -11,33 +12,40 @@ import (
 func TestGCPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, c := range []struct {
-		name          string
-		live, minHeap uint64
-		base, want    int
+		name                 string
+		live, roots, minHeap uint64
+		base, want           int
 	}{
 		// 64 MiB floor, 2 MiB live: live*(1+p/100) would be 64 MiB at
 		// p=3100, but the runtime's minimum heap (4 MiB*p/100) would then
 		// be 124 MiB, so p stops at 1600 (minimum heap 64 MiB).
-		{"small-heap/bounded-by-runtime-minimum", 2 * mib, 64 * mib, 100, 1600},
-		{"medium-heap", 16 * mib, 64 * mib, 100, 300},
-		{"half-the-floor/at-base", 32 * mib, 64 * mib, 100, 100},
-		{"large-heap/at-base", 500 * mib, 64 * mib, 100, 100},
-		{"never-below-base", 16 * mib, 64 * mib, 400, 400},
-		{"before-first-collection", 0, 64 * mib, 100, 1600},
+		{"small-heap/bounded-by-runtime-minimum", 2 * mib, 0, 64 * mib, 100, 1600},
+		{"medium-heap", 16 * mib, 0, 64 * mib, 100, 300},
+		// The goal counts stacks and globals at GOGC too: 8 MiB live and
+		// 48 MiB of goroutine stacks give 8 + 56*p/100 = 64, p = 100.
+		{"many-goroutines/roots-counted", 8 * mib, 48 * mib, 64 * mib, 50, 100},
+		{"many-goroutines/at-base", 8 * mib, 100 * mib, 64 * mib, 100, 100},
+		{"half-the-floor/at-base", 32 * mib, 0, 64 * mib, 100, 100},
+		{"large-heap/at-base", 500 * mib, 0, 64 * mib, 100, 100},
+		{"never-below-base", 16 * mib, 0, 64 * mib, 400, 400},
+		{"before-first-collection", 0, 0, 64 * mib, 100, 1600},
+		{"huge-floor/base", 1 * mib, 0, 1 << 60, 100, 100},
+		{"large-floor/int32", 1, 0, 1 << 48, 100, math.MaxInt32},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := gcPercentFor(c.live, c.minHeap, c.base); got != c.want {
-				t.Errorf("gcPercentFor(%d, %d, %d) = %d, want %d", c.live, c.minHeap, c.base, got, c.want)
+			if got := gcPercentFor(c.live, c.roots, c.minHeap, c.base); got != c.want {
+				t.Errorf("gcPercentFor(%d, %d, %d, %d) = %d, want %d", c.live, c.roots, c.minHeap, c.base, got, c.want)
 			}
 		})
 	}
 }
 
-// gcPercent reads GOGC without changing it.
+// gcPercent reads GOGC without changing it (debug.SetGCPercent would
+// race with the floor's own adjustments).
 func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
 }
 
 // TestGCFloor: the floor raises GOGC at start and after collections while
@@ -49,7 +57,7 @@ func TestGCFloor(t *testing.T) {
 		os.Unsetenv("GOGC")
 	}
 	base := gcPercent()
-	if base < 0 {
+	if base <= 0 {
 		t.Skip("GOGC=off in this process")
 	}
 	stop := StartGCFloor(1<<40, nil) // a floor no test heap reaches
