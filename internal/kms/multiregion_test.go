@@ -73,6 +73,19 @@ func TestReplicateKeyStoppedHalfway(t *testing.T) {
 	if state != "Enabled" || !slices.Equal(rs, []string{"eu-west-1"}) {
 		t.Fatalf("replica after its first read: %s, %v", state, rs)
 	}
+	// What the first read completed is not cached: a change applied while
+	// it was being completed could otherwise stay cached, past the TTL
+	// while the change listener confirms (Service.Synced). The next read
+	// loads it from the store, and the one after is a cache hit.
+	misses := b.CacheStats().KeyMisses
+	replicaRegions(t, b, "eu-west-1", id)
+	if got := b.CacheStats().KeyMisses - misses; got != 1 {
+		t.Fatalf("the read after the replica was completed: %d store loads, want 1", got)
+	}
+	replicaRegions(t, b, "eu-west-1", id)
+	if got := b.CacheStats().KeyMisses - misses; got != 1 {
+		t.Fatalf("the second read after the replica was completed: %d store loads in all, want 1 (cached)", got)
+	}
 	if _, rs := replicaRegions(t, b, "us-east-1", id); !slices.Equal(rs, []string{"eu-west-1"}) {
 		t.Fatalf("primary after the replica's first read lists %v", rs)
 	}

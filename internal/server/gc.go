@@ -27,9 +27,10 @@ const defaultHeapMinimum = 4 << 20
 // same live heap each time: about 6 µs of CPU per Encrypt on the
 // project's benchmark machine, a tenth of the request (docs/performance.md,
 // "The collector's floor"). After every collection gcFloor raises GOGC so
-// that the next goal is minHeap, and lowers it back to the configured
-// GOGC (never below) once twice the live heap is more than minHeap, so a
-// large heap is collected exactly as without it. GOMEMLIMIT still caps
+// that the next goal is minHeap, and leaves it at the configured GOGC
+// (never below) once the goal at that GOGC (the live heap plus GOGC
+// percent of the live heap, stacks and globals) reaches minHeap anyway, so
+// a large heap is collected exactly as without it. GOMEMLIMIT still caps
 // the heap: the runtime collects at the limit whatever GOGC says.
 type gcFloor struct {
 	minHeap uint64
@@ -122,6 +123,11 @@ func gcPercentFor(live, roots, minHeap uint64, base int) int {
 	}
 	p := (minHeap - live) * 100 / work
 	if m := minHeap * 100 / defaultHeapMinimum; p > m {
+		p = m
+	}
+	// The runtime multiplies the next cycle's heap and roots by GOGC;
+	// keep that product in range for any heap up to the floor.
+	if m := uint64(1<<62) / minHeap; p > m {
 		p = m
 	}
 	if p > math.MaxInt32 { // debug.SetGCPercent takes an int32

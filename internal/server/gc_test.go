@@ -1,7 +1,6 @@
 package server
 
 import (
-	"math"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -30,7 +29,8 @@ func TestGCPercentFor(t *testing.T) {
 		{"never-below-base", 16 * mib, 0, 64 * mib, 400, 400},
 		{"before-first-collection", 0, 0, 64 * mib, 100, 1600},
 		{"huge-floor/base", 1 * mib, 0, 1 << 60, 100, 100},
-		{"large-floor/int32", 1, 0, 1 << 48, 100, math.MaxInt32},
+		// The runtime multiplies heap and roots by GOGC: 2^62/floor.
+		{"large-floor/product-in-range", 1, 0, 1 << 48, 100, 1 << 14},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := gcPercentFor(c.live, c.roots, c.minHeap, c.base); got != c.want {
@@ -66,24 +66,30 @@ func TestGCFloor(t *testing.T) {
 		t.Fatalf("GOGC = %d after start, want above %d", got, base)
 	}
 
-	// A floor of 8 MiB and a live heap of 64 MiB: after a collection the
-	// cleanup sets GOGC back to base.
+	// A floor well above what this test process holds live, then a
+	// live heap as large as the floor: after a collection the cleanup
+	// sets GOGC back to base.
+	runtime.GC()
 	stop()
 	if got := gcPercent(); got != base {
 		t.Fatalf("GOGC = %d after stop, want %d", got, base)
 	}
-	stop = StartGCFloor(8<<20, nil)
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	metrics.Read(s)
+	held := s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
+	floor := max(uint64(32<<20), 8*held)
+	stop = StartGCFloor(int64(floor), nil)
 	if got := gcPercent(); got <= base {
-		t.Fatalf("GOGC = %d after start with an empty heap, want above %d", got, base)
+		t.Fatalf("GOGC = %d after start with %d bytes held and a %d-byte floor, want above %d", got, held, floor, base)
 	}
-	live := make([][]byte, 64)
+	live := make([][]byte, floor>>20)
 	for i := range live {
 		live[i] = make([]byte, 1<<20)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for gcPercent() != base {
 		if time.Now().After(deadline) {
-			t.Fatalf("GOGC = %d with 64 MiB live and an 8 MiB floor, want %d", gcPercent(), base)
+			t.Fatalf("GOGC = %d with the floor's size live, want %d", gcPercent(), base)
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond) // the cleanup runs on its own goroutine
