@@ -1,6 +1,9 @@
 package kms
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // ThrottleFunc applies a request quota that depends on the key a request
 // uses: AWS KMS counts cryptographic operations against a quota shared by
@@ -32,6 +35,10 @@ type cacheStats struct {
 type CacheStats struct {
 	Keys, Aliases, AccessKeys int    // entries now cached
 	KeyHits, KeyMisses        uint64 // key lookups answered from the cache, and from the store, since start
+	// Synced is when the last probe of the change listener that came
+	// back was sent (see Service.Synced); zero when none has since the
+	// listener (re)connected, or the store is not shared.
+	Synced time.Time
 }
 
 // CacheStats returns the caches' sizes and the key cache's hit and miss
@@ -41,5 +48,8 @@ func (s *Service) CacheStats() CacheStats {
 	st := CacheStats{Keys: s.keys.len(), Aliases: s.aliases.len(), AccessKeys: s.idents.len()}
 	s.mu.RUnlock()
 	st.KeyHits, st.KeyMisses = s.stats.keyHits.Load(), s.stats.keyMisses.Load()
+	if p := s.synced.Load(); p != nil {
+		st.Synced = *p
+	}
 	return st
 }

@@ -379,7 +379,7 @@ func TestHotKeyTrustedPastTTLWhileListening(t *testing.T) {
 	// A few probe intervals (store.SyncInterval): the listener must hear
 	// a probe back within the TTL.
 	const ttl = 3 * store.SyncInterval
-	nodes := startCluster(t, postgresURL(t), 2, func(c *server.Config) { c.CacheTTL = ttl })
+	nodes := startCluster(t, postgresURL(t), 2, func(c *server.Config) { c.CacheTTL, c.AdminListen = ttl, "127.0.0.1:0" })
 	a, b := nodes[0].client("us-east-1"), nodes[1].client("us-east-1")
 	ctx := context.Background()
 	key := newKey(t, a)
@@ -399,6 +399,14 @@ func TestHotKeyTrustedPastTTLWhileListening(t *testing.T) {
 	// machine may cost a read, so up to 2 are allowed.
 	if m := svc.CacheStats().KeyMisses - before; m > 2 {
 		t.Errorf("the key was read from the store %d times in 6 cache_ttl of use, want at most 2 while the listener confirms", m)
+	}
+	// The node reports when its last confirmed probe was sent.
+	m := find(scrape(t, nodes[1]), "trent_changes_synced_timestamp_seconds", nil)
+	if m == nil {
+		t.Fatal("trent_changes_synced_timestamp_seconds missing on a node over PostgreSQL")
+	}
+	if age := time.Since(time.Unix(0, int64(m.GetGauge().GetValue()*1e9))); age < 0 || age > 10*time.Second {
+		t.Errorf("trent_changes_synced_timestamp_seconds is %s old, want a recent probe", age)
 	}
 	_, err := a.DisableKey(ctx, &kms.DisableKeyInput{KeyId: key.KeyId})
 	mustNil(t, "DisableKey", err)

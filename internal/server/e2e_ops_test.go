@@ -133,6 +133,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	mustOK(t, "DisableKey", err)
 
 	fams := scrape(t, n)
+	if fams["trent_changes_synced_timestamp_seconds"] != nil {
+		t.Error("trent_changes_synced_timestamp_seconds reported by a node whose store is not shared")
+	}
 	for _, name := range []string{"trent_requests_total", "trent_request_duration_seconds", "trent_keys", "trent_cache_entries",
 		"trent_key_cache_lookups_total", "trent_store_duration_seconds", "trent_throttled_requests_total", "go_goroutines"} {
 		if fams[name] == nil {

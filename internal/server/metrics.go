@@ -94,7 +94,9 @@ type nodeCollector struct {
 	counted time.Time
 	counts  []store.KeyCount
 
-	keys, cacheEntries, cacheLookups, throttled *prometheus.Desc
+	shared bool // the store is shared (store.Notifier): report synced
+
+	keys, cacheEntries, cacheLookups, throttled, synced *prometheus.Desc
 }
 
 // keyCountsEvery bounds how often a scrape reads the key counts. The
@@ -102,8 +104,10 @@ type nodeCollector struct {
 // only spares the store a query per scrape.
 const keyCountsEvery = 30 * time.Second
 
-func newNodeCollector(svc *kms.Service, db store.Store, quotas *quota.Limiter) *nodeCollector {
-	return &nodeCollector{svc: svc, db: db, quotas: quotas,
+func newNodeCollector(svc *kms.Service, db store.Store, quotas *quota.Limiter, shared bool) *nodeCollector {
+	return &nodeCollector{svc: svc, db: db, quotas: quotas, shared: shared,
+		synced: prometheus.NewDesc("trent_changes_synced_timestamp_seconds", "When the node last sent a probe through its change listener that came back: every change committed before then has reached its caches (0: none since the listener connected). Hot keys stay cached past cache_ttl only while this is less than cache_ttl ago.",
+			nil, nil),
 		keys: prometheus.NewDesc("trent_keys", "KMS keys by key state and key spec, in every region and account (refreshed at most every 30s).",
 			[]string{"state", "spec"}, nil),
 		cacheEntries: prometheus.NewDesc("trent_cache_entries", "Entries in the node's in-memory caches (keys with unsealed material, aliases, access keys).",
@@ -120,6 +124,9 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.cacheEntries
 	ch <- c.cacheLookups
 	ch <- c.throttled
+	if c.shared {
+		ch <- c.synced
+	}
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -132,6 +139,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.cacheEntries, prometheus.GaugeValue, float64(st.AccessKeys), "access_keys")
 	ch <- prometheus.MustNewConstMetric(c.cacheLookups, prometheus.CounterValue, float64(st.KeyHits), "hit")
 	ch <- prometheus.MustNewConstMetric(c.cacheLookups, prometheus.CounterValue, float64(st.KeyMisses), "miss")
+	if c.shared {
+		v := 0.0
+		if !st.Synced.IsZero() {
+			v = float64(st.Synced.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(c.synced, prometheus.GaugeValue, v)
+	}
 	if c.quotas != nil {
 		for i := range quota.Defs {
 			ch <- prometheus.MustNewConstMetric(c.throttled, prometheus.CounterValue, float64(c.quotas.Throttled(quota.ID(i))), quota.Defs[i].Name)

@@ -320,7 +320,8 @@ func (s *Server) open(ctx context.Context, out io.Writer) error {
 	if err := ids.RecordManagementAccount(ctx); err != nil {
 		return fail(err)
 	}
-	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter))
+	_, shared := s.raw.(store.Notifier)
+	s.reg.MustRegister(newNodeCollector(s.svc, db, limiter, shared))
 	if s.audit != nil {
 		s.reg.MustRegister(newAuditCollector(s.audit))
 	}
