@@ -606,7 +606,8 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c *Caller, in *
 	}
 	id := wire.Value(in.KeyMaterialId)
 	var deleted string
-	_, err = s.update(ctx, ck, func(k *store.Key) error {
+	var wasPending bool
+	saved, err := s.update(ctx, ck, func(k *store.Key) error {
 		switch k.KeyState {
 		case stateEnabled, stateDisabled, statePendingImport, statePendingDeletion:
 		default:
@@ -624,7 +625,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c *Caller, in *
 		if i < 0 || len(k.Materials[i].Sealed) == 0 {
 			return errPendingImport(ck.arn)
 		}
-		deleted = k.Materials[i].ID
+		deleted, wasPending = k.Materials[i].ID, k.Materials[i].PendingRotation
 		deleteMaterial(k, i)
 		settleImported(k)
 		return nil
@@ -633,6 +634,11 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, c *Caller, in *
 		return nil, err
 	}
 	s.log.Info("deleted imported key material", "key_arn", ck.arn, "material_id", deleted)
+	if wasPending {
+		if err := s.deletePendingOnReplicas(ctx, &saved, deleted); err != nil {
+			return nil, err
+		}
+	}
 	out := &wire.DeleteImportedKeyMaterialResponse{KeyId: wire.Ptr(ck.arn)}
 	if ck.meta.KeySpec == specSymmetric {
 		out.KeyMaterialId = wire.Ptr(deleted)
@@ -746,8 +752,29 @@ func (s *Service) loadKey(ctx context.Context, ref store.KeyRef) (*cachedKey, er
 // becomes current; the previous current material stays for decryption.
 // The per-key limit of 25 on-demand rotations applies; imported material
 // never rotates automatically, so there is no ConflictException.
+//
+// For a multi-Region primary, "import new key material in the primary
+// Region key, import the same key material in each replica Region key, and
+// invoke the on-demand rotation on the primary Region key" (the model): the
+// rotation is refused while a replica lacks the material (its state is
+// PENDING_MULTI_REGION_IMPORT_AND_ROTATION), and it makes the material
+// current in the replicas first, then in the primary, so that a failure
+// halfway leaves every key able to decrypt what the others encrypt and a
+// retry finishes it. A replica cannot be rotated itself.
 func (s *Service) rotateImported(ctx context.Context, ck *cachedKey) (*wire.RotateKeyOnDemandResponse, error) {
+	if isReplica(&ck.meta) {
+		return nil, errReplicaRotation(ck.arn)
+	}
 	now := s.now().UTC().Truncate(time.Millisecond)
+	pending := ""
+	if i := slices.IndexFunc(ck.meta.Materials, func(m store.Material) bool { return m.PendingRotation && len(m.Sealed) > 0 }); i >= 0 && isPrimary(&ck.meta) {
+		pending = ck.meta.Materials[i].ID
+		if ck.meta.OnDemandRotations < maxOnDemandRotations && ck.meta.KeyState == stateEnabled {
+			if err := s.rotateReplicasTo(ctx, &ck.meta, pending, now); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var id string
 	_, err := s.update(ctx, ck, func(k *store.Key) error {
 		switch k.KeyState {
@@ -769,6 +796,12 @@ func (s *Service) rotateImported(ctx context.Context, ck *cachedKey) (*wire.Rota
 		if k.OnDemandRotations >= maxOnDemandRotations {
 			return wire.Errorf("LimitExceededException",
 				"The on-demand rotation limit of %d rotations for %s has been reached.", maxOnDemandRotations, ck.arn)
+		}
+		if isPrimary(k) && k.Materials[i].ID != pending {
+			// Another material than the one the replicas were checked
+			// and rotated for (changed meanwhile). The message is inferred.
+			return wire.Errorf("KMSInvalidStateException",
+				"The key material of %s pending rotation changed during the rotation. Try again.", ck.arn)
 		}
 		k.OnDemandRotations++
 		m := k.Materials[i]
@@ -861,4 +894,112 @@ func (s *Service) checkReplicaMaterial(ctx context.Context, k *store.Key, arn, i
 	// The message is inferred.
 	return errIncorrectMaterial("The key material is not key material of the primary key %s. Import key material into the primary key first, then the same key material into %s.",
 		KeyARN(p.Region, p.AccountID, p.KeyID), arn)
+}
+
+// localReplicas returns the replica keys of the multi-Region primary p that
+// this deployment serves. A replica in a peer deployment is not in this
+// store: its material is not checked or changed (peers are trusted,
+// docs/multi-region.md).
+func (s *Service) localReplicas(ctx context.Context, p *store.Key) ([]store.Key, error) {
+	if !isPrimary(p) {
+		return nil, nil
+	}
+	var out []store.Key
+	for _, r := range p.MultiRegionReplicas {
+		if !s.ServesRegion(r) {
+			continue
+		}
+		k, err := s.store.GetKey(ctx, store.KeyRef{Region: r, KeyID: p.KeyID})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// holdsMaterial reports whether k holds the imported material id.
+func holdsMaterial(k *store.Key, id string) bool {
+	return slices.ContainsFunc(k.Materials, func(m store.Material) bool { return m.ID == id && len(m.Sealed) > 0 })
+}
+
+// rotateReplicasTo makes the material id, pending rotation, current in
+// every replica of the primary p in this deployment (RotateKeyOnDemand of
+// an imported multi-Region key). It refuses when a replica lacks the
+// material, and skips a replica where it is current already (a retry).
+func (s *Service) rotateReplicasTo(ctx context.Context, p *store.Key, id string, now time.Time) error {
+	reps, err := s.localReplicas(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, r := range reps {
+		if !holdsMaterial(&r, id) {
+			// The code and message are inferred: AWS documents the state
+			// (PENDING_MULTI_REGION_IMPORT_AND_ROTATION), not the error.
+			return wire.Errorf("KMSInvalidStateException",
+				"The key material %s of %s is not imported into the replica key %s. Import the same key material into every replica key before rotating the primary key.",
+				id, KeyARN(p.Region, p.AccountID, p.KeyID), KeyARN(r.Region, r.AccountID, r.KeyID))
+		}
+	}
+	for _, r := range reps {
+		ref := r.Ref()
+		_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
+			i := slices.IndexFunc(k.Materials, func(m store.Material) bool { return m.ID == id && m.PendingRotation && len(m.Sealed) > 0 })
+			if i < 0 {
+				return errNothingToRotate
+			}
+			m := k.Materials[i]
+			m.PendingRotation, m.RotationType, m.CreatedAt = false, rotationOnDemand, now
+			k.Materials = append(slices.Delete(k.Materials, i, i+1), m)
+			k.CurrentMaterialID = m.ID
+			settleImported(k)
+			return nil
+		})
+		s.forgetKey(ref)
+		if err != nil && !errors.Is(err, errNothingToRotate) {
+			return fmt.Errorf("rotate replica %s: %w", KeyARN(r.Region, r.AccountID, r.KeyID), err)
+		}
+		if err == nil {
+			s.log.Info("rotated imported key material on demand", "key_arn", KeyARN(r.Region, r.AccountID, r.KeyID), "material_id", id)
+		}
+	}
+	return nil
+}
+
+// errNothingToRotate aborts the update of a replica whose material is
+// already current.
+var errNothingToRotate = errors.New("kms: no key material pending rotation")
+
+// deletePendingOnReplicas removes the material id, pending rotation, from
+// the replicas of the primary p in this deployment: "When you delete the
+// key material of a primary Region key that is in PENDING_ROTATION or
+// PENDING_MULTI_REGION_IMPORT_AND_ROTATION state, you'll also be deleting
+// the key materials for the replica Region keys" (the model's
+// DeleteImportedKeyMaterial).
+func (s *Service) deletePendingOnReplicas(ctx context.Context, p *store.Key, id string) error {
+	reps, err := s.localReplicas(ctx, p)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range reps {
+		ref := r.Ref()
+		_, err := s.store.UpdateKey(ctx, ref, func(k *store.Key) error {
+			i := slices.IndexFunc(k.Materials, func(m store.Material) bool { return m.ID == id && m.PendingRotation })
+			if i < 0 {
+				return errNothingToRotate
+			}
+			k.Materials = slices.Delete(k.Materials, i, i+1)
+			settleImported(k)
+			return nil
+		})
+		s.forgetKey(ref)
+		if err != nil && !errors.Is(err, errNothingToRotate) {
+			errs = append(errs, fmt.Errorf("delete key material %s of replica %s: %w", id, KeyARN(r.Region, r.AccountID, r.KeyID), err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -386,6 +386,13 @@ func (s *Service) ListKeyRotations(ctx context.Context, c *Caller, in *wire.List
 		start = i + 1
 	}
 	out := &wire.ListKeyRotationsResponse{Rotations: []wire.RotationsListEntry{}, Truncated: wire.Ptr(false)}
+	// The replicas of an imported multi-Region primary, read only if a
+	// material waits for rotation: while one of them lacks it, it is
+	// PENDING_MULTI_REGION_IMPORT_AND_ROTATION, "key material that has
+	// been imported into the primary Region key but not all of the replica
+	// Region keys" (the model's RotationsListEntry).
+	var reps []store.Key
+	repsRead := false
 	for i := start; i < len(mats); i++ {
 		if len(out.Rotations) == limit {
 			out.Truncated = wire.Ptr(true)
@@ -407,6 +414,17 @@ func (s *Service) ListKeyRotations(ctx context.Context, c *Caller, in *wire.List
 		}
 		if ck.meta.Origin == originExternal {
 			importedEntry(&e, &m)
+			if m.PendingRotation && len(m.Sealed) > 0 && isPrimary(&ck.meta) {
+				if !repsRead {
+					if reps, err = s.localReplicas(ctx, &ck.meta); err != nil {
+						return nil, err
+					}
+					repsRead = true
+				}
+				if slices.ContainsFunc(reps, func(r store.Key) bool { return !holdsMaterial(&r, m.ID) }) {
+					e.KeyMaterialState = wire.Ptr("PENDING_MULTI_REGION_IMPORT_AND_ROTATION")
+				}
+			}
 		}
 		out.Rotations = append(out.Rotations, e)
 	}

@@ -818,3 +818,81 @@ func TestImportMultiRegion(t *testing.T) {
 		t.Fatalf("Decrypt in the replica's region = %q", dec.Plaintext)
 	}
 }
+
+// TestImportMultiRegionRotation: new key material imported into a
+// multi-Region primary is PENDING_MULTI_REGION_IMPORT_AND_ROTATION until
+// the replica has it too, then PENDING_ROTATION; the primary cannot rotate
+// to it before, a replica never rotates itself, and the primary's rotation
+// makes it current in the replica as well. Deleting material that waits
+// for rotation from the primary deletes it from the replica.
+func TestImportMultiRegionRotation(t *testing.T) {
+	n := startNode(t)
+	east, west := n.client("us-east-1"), n.client("eu-west-1")
+	ctx := context.Background()
+	k, err := east.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, MultiRegion: aws.Bool(true)})
+	mustOK(t, "CreateKey", err)
+	id := *k.KeyMetadata.KeyId
+	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
+	mustOK(t, "ReplicateKey", err)
+	imp := func(c *kms.Client, material []byte, in kms.ImportKeyMaterialInput) string {
+		t.Helper()
+		out, err := importWith(t, c, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, material, in)
+		mustOK(t, "ImportKeyMaterial", err)
+		return aws.ToString(out.KeyMaterialId)
+	}
+	first := randomBytes(32)
+	m1 := imp(east, first, kms.ImportKeyMaterialInput{})
+	imp(west, first, kms.ImportKeyMaterialInput{})
+	state := func(c *kms.Client, material string) types.KeyMaterialState {
+		t.Helper()
+		for _, e := range listRotations(t, c, &kms.ListKeyRotationsInput{KeyId: &id, IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial}) {
+			if aws.ToString(e.KeyMaterialId) == material {
+				return e.KeyMaterialState
+			}
+		}
+		return "absent"
+	}
+
+	second := randomBytes(32)
+	m2 := imp(east, second, kms.ImportKeyMaterialInput{ImportType: types.ImportTypeNewKeyMaterial})
+	if got := state(east, m2); got != types.KeyMaterialStatePendingMultiRegionImportAndRotation {
+		t.Fatalf("new material in the primary only: %s, want PENDING_MULTI_REGION_IMPORT_AND_ROTATION", got)
+	}
+	_, err = east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	wantAPIError(t, err, "KMSInvalidStateException", "*")
+	if got := state(east, m1); got != types.KeyMaterialStateCurrent {
+		t.Fatalf("after the refused rotation the first material is %s, want CURRENT", got)
+	}
+	imp(west, second, kms.ImportKeyMaterialInput{ImportType: types.ImportTypeNewKeyMaterial})
+	if got := state(east, m2); got != types.KeyMaterialStatePendingRotation {
+		t.Fatalf("new material in the primary and the replica: %s, want PENDING_ROTATION", got)
+	}
+	_, err = west.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	wantAPIError(t, err, "UnsupportedOperationException", "*")
+	_, err = east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	mustOK(t, "RotateKeyOnDemand on the primary", err)
+	for region, c := range map[string]*kms.Client{"us-east-1": east, "eu-west-1": west} {
+		if got := state(c, m2); got != types.KeyMaterialStateCurrent {
+			t.Fatalf("%s after the rotation: the new material is %s, want CURRENT", region, got)
+		}
+		if got := state(c, m1); got != types.KeyMaterialStateNonCurrent {
+			t.Fatalf("%s after the rotation: the first material is %s, want NON_CURRENT", region, got)
+		}
+	}
+	ct := encryptAs(t, west, id, "made in eu-west-1")
+	if got := decryptMaterial(t, east, ct, "made in eu-west-1"); got != m2 {
+		t.Fatalf("the replica encrypts with %s, want the rotated-to %s", got, m2)
+	}
+
+	third := randomBytes(32)
+	m3 := imp(east, third, kms.ImportKeyMaterialInput{ImportType: types.ImportTypeNewKeyMaterial})
+	imp(west, third, kms.ImportKeyMaterialInput{ImportType: types.ImportTypeNewKeyMaterial})
+	_, err = east.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: &id, KeyMaterialId: &m3})
+	mustOK(t, "DeleteImportedKeyMaterial of pending material on the primary", err)
+	if got := state(west, m3); got != "absent" {
+		t.Fatalf("the replica after the primary's pending material was deleted: %s, want it gone", got)
+	}
+	if md := describe(t, west, id); md.KeyState != types.KeyStateEnabled {
+		t.Fatalf("replica after the pending material was deleted: %s, want Enabled", md.KeyState)
+	}
+}
