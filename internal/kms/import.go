@@ -804,11 +804,7 @@ func (s *Service) rotateImported(ctx context.Context, ck *cachedKey) (*wire.Rota
 				"The key material of %s pending rotation changed during the rotation. Try again.", ck.arn)
 		}
 		k.OnDemandRotations++
-		m := k.Materials[i]
-		m.PendingRotation, m.RotationType, m.CreatedAt = false, rotationOnDemand, now
-		k.Materials = append(slices.Delete(k.Materials, i, i+1), m)
-		k.CurrentMaterialID, id = m.ID, m.ID
-		settleImported(k)
+		id = promoteMaterial(k, i, now)
 		return nil
 	})
 	if err != nil {
@@ -951,11 +947,7 @@ func (s *Service) rotateReplicasTo(ctx context.Context, p *store.Key, id string,
 			if i < 0 {
 				return errNothingToRotate
 			}
-			m := k.Materials[i]
-			m.PendingRotation, m.RotationType, m.CreatedAt = false, rotationOnDemand, now
-			k.Materials = append(slices.Delete(k.Materials, i, i+1), m)
-			k.CurrentMaterialID = m.ID
-			settleImported(k)
+			promoteMaterial(k, i, now)
 			return nil
 		})
 		s.forgetKey(ref)
@@ -967,6 +959,17 @@ func (s *Service) rotateReplicasTo(ctx context.Context, p *store.Key, id string,
 		}
 	}
 	return nil
+}
+
+// promoteMaterial makes k.Materials[i], imported and pending rotation, the
+// current material by an on-demand rotation at now, and returns its id.
+func promoteMaterial(k *store.Key, i int, now time.Time) string {
+	m := k.Materials[i]
+	m.PendingRotation, m.RotationType, m.CreatedAt = false, rotationOnDemand, now
+	k.Materials = append(slices.Delete(k.Materials, i, i+1), m)
+	k.CurrentMaterialID = m.ID
+	settleImported(k)
+	return m.ID
 }
 
 // errNothingToRotate aborts the update of a replica whose material is
