@@ -782,6 +782,23 @@ func TestImportAuthorizationAndAudit(t *testing.T) {
 	}
 }
 
+// importedMultiRegionKey starts a node and makes a multi-Region key with
+// imported material (origin EXTERNAL) in us-east-1 and its replica in
+// eu-west-1, both PendingImport; it returns the clients of both regions
+// and the key id.
+func importedMultiRegionKey(t *testing.T) (east, west *kms.Client, id string) {
+	t.Helper()
+	n := startNode(t)
+	east, west = n.client("us-east-1"), n.client("eu-west-1")
+	ctx := context.Background()
+	k, err := east.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, MultiRegion: aws.Bool(true)})
+	mustOK(t, "CreateKey", err)
+	id = *k.KeyMetadata.KeyId
+	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
+	mustOK(t, "ReplicateKey", err)
+	return east, west, id
+}
+
 // TestImportMultiRegion imports material into a multi-Region key with
 // imported material: AWS copies nothing to replicas ("You must import the
 // same key material into related primary and replica keys", AWS KMS
@@ -789,17 +806,11 @@ func TestImportAuthorizationAndAudit(t *testing.T) {
 // replica stays PendingImport until it gets the primary's material, refuses
 // other material, and then decrypts what the primary encrypted.
 func TestImportMultiRegion(t *testing.T) {
-	n := startNode(t)
-	east, west := n.client("us-east-1"), n.client("eu-west-1")
+	east, west, id := importedMultiRegionKey(t)
 	ctx := context.Background()
-	k, err := east.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, MultiRegion: aws.Bool(true)})
-	mustOK(t, "CreateKey", err)
-	id := *k.KeyMetadata.KeyId
-	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
-	mustOK(t, "ReplicateKey", err)
 
 	material := randomBytes(32)
-	_, err = importWith(t, east, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, material, kms.ImportKeyMaterialInput{})
+	_, err := importWith(t, east, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, material, kms.ImportKeyMaterialInput{})
 	mustOK(t, "ImportKeyMaterial into the primary", err)
 	if md := describe(t, west, id); md.KeyState != types.KeyStatePendingImport {
 		t.Fatalf("replica after importing into the primary only: %s, want PendingImport (nothing is copied)", md.KeyState)
@@ -826,14 +837,8 @@ func TestImportMultiRegion(t *testing.T) {
 // makes it current in the replica as well. Deleting material that waits
 // for rotation from the primary deletes it from the replica.
 func TestImportMultiRegionRotation(t *testing.T) {
-	n := startNode(t)
-	east, west := n.client("us-east-1"), n.client("eu-west-1")
+	east, west, id := importedMultiRegionKey(t)
 	ctx := context.Background()
-	k, err := east.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, MultiRegion: aws.Bool(true)})
-	mustOK(t, "CreateKey", err)
-	id := *k.KeyMetadata.KeyId
-	_, err = east.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("eu-west-1")})
-	mustOK(t, "ReplicateKey", err)
 	imp := func(c *kms.Client, material []byte, in kms.ImportKeyMaterialInput) string {
 		t.Helper()
 		out, err := importWith(t, c, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, wrapGo, material, in)
@@ -858,7 +863,7 @@ func TestImportMultiRegionRotation(t *testing.T) {
 	if got := state(east, m2); got != types.KeyMaterialStatePendingMultiRegionImportAndRotation {
 		t.Fatalf("new material in the primary only: %s, want PENDING_MULTI_REGION_IMPORT_AND_ROTATION", got)
 	}
-	_, err = east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
+	_, err := east.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &id})
 	wantAPIError(t, err, "KMSInvalidStateException", "*")
 	if got := state(east, m1); got != types.KeyMaterialStateCurrent {
 		t.Fatalf("after the refused rotation the first material is %s, want CURRENT", got)

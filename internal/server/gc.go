@@ -12,7 +12,7 @@ import (
 )
 
 // DefaultGCMinHeap is gc_min_heap's default: the heap may grow to 64 MiB
-// before the collector runs, whatever the live heap.
+// before the collector runs (see gcFloor).
 const DefaultGCMinHeap = 64 << 20
 
 // defaultHeapMinimum is the Go runtime's own minimum heap goal at GOGC=100
@@ -35,7 +35,6 @@ const defaultHeapMinimum = 4 << 20
 type gcFloor struct {
 	minHeap uint64
 	base    int // the GOGC the process started with
-	log     *slog.Logger
 	stopped atomic.Bool
 	mu      sync.Mutex // serialises adjust with stop
 	sample  []metrics.Sample
@@ -68,7 +67,7 @@ func StartGCFloor(minHeap int64, log *slog.Logger) (stop func()) {
 	if base < 0 {
 		return func() {}
 	}
-	g := &gcFloor{minHeap: uint64(minHeap), base: base, percent: base, log: log,
+	g := &gcFloor{minHeap: uint64(minHeap), base: base, percent: base,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	g.adjust()
 	g.arm()
